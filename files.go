@@ -1,0 +1,228 @@
+package photo
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/gabriel-vasile/mimetype"
+
+	"github.com/profilephoto/photo/storage"
+)
+
+// ErrFileNotFound is returned for a file ID or file version that does not
+// exist.
+var ErrFileNotFound = errors.New("photo: file not found")
+
+// FileRef names one version of a stored file.
+type FileRef struct {
+	FileID  string `json:"fileId"`
+	Version int    `json:"version"`
+}
+
+// File is a stored file that photos can be set from (Chatter's fileId). A
+// file has numbered versions, 1 first; new bytes make a new version.
+type File struct {
+	// ID is 18 characters and starts with "069", as Salesforce's do.
+	ID string `json:"id"`
+	// Name is the file name the uploader gave.
+	Name string `json:"name"`
+	// Owner is the user ID of the uploader.
+	Owner string `json:"owner"`
+	// Created is when the first version was stored.
+	Created time.Time `json:"created"`
+	// Versions are the file's versions, oldest first.
+	Versions []FileVersion `json:"versions"`
+}
+
+// FileVersion describes one version of a File.
+type FileVersion struct {
+	Number      int       `json:"number"`
+	Bytes       int64     `json:"bytes"`
+	ContentType string    `json:"contentType"`
+	Created     time.Time `json:"created"`
+}
+
+type fileMeta struct {
+	File
+	Keys map[int]string `json:"keys"`
+}
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+func newFileID() string {
+	b := make([]byte, 15)
+	rand.Read(b)
+	for i := range b {
+		b[i] = base62[int(b[i])%len(base62)]
+	}
+	return "069" + string(b)
+}
+
+func validFileID(id string) bool {
+	if len(id) != 18 || id[:3] != "069" {
+		return false
+	}
+	for i := 3; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+func fileKey(id string) string { return "files/" + id + "/meta.json" }
+
+// CreateFile stores the bytes read from r (at most Limits.MaxBytes) as
+// version 1 of a new file owned by owner.
+func (m *Manager) CreateFile(ctx context.Context, owner, name string, r io.Reader) (*File, error) {
+	if err := checkUserID(owner); err != nil {
+		return nil, err
+	}
+	f := &fileMeta{File: File{ID: newFileID(), Name: name, Owner: owner, Created: m.cfg.now().UTC()}, Keys: map[int]string{}}
+	return m.addVersion(ctx, f, "", r)
+}
+
+// AddFileVersion stores the bytes read from r as the next version of the
+// file fileID.
+func (m *Manager) AddFileVersion(ctx context.Context, fileID string, r io.Reader) (*File, error) {
+	f, etag, err := m.loadFile(ctx, fileID)
+	if err != nil {
+		return nil, err
+	}
+	return m.addVersion(ctx, f, etag, r)
+}
+
+func (m *Manager) addVersion(ctx context.Context, f *fileMeta, etag string, r io.Reader) (*File, error) {
+	if r == nil {
+		return nil, ErrMissing
+	}
+	data, err := readCapped(r, m.cfg.limits.MaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	key := "files/" + f.ID + "/" + newNonce(5)
+	ct := mimetype.Detect(data).String()
+	if _, err := m.store.Put(ctx, key, bytes.NewReader(data), &storage.PutOptions{ContentType: ct, IfAbsent: true}); err != nil {
+		return nil, fmt.Errorf("photo: store file %s: %w", f.ID, err)
+	}
+	for {
+		n := len(f.Versions) + 1
+		f.Versions = append(f.Versions, FileVersion{Number: n, Bytes: int64(len(data)), ContentType: ct, Created: m.cfg.now().UTC()})
+		f.Keys[n] = key
+		buf, _ := json.Marshal(f)
+		_, err = m.store.Put(ctx, fileKey(f.ID), bytes.NewReader(buf),
+			&storage.PutOptions{ContentType: "application/json", IfAbsent: etag == "", IfMatch: etag})
+		if err == nil {
+			out := f.File
+			return &out, nil
+		}
+		if !errors.Is(err, storage.ErrPrecondition) || etag == "" {
+			m.discard(key)
+			return nil, fmt.Errorf("photo: store file %s: %w", f.ID, err)
+		}
+		// Another version was added meanwhile: number ours after it.
+		if f, etag, err = m.loadFile(ctx, f.ID); err != nil {
+			m.discard(key)
+			return nil, err
+		}
+	}
+}
+
+// File returns the file fileID, or an error wrapping ErrFileNotFound.
+func (m *Manager) File(ctx context.Context, fileID string) (*File, error) {
+	f, _, err := m.loadFile(ctx, fileID)
+	if err != nil {
+		return nil, err
+	}
+	out := f.File
+	return &out, nil
+}
+
+func (m *Manager) loadFile(ctx context.Context, fileID string) (*fileMeta, string, error) {
+	if !validFileID(fileID) {
+		return nil, "", fmt.Errorf("photo: file %q: %w", fileID, ErrFileNotFound)
+	}
+	r, err := m.store.Open(ctx, fileKey(fileID))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, "", fmt.Errorf("photo: file %q: %w", fileID, ErrFileNotFound)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("photo: file %q: %w", fileID, err)
+	}
+	defer r.Close()
+	var f fileMeta
+	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&f); err != nil {
+		return nil, "", fmt.Errorf("photo: file %q: %w", fileID, err)
+	}
+	return &f, r.Attrs().ETag, nil
+}
+
+// OpenFile opens version version of the file fileID (the latest when
+// version is 0). The caller must Close the reader.
+func (m *Manager) OpenFile(ctx context.Context, fileID string, version int) (storage.Reader, FileVersion, error) {
+	f, _, err := m.loadFile(ctx, fileID)
+	if err != nil {
+		return nil, FileVersion{}, err
+	}
+	if version == 0 {
+		version = len(f.Versions)
+	}
+	if version < 1 || version > len(f.Versions) {
+		return nil, FileVersion{}, fmt.Errorf("photo: file %q version %d: %w", fileID, version, ErrFileNotFound)
+	}
+	r, err := m.store.Open(ctx, f.Keys[version])
+	if err != nil {
+		return nil, FileVersion{}, fmt.Errorf("photo: file %q version %d: %w", fileID, version, err)
+	}
+	return r, f.Versions[version-1], nil
+}
+
+// SetFromFile implements Service.
+func (m *Manager) SetFromFile(ctx context.Context, userID, fileID string, version int, opts *SetOptions) (*Photo, error) {
+	if err := checkUserID(userID); err != nil {
+		return nil, err
+	}
+	r, v, err := m.OpenFile(ctx, fileID, version)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var o SetOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.source = &FileRef{FileID: fileID, Version: v.Number}
+	return m.Set(ctx, userID, r, &o)
+}
+
+// readCapped reads all of r, or fails with ErrFileTooLarge as soon as it
+// has more than limit bytes; it never trusts a declared length.
+func readCapped(r io.Reader, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("photo: read upload: %w", err)
+	}
+	if n > limit {
+		return nil, inputError(CodeFileTooLarge, nil, "the file is larger than %s", formatBytes(limit))
+	}
+	return buf.Bytes(), nil
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}

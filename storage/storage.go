@@ -1,0 +1,217 @@
+// Package storage defines the small blob-store contract that every photo
+// backend implements, and the errors a backend reports.
+//
+// The contract is modelled on gocloud.dev's blob driver: a backend stores
+// opaque byte objects under string keys and knows nothing of photos. Every
+// cross-cutting concern (key escaping, versioning, records) lives in the
+// photo package, so a backend stays a few hundred lines.
+//
+// The backends are memstore (in-process, for tests and examples),
+// aferostore (any afero.Fs, the local disk included) and s3store (any S3
+// compatible service). The storagetest package holds the conformance suite
+// every backend passes.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// ErrNotFound reports that no object exists under a key. Backends wrap it
+// (with the key in the message) so that callers test it with errors.Is.
+var ErrNotFound = errors.New("storage: object not found")
+
+// ErrPrecondition reports that a conditional Put lost: PutOptions.IfAbsent
+// was set and an object existed, or PutOptions.IfMatch named an ETag that is
+// no longer current (or no object existed at all).
+var ErrPrecondition = errors.New("storage: precondition failed")
+
+// ErrInvalidKey reports a key that ValidateKey refuses.
+var ErrInvalidKey = errors.New("storage: invalid key")
+
+// MaxKeyLen is the longest key, in bytes, that every backend accepts.
+const MaxKeyLen = 1024
+
+// Attrs describes a stored object.
+type Attrs struct {
+	// Key is the object's key.
+	Key string
+	// Size is the object's length in bytes.
+	Size int64
+	// ETag is an opaque token that changes whenever the object is written.
+	// It is what PutOptions.IfMatch compares against. Backends return it
+	// without surrounding quotes.
+	ETag string
+	// ModTime is when the object was last written, as the backend knows it.
+	ModTime time.Time
+	// ContentType is the media type given to Put, or "" when none was.
+	ContentType string
+}
+
+// PutOptions are the optional arguments of Store.Put. A nil *PutOptions is
+// the same as the zero value: an unconditional write with no content type.
+type PutOptions struct {
+	// IfAbsent makes the write succeed only if no object exists under the
+	// key; otherwise Put fails with ErrPrecondition and changes nothing.
+	IfAbsent bool
+	// IfMatch, when non-empty, makes the write succeed only if the object
+	// under the key exists and its current ETag equals IfMatch; otherwise
+	// Put fails with ErrPrecondition and changes nothing. IfAbsent and
+	// IfMatch together are invalid.
+	IfMatch string
+	// ContentType is stored with the object and returned in Attrs.
+	ContentType string
+}
+
+// ListOptions are the optional arguments of Store.List. A nil *ListOptions is
+// the same as the zero value.
+type ListOptions struct {
+	// PageToken continues a listing: pass the previous page's NextPageToken.
+	// Empty starts at the first key.
+	PageToken string
+	// PageSize is the most keys one page holds; 0 means the backend's default
+	// (at most 1000). Backends may return fewer than PageSize keys on a page
+	// that is not the last one.
+	PageSize int
+}
+
+// ListPage is one page of a listing.
+type ListPage struct {
+	// Objects holds the page's objects in ascending byte order of key.
+	Objects []Attrs
+	// NextPageToken is empty on the last page; otherwise pass it in
+	// ListOptions.PageToken for the next page.
+	NextPageToken string
+}
+
+// Reader reads one object. It is an io.ReadSeekCloser so that
+// http.ServeContent can answer Range requests from it; a backend may make
+// Seek cheap and read lazily (S3 issues a ranged GET on the first Read after
+// a Seek). The object read is the one that was current when Open returned:
+// a later Put to the key never mixes into an open Reader.
+type Reader interface {
+	io.ReadSeekCloser
+	// Attrs describes the object being read.
+	Attrs() Attrs
+}
+
+// Store is the contract every backend implements. All methods are safe for
+// concurrent use. Keys are those ValidateKey accepts; a backend refuses any
+// other key with an error wrapping ErrInvalidKey and must never let a key
+// reach outside its own namespace (a file outside its root, another prefix).
+//
+// Every method honours its context: a context already cancelled makes the
+// call fail with the context's error (wrapped) before any change is made.
+type Store interface {
+	// Put writes the object at key from r, which it reads to EOF.
+	//
+	// A Put is atomic: a concurrent Open or Stat sees the previous object or
+	// the new one, never a part of the new one. If Put fails for any reason
+	// (r returns an error, ctx is cancelled, a precondition loses, the
+	// backend fails) the previous object, or its absence, is left as it was.
+	// Put streams: it does not hold the whole object in memory unless the
+	// backend is itself memory.
+	//
+	// On success it returns the new object's attributes, ETag included, so a
+	// caller can chain conditional writes.
+	Put(ctx context.Context, key string, r io.Reader, opts *PutOptions) (Attrs, error)
+
+	// Open returns a Reader for the object at key, or an error wrapping
+	// ErrNotFound (whose message names the key) if there is none. The caller
+	// must Close the Reader.
+	Open(ctx context.Context, key string) (Reader, error)
+
+	// Stat returns the attributes of the object at key, or an error wrapping
+	// ErrNotFound (whose message names the key) if there is none.
+	Stat(ctx context.Context, key string) (Attrs, error)
+
+	// Delete removes the object at key. Deleting a key that has no object is
+	// not an error: Delete is idempotent and returns nil.
+	Delete(ctx context.Context, key string) error
+
+	// List returns one page of the objects whose keys start with prefix, in
+	// ascending byte order of key. An empty prefix lists everything. Objects
+	// written or deleted during a listing may or may not appear in it; every
+	// object that exists for the whole listing appears exactly once.
+	List(ctx context.Context, prefix string, opts *ListOptions) (ListPage, error)
+}
+
+// ValidateKey reports whether key is one that every backend stores as it is:
+// non-empty, at most MaxKeyLen bytes of valid UTF-8, no NUL or other control
+// character, made of "/"-separated segments none of which is empty, "." or
+// "..". Any other byte (spaces, unicode, '%', '~') is allowed. The error
+// wraps ErrInvalidKey.
+func ValidateKey(key string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("%w %q: %s", ErrInvalidKey, truncate(key), why)
+	}
+	switch {
+	case key == "":
+		return bad("empty")
+	case len(key) > MaxKeyLen:
+		return bad(fmt.Sprintf("longer than %d bytes", MaxKeyLen))
+	case !utf8.ValidString(key):
+		return bad("not valid UTF-8")
+	}
+	for _, r := range key {
+		if r < 0x20 || r == 0x7f {
+			return bad("control character")
+		}
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		switch seg {
+		case "":
+			return bad("empty segment")
+		case ".", "..":
+			return bad("dot segment")
+		}
+	}
+	return nil
+}
+
+// ValidatePrefix reports whether prefix is a valid argument to List: empty,
+// or a string that could start a valid key (a trailing "/" is allowed).
+func ValidatePrefix(prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	if err := ValidateKey(strings.TrimSuffix(prefix, "/")); err != nil {
+		return fmt.Errorf("prefix: %w", err)
+	}
+	return nil
+}
+
+// CheckPutOptions returns ErrInvalidOptions when opts asks for two
+// contradicting preconditions, and nil otherwise.
+func CheckPutOptions(opts *PutOptions) error {
+	if opts != nil && opts.IfAbsent && opts.IfMatch != "" {
+		return ErrInvalidOptions
+	}
+	return nil
+}
+
+// ErrInvalidOptions reports PutOptions with both IfAbsent and IfMatch set.
+var ErrInvalidOptions = errors.New("storage: IfAbsent and IfMatch are exclusive")
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// NotFound returns an error wrapping ErrNotFound that names key; backends use
+// it so every backend reports a missing object the same way.
+func NotFound(op, key string) error {
+	return fmt.Errorf("%s %q: %w", op, key, ErrNotFound)
+}
+
+// PreconditionFailed returns an error wrapping ErrPrecondition that names key.
+func PreconditionFailed(op, key string) error {
+	return fmt.Errorf("%s %q: %w", op, key, ErrPrecondition)
+}
