@@ -1,0 +1,262 @@
+// Package httpadapter mounts the photo library's HTTP API into any
+// net/http program: the four documented dialects (Salesforce Chatter's user
+// photo, the three-step resumable upload, the profile-image resource and
+// Slack's users.setPhoto) and the rendition URLs they all hand out.
+//
+// One line mounts it at the root of a host's mux:
+//
+//	mux.Handle("/", h)
+//
+// or under a prefix, with absolute URLs that keep the prefix:
+//
+//	mux.Handle("/avatars/", http.StripPrefix("/avatars", h))
+package httpadapter
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/profilephoto/photo"
+)
+
+// Principal is the caller a request acts for.
+type Principal struct {
+	// ID is the caller's user ID.
+	ID string
+	// Admin callers may change any user's photo; others only their own.
+	Admin bool
+}
+
+// ErrNoCredentials is what an Authenticator returns when the request
+// carries no credentials at all. Any other error means the credentials
+// are bad; the dialects answer the two differently (Slack: not_authed vs
+// invalid_auth).
+var ErrNoCredentials = errors.New("httpadapter: no credentials")
+
+// Authenticator returns the principal a request acts for, ErrNoCredentials
+// when it carries none, or another error when its credentials are bad.
+// Slack clients may send the token as a form field instead of a header:
+// the adapter then calls the Authenticator on a copy of the request whose
+// Authorization header is "Bearer <token>", so an Authenticator only ever
+// needs to read the header.
+type Authenticator func(*http.Request) (Principal, error)
+
+// Dialect selects one of the documented APIs.
+type Dialect uint
+
+// The dialects. The rendition routes (/photos/...) are always on.
+const (
+	// Chatter is Salesforce Chatter's user photo resource (seed 000).
+	Chatter Dialect = 1 << iota
+	// Igloo is the three-step resumable upload (seed 001).
+	Igloo
+	// ProfileImage is the /v1/users/{userId}/profile/profile-image
+	// resource (seed 002).
+	ProfileImage
+	// Slack is users.setPhoto, users.deletePhoto and users.profile.get
+	// (seed 003).
+	Slack
+	// AllDialects turns every dialect on.
+	AllDialects = Chatter | Igloo | ProfileImage | Slack
+)
+
+// Options configure a Handler. A nil *Options, and every zero field, takes
+// the documented default.
+type Options struct {
+	// Dialects are the APIs served; 0 means AllDialects.
+	Dialects Dialect
+	// BaseURL, when set, is the absolute URL the adapter is reachable at
+	// (scheme, host and any prefix, e.g. "https://example.com/avatars"),
+	// used for every URL in a response body. Empty means the request's
+	// scheme and host, and the prefix a StripPrefix removed.
+	BaseURL string
+	// Authenticate identifies callers. Nil treats every request as carrying
+	// no credentials, so only public reads work.
+	Authenticate Authenticator
+	// PrivateReads makes metadata reads (Chatter GET, profile-image GET)
+	// require a principal. Rendition bytes stay public: their URLs are
+	// unguessable by version. A token that is present is always checked.
+	PrivateReads bool
+	// MaxRequestBytes bounds a request body; default the Manager's
+	// Limits.MaxBytes plus 1 MiB for the multipart framing and fields.
+	MaxRequestBytes int64
+	// SigningKey signs the expiring email photo URLs of the Chatter
+	// dialect. Empty means a random key made by New, so such URLs stop
+	// working when the process restarts; photod keeps one in its data
+	// directory.
+	SigningKey []byte
+	// EmailURLTTL is how long a signed email photo URL works; default 30
+	// days, as Salesforce's.
+	EmailURLTTL time.Duration
+	// UploadTTL is how long an unfinished resumable upload is kept;
+	// default 24 hours.
+	UploadTTL time.Duration
+	// URLImport configures profile-image's set-from-URL.
+	URLImport URLImportOptions
+	// Logger receives request errors; nil means slog.Default().
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler is the adapter: an http.Handler with its own ServeMux. Close it
+// to wait for background URL imports to finish.
+type Handler struct {
+	svc  *photo.Manager
+	opts Options
+	base *url.URL // parsed Options.BaseURL, or nil
+	log  *slog.Logger
+	mux  *http.ServeMux
+	now  func() time.Time
+
+	imports *importer
+
+	closeOnce sync.Once
+}
+
+// New returns a Handler serving svc.
+func New(svc *photo.Manager, opts *Options) (*Handler, error) {
+	if svc == nil {
+		return nil, errors.New("httpadapter: New: nil Manager")
+	}
+	h := &Handler{svc: svc, mux: http.NewServeMux()}
+	if opts != nil {
+		h.opts = *opts
+	}
+	o := &h.opts
+	if o.Dialects == 0 {
+		o.Dialects = AllDialects
+	}
+	if o.BaseURL != "" {
+		u, err := url.Parse(strings.TrimSuffix(o.BaseURL, "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, errors.New("httpadapter: New: BaseURL must be an absolute http or https URL")
+		}
+		h.base = u
+	}
+	if o.MaxRequestBytes <= 0 {
+		o.MaxRequestBytes = svc.Limits().MaxBytes + 1<<20
+	}
+	if len(o.SigningKey) == 0 {
+		o.SigningKey = randomKey()
+	}
+	if o.EmailURLTTL <= 0 {
+		o.EmailURLTTL = 30 * 24 * time.Hour
+	}
+	if o.UploadTTL <= 0 {
+		o.UploadTTL = 24 * time.Hour
+	}
+	h.log = o.Logger
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.now = o.Now
+	if h.now == nil {
+		h.now = time.Now
+	}
+	imp, err := newImporter(h, o.URLImport)
+	if err != nil {
+		return nil, err
+	}
+	h.imports = imp
+	for _, rt := range h.routes() {
+		if rt.dialect == 0 || o.Dialects&rt.dialect != 0 {
+			h.mux.HandleFunc(rt.pattern, rt.handler)
+		}
+	}
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mux.ServeHTTP(w, r)
+}
+
+// Close stops accepting URL imports and waits until those in flight end or
+// ctx is done.
+func (h *Handler) Close(ctx context.Context) error {
+	var err error
+	h.closeOnce.Do(func() { err = h.imports.close(ctx) })
+	return err
+}
+
+// route is one entry of the adapter's route table; the OpenAPI document is
+// checked against this table.
+type route struct {
+	pattern string // a Go 1.22 ServeMux pattern, method first
+	dialect Dialect
+	handler http.HandlerFunc
+}
+
+// routes lists every route of every dialect.
+func (h *Handler) routes() []route {
+	var rs []route
+	rs = append(rs, h.renditionRoutes()...)
+	rs = append(rs, h.chatterRoutes()...)
+	rs = append(rs, h.iglooRoutes()...)
+	rs = append(rs, h.profileImageRoutes()...)
+	rs = append(rs, h.slackRoutes()...)
+	rs = append(rs, h.openAPIRoutes()...)
+	return rs
+}
+
+// baseURL returns the absolute URL of the adapter's root for r, without a
+// trailing slash.
+func (h *Handler) baseURL(r *http.Request) string {
+	if h.base != nil {
+		return h.base.String()
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	// A host that mounted us with http.StripPrefix: the original request
+	// URI still holds the prefix that r.URL.Path lost.
+	prefix := ""
+	if orig, err := url.ParseRequestURI(r.RequestURI); err == nil && strings.HasSuffix(orig.EscapedPath(), r.URL.EscapedPath()) {
+		prefix = strings.TrimSuffix(orig.EscapedPath(), r.URL.EscapedPath())
+	}
+	return scheme + "://" + r.Host + prefix
+}
+
+// auth is the outcome of authenticating a request.
+type auth int
+
+const (
+	authNone auth = iota // no credentials
+	authBad              // credentials present but refused
+	authOK
+)
+
+// authenticate runs the Authenticator on r.
+func (h *Handler) authenticate(r *http.Request) (Principal, auth) {
+	if h.opts.Authenticate == nil {
+		return Principal{}, authNone
+	}
+	p, err := h.opts.Authenticate(r)
+	switch {
+	case errors.Is(err, ErrNoCredentials):
+		return Principal{}, authNone
+	case err != nil || p.ID == "":
+		return Principal{}, authBad
+	}
+	return p, authOK
+}
+
+// authenticateToken authenticates a token taken from a form field.
+func (h *Handler) authenticateToken(r *http.Request, token string) (Principal, auth) {
+	r2 := r.Clone(r.Context())
+	r2.Header.Set("Authorization", "Bearer "+token)
+	return h.authenticate(r2)
+}
+
+// mayChange reports whether p may change userID's photo.
+func mayChange(p Principal, userID string) bool {
+	return p.Admin || p.ID == userID
+}

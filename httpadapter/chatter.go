@@ -1,0 +1,3 @@
+package httpadapter
+
+func (h *Handler) chatterRoutes() []route { return nil }

@@ -1,0 +1,193 @@
+package httpadapter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/profilephoto/photo"
+)
+
+// kind is a failure as the adapter sees it, before any dialect words it.
+type kind int
+
+const (
+	kInternal      kind = iota
+	kNoAuth             // no credentials
+	kBadAuth            // credentials refused
+	kForbidden          // a principal acting on another user's photo
+	kNotFound           // no photo, no version, no upload, no file
+	kConflict           // a revision or import superseded
+	kBadRequest         // malformed request: fields, JSON, ranges
+	kCanceled           // the client went away or the request timed out
+	kMissing            // photo.CodeMissing: no image given
+	kFileTooLarge       // photo.CodeFileTooLarge, http.MaxBytesError
+	kBadImage           // not an image, unsupported, corrupt, truncated, too small
+	kImageTooLarge      // photo.CodeImageTooLarge
+	kTooManyFrames      // photo.CodeTooManyFrames
+	kBadCrop            // photo.CodeBadCrop
+	kRangeConflict      // a resumable chunk that does not start where the upload ends
+	kRangeInvalid       // a chunk past the declared length, or a wrong total
+	kIncomplete         // associating an upload that has not all its bytes
+)
+
+// wording is how every dialect says one kind of failure. This table is the
+// only place that maps errors to statuses and codes.
+type wording struct {
+	status       int    // HTTP status for the REST dialects
+	chatterCode  string // Salesforce errorCode (status as above)
+	slack        string // Slack error code (always HTTP 200)
+	piCode       string // profile-image top-level code
+	piFieldCode  string // profile-image field error code, when a validation failure
+	defaultField string // profile-image field the error is about
+	message      string // safe default message
+}
+
+var wordings = map[kind]wording{
+	kInternal:      {500, "UNKNOWN_EXCEPTION", "internal_error", "internal-error", "", "", "an internal error occurred"},
+	kNoAuth:        {401, "INVALID_SESSION_ID", "not_authed", "unauthorized", "", "", "no credentials were given"},
+	kBadAuth:       {401, "INVALID_SESSION_ID", "invalid_auth", "invalid-credentials", "", "", "the credentials are invalid or expired"},
+	kForbidden:     {403, "INSUFFICIENT_ACCESS", "access_denied", "forbidden", "", "", "you may not change this user's photo"},
+	kNotFound:      {404, "NOT_FOUND", "not_found", "not-found", "", "", "the requested resource does not exist"},
+	kConflict:      {409, "CONFLICT", "internal_error", "conflict", "", "", "the photo was changed by another request"},
+	kBadRequest:    {400, "INVALID_INPUT", "invalid_arguments", "bad-request", "", "", "the request is malformed"},
+	kCanceled:      {503, "REQUEST_LIMIT_EXCEEDED", "request_timeout", "unavailable", "", "", "the request did not complete"},
+	kMissing:       {400, "INVALID_INPUT", "invalid_arguments", "validation-failure", "field-missing", "file", "no image was given"},
+	kFileTooLarge:  {400, "INVALID_INPUT", "too_large", "validation-failure", "file-too-large", "file", "the file is too large"},
+	kBadImage:      {400, "INVALID_INPUT", "bad_image", "validation-failure", "invalid-file-format", "file", "the file is not a supported image"},
+	kImageTooLarge: {400, "INVALID_INPUT", "too_large", "validation-failure", "file-too-large", "file", "the image dimensions are too large"},
+	kTooManyFrames: {400, "INVALID_INPUT", "too_many_frames", "validation-failure", "invalid-file-format", "file", "the animation has too many frames"},
+	kBadCrop:       {400, "FIELD_INTEGRITY_EXCEPTION", "invalid_arguments", "validation-failure", "invalid-crop", "crop", "the crop box does not fit the image"},
+	kRangeConflict: {409, "INVALID_INPUT", "invalid_arguments", "range-conflict", "", "", "the chunk does not continue the upload"},
+	kRangeInvalid:  {416, "INVALID_INPUT", "invalid_arguments", "range-not-satisfiable", "", "", "the content range does not fit the declared length"},
+	kIncomplete:    {409, "INVALID_INPUT", "invalid_arguments", "upload-incomplete", "", "", "the upload has not received all its bytes"},
+}
+
+// classify turns an error into its kind and a message safe to show: the
+// message of a *photo.Error (which never holds internals), else the
+// table's default.
+func classify(err error) (kind, string) {
+	var pe *photo.Error
+	if errors.As(err, &pe) {
+		k := kBadImage
+		switch pe.Code {
+		case photo.CodeMissing:
+			k = kMissing
+		case photo.CodeFileTooLarge:
+			k = kFileTooLarge
+		case photo.CodeImageTooLarge:
+			k = kImageTooLarge
+		case photo.CodeTooManyFrames:
+			k = kTooManyFrames
+		case photo.CodeBadCrop:
+			k = kBadCrop
+		}
+		return k, pe.Error()
+	}
+	var re *requestError
+	if errors.As(err, &re) {
+		return re.kind, re.msg
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return kFileTooLarge, wordings[kFileTooLarge].message
+	case errors.Is(err, photo.ErrNotFound), errors.Is(err, photo.ErrFileNotFound):
+		return kNotFound, wordings[kNotFound].message
+	case errors.Is(err, photo.ErrConflict):
+		return kConflict, wordings[kConflict].message
+	case errors.Is(err, photo.ErrInvalidUserID):
+		return kBadRequest, "the user ID is invalid"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return kCanceled, wordings[kCanceled].message
+	}
+	return kInternal, wordings[kInternal].message
+}
+
+// requestError is a failure the adapter itself finds in a request, with a
+// message safe to show.
+type requestError struct {
+	kind  kind
+	msg   string
+	field string // the offending field, for profile-image's field errors
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+// fail returns a requestError of kind k; an empty msg takes the table's.
+func fail(k kind, field, msg string) error {
+	if msg == "" {
+		msg = wordings[k].message
+	}
+	return &requestError{kind: k, msg: msg, field: field}
+}
+
+// logFailure logs what a client will not see: the cause of a 5xx.
+func (h *Handler) logFailure(r *http.Request, k kind, err error) {
+	if k == kInternal {
+		h.log.ErrorContext(r.Context(), "httpadapter: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// chatterError writes err as Salesforce does: a JSON array of
+// {errorCode, message}.
+func (h *Handler) chatterError(w http.ResponseWriter, r *http.Request, err error) {
+	k, msg := classify(err)
+	h.logFailure(r, k, err)
+	wd := wordings[k]
+	writeJSON(w, wd.status, []map[string]string{{"errorCode": wd.chatterCode, "message": msg}})
+}
+
+// slackError writes err as Slack does: HTTP 200 with ok false.
+func (h *Handler) slackError(w http.ResponseWriter, r *http.Request, err error) {
+	k, _ := classify(err)
+	h.logFailure(r, k, err)
+	writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": wordings[k].slack})
+}
+
+// fieldError is one entry of profile-image's fieldErrors.
+type fieldError struct {
+	Field   string `json:"field"`
+	Code    string `json:"code"`
+	Message string `json:"message,omitempty"`
+}
+
+// profileImageError writes err in the profile-image dialect: validation
+// failures as 400 validation-failure with fieldErrors, the rest as
+// {code, message} with the table's status.
+func (h *Handler) profileImageError(w http.ResponseWriter, r *http.Request, err error) {
+	k, msg := classify(err)
+	h.logFailure(r, k, err)
+	wd := wordings[k]
+	body := map[string]any{"code": wd.piCode, "message": msg}
+	var re *requestError
+	field := wd.defaultField
+	if errors.As(err, &re) && re.field != "" {
+		field = re.field
+	}
+	if wd.piFieldCode != "" {
+		body["fieldErrors"] = []fieldError{{Field: field, Code: wd.piFieldCode, Message: msg}}
+	}
+	writeJSON(w, wd.status, body)
+}
+
+// restError writes err as {code, message} with the table's status; the
+// igloo and rendition routes use it. extra fields, if any, are added.
+func (h *Handler) restError(w http.ResponseWriter, r *http.Request, err error, extra map[string]any) {
+	k, msg := classify(err)
+	h.logFailure(r, k, err)
+	wd := wordings[k]
+	body := map[string]any{"code": wd.piCode, "message": msg}
+	for key, v := range extra {
+		body[key] = v
+	}
+	writeJSON(w, wd.status, body)
+}

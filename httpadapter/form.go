@@ -1,0 +1,129 @@
+package httpadapter
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// form is a request body's fields and at most one file, read in full. The
+// fields of the dialects may come in any order (a Slack token after the
+// image), so the body is read before anything is decided; the file is
+// capped at maxFile bytes and every field at maxField bytes.
+type form struct {
+	fields map[string]string
+	// file holds the bytes of the file part, nil when there was none.
+	file []byte
+	// fileTooLarge is set when the file part exceeded maxFile: the rest
+	// of it was not kept.
+	fileTooLarge bool
+	// partType is the file part's declared Content-Type, never trusted:
+	// kept only for logs.
+	partType string
+}
+
+const maxFieldBytes = 64 << 10
+
+// readForm reads a multipart/form-data or application/x-www-form-urlencoded
+// body. fileField names the part that holds the file; any other part with
+// a file name is skipped. The body is also bounded by
+// Options.MaxRequestBytes. A request without a body, or with another
+// content type, gives an empty form, not an error.
+func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, fileField string, maxFile int64) (*form, error) {
+	f := &form{fields: map[string]string{}}
+	for k, v := range r.URL.Query() {
+		if len(v) > 0 {
+			f.fields[k] = v[0]
+		}
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return f, nil
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes)
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "multipart/form-data":
+		boundary := params["boundary"]
+		if boundary == "" {
+			return nil, fail(kBadRequest, "", "the multipart body has no boundary")
+		}
+		mr := multipart.NewReader(r.Body, boundary)
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				return f, nil
+			}
+			if err != nil {
+				return nil, bodyError(err)
+			}
+			name := p.FormName()
+			switch {
+			case name == fileField:
+				var buf bytes.Buffer
+				n, err := io.Copy(&buf, io.LimitReader(p, maxFile+1))
+				if err != nil {
+					return nil, bodyError(err)
+				}
+				if n > maxFile {
+					f.fileTooLarge = true
+					if _, err := io.Copy(io.Discard, p); err != nil {
+						return nil, bodyError(err)
+					}
+					continue
+				}
+				f.file = buf.Bytes()
+				f.partType = p.Header.Get("Content-Type")
+			case p.FileName() != "":
+				if _, err := io.Copy(io.Discard, p); err != nil {
+					return nil, bodyError(err)
+				}
+			default:
+				v, err := io.ReadAll(io.LimitReader(p, maxFieldBytes+1))
+				if err != nil {
+					return nil, bodyError(err)
+				}
+				if len(v) > maxFieldBytes {
+					return nil, fail(kBadRequest, name, fmt.Sprintf("the field %q is too long", name))
+				}
+				f.fields[name] = string(v)
+			}
+		}
+	case "application/x-www-form-urlencoded":
+		data, err := io.ReadAll(io.LimitReader(r.Body, maxFieldBytes*4+1))
+		if err != nil {
+			return nil, bodyError(err)
+		}
+		if len(data) > maxFieldBytes*4 {
+			return nil, fail(kBadRequest, "", "the form is too long")
+		}
+		vals, err := url.ParseQuery(string(data))
+		if err != nil {
+			return nil, fail(kBadRequest, "", "the form is malformed")
+		}
+		for k, v := range vals {
+			if len(v) > 0 {
+				f.fields[k] = v[0]
+			}
+		}
+		return f, nil
+	}
+	return f, nil
+}
+
+// bodyError words a failure to read a request body.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	if strings.Contains(err.Error(), "multipart") {
+		return fail(kBadRequest, "", "the multipart body is malformed")
+	}
+	return fail(kBadRequest, "", "the request body could not be read")
+}

@@ -1,0 +1,3 @@
+package httpadapter
+
+func (h *Handler) iglooRoutes() []route { return nil }

@@ -1,0 +1,3 @@
+package httpadapter
+
+func (h *Handler) slackRoutes() []route { return nil }
