@@ -1,0 +1,51 @@
+// Package photo gives a Go application profile photos: upload, validate,
+// crop, resize into renditions, version, store, serve and delete, behind one
+// Service interface, over pluggable storage.
+//
+// # The story of a photo
+//
+// A Manager keeps photos in a storage.Store: storage/memstore for tests,
+// storage/aferostore for a directory (or any afero.Fs), storage/s3store for
+// an S3 bucket shared by many instances.
+//
+//	m, err := photo.New(memstore.New(), nil)
+//	p, err := m.Set(ctx, "alice", upload, &photo.SetOptions{Crop: &photo.Crop{X: 10, Y: 0, Size: 600}})
+//
+// Set reads at most Limits.MaxBytes, sniffs the format from the bytes
+// (JPEG, PNG, GIF and static WebP are accepted; the file name and the
+// declared type are never trusted), checks the dimensions, pixel count and
+// frame count before it decodes anything, decodes, turns the image upright
+// from its EXIF orientation, cuts the crop box (or letterboxes a non-square
+// image, or cuts its centre with Cover), and renders a normalised original
+// and one square rendition per configured size. Every output is re-encoded,
+// so no metadata of the upload (EXIF, GPS, XMP, ICC, comments) survives.
+//
+// Every refusal is an *Error with a stable Code (CodeNotImage,
+// CodeTooManyFrames, CodeBadCrop, ...) that matches its sentinel with
+// errors.Is (ErrNotImage, ErrTooManyFrames, ErrBadCrop, ...). A refused
+// upload changes nothing.
+//
+// # Versions and consistency
+//
+// A photo's VersionID is derived from the upload's bytes and every setting
+// that shapes the output, so setting the same file with the same crop twice
+// is a no-op, and clients may cache renditions by version for ever. A Set
+// writes the new version's blobs under keys of their own, then switches the
+// user's record with a compare-and-swap, then removes the previous
+// version's blobs: a reader sees the old photo or the new one, never a mix,
+// and a failed or cancelled Set leaves the old photo intact. Concurrent
+// Sets all succeed and the last to commit wins, unless the caller passes
+// SetOptions.IfRevision, which turns a lost race into ErrConflict. Blobs
+// that a crash leaves behind are removed by Sweep.
+//
+// Any number of Managers, in any number of processes, may share one store:
+// the record's compare-and-swap is the only coordination they need.
+//
+// # Beyond Set and Get
+//
+// Files (CreateFile, SetFromFile) give Chatter's fileId and versionNumber;
+// resumable uploads give the three-step upload; BeginImport,
+// CompleteImport and FailImport give the set-from-URL flow with its
+// downloading status. The httpadapter package speaks all of these over
+// HTTP in the dialects of four real APIs, and cmd/photod serves it.
+package photo
