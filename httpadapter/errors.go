@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/profilephoto/photo"
 )
@@ -30,6 +31,8 @@ const (
 	kRangeConflict      // a resumable chunk that does not start where the upload ends
 	kRangeInvalid       // a chunk past the declared length, or a wrong total
 	kIncomplete         // associating an upload that has not all its bytes
+	kBadSignature       // a signed photo URL whose signature does not match
+	kLinkExpired        // a signed photo URL past its expiry
 )
 
 // wording is how every dialect says one kind of failure. This table is the
@@ -62,6 +65,8 @@ var wordings = map[kind]wording{
 	kRangeConflict: {409, "INVALID_INPUT", "invalid_arguments", "range-conflict", "", "", "the chunk does not continue the upload"},
 	kRangeInvalid:  {416, "INVALID_INPUT", "invalid_arguments", "range-not-satisfiable", "", "", "the content range does not fit the declared length"},
 	kIncomplete:    {409, "INVALID_INPUT", "invalid_arguments", "upload-incomplete", "", "", "the upload has not received all its bytes"},
+	kBadSignature:  {403, "INSUFFICIENT_ACCESS", "invalid_auth", "invalid-signature", "", "", "the link's signature is not valid"},
+	kLinkExpired:   {410, "INSUFFICIENT_ACCESS", "token_expired", "link-expired", "", "", "the link has expired; ask for a new one"},
 }
 
 // classify turns an error into its kind and a message safe to show: the
@@ -83,7 +88,8 @@ func classify(err error) (kind, string) {
 		case photo.CodeBadCrop:
 			k = kBadCrop
 		}
-		return k, pe.Error()
+		// The package prefix is for logs; the rest is safe to show.
+		return k, strings.TrimPrefix(pe.Error(), "photo: ")
 	}
 	var re *requestError
 	if errors.As(err, &re) {

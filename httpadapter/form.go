@@ -26,6 +26,8 @@ type form struct {
 	// partType is the file part's declared Content-Type, never trusted:
 	// kept only for logs.
 	partType string
+	// fileName is the file part's declared file name, if any.
+	fileName string
 }
 
 const maxFieldBytes = 64 << 10
@@ -79,6 +81,7 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, fileField str
 				}
 				f.file = buf.Bytes()
 				f.partType = p.Header.Get("Content-Type")
+				f.fileName = p.FileName()
 			case p.FileName() != "":
 				if _, err := io.Copy(io.Discard, p); err != nil {
 					return nil, bodyError(err)
