@@ -7,10 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	_ "image/gif"
-	_ "image/jpeg"
-	_ "image/png"
+	"image/color"
+	"image/draw"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
 	"io"
+	"slices"
+	"strings"
+
+	"golang.org/x/image/webp"
+
+	"github.com/profilephoto/photo/internal/imgcheck"
 )
 
 // Code is a stable, machine-readable reason why an input was refused. The
@@ -185,22 +193,282 @@ type source struct {
 	sum         [32]byte    // SHA-256 of the upload
 }
 
-// readSource reads r (at most lim.MaxBytes), validates and decodes it.
+// readSource reads r (at most lim.MaxBytes) and judges and decodes it:
 //
-// PLACEHOLDER: to be replaced by the full validation pipeline.
+//  1. read with a byte cap (a declared length is never trusted), honouring
+//     ctx between reads;
+//  2. sniff the format from the bytes (never the name or a declared type):
+//     JPEG, PNG (APNG too: its default image), GIF and static WebP are
+//     accepted; other image formats are CodeUnsupportedFormat, anything
+//     else CodeNotImage;
+//  3. read the header and the structure without decoding pixels: the
+//     dimensions against the limits, the frames of GIF and APNG
+//     animations and each frame's extent, the compressed PNG metadata, the
+//     EXIF orientation;
+//  4. only then decode the pixels (the first frame of an animation), and
+//     classify a decoder's refusal as CodeTruncated or CodeCorrupt.
+//
+// Orientation is read from a JPEG's APP1 EXIF segment, a WebP's EXIF
+// chunk and a PNG's eXIf chunk: browsers apply all three, so the upright
+// image is what the uploader saw. Orientation recorded only in XMP is
+// ignored, as browsers do. Malformed EXIF gives orientation 1; it never
+// fails an image whose pixels are fine.
 func readSource(ctx context.Context, r io.Reader, lim Limits) (*source, error) {
-	data, err := readCapped(r, lim.MaxBytes)
+	lim = lim.withDefaults()
+	data, err := readCapped(ctxReader{ctx, r}, lim.MaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	src, format, err := inspect(data, lim)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	img, format, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, inputError(CodeCorrupt, err, "cannot decode the image")
+	if src.img, err = decode(format, data, src); err != nil {
+		return nil, err
 	}
-	b := img.Bounds()
-	return &source{img: img, mime: "image/" + format, orientation: 1, width: b.Dx(), height: b.Dy(),
-		frames: 1, bytes: int64(len(data)), sum: sha256.Sum256(data)}, nil
+	return src, nil
+}
+
+// inspect judges data without decoding pixels. On success the source has
+// every field but img.
+func inspect(data []byte, lim Limits) (*source, imgcheck.Format, error) {
+	format, mime := imgcheck.Sniff(data)
+	src := &source{mime: mime, orientation: 1, frames: 1, bytes: int64(len(data)), sum: sha256.Sum256(data)}
+	il := imgcheck.Limits{MaxSide: lim.MaxSide, MaxPixels: lim.MaxPixels, MaxFrames: lim.MaxFrames,
+		MaxMetadataBytes: lim.MaxMetadataBytes}
+	var (
+		cfg       image.Config
+		err       error
+		truncated bool
+	)
+	rd := bytes.NewReader(data)
+	switch format {
+	case imgcheck.NotImage:
+		if len(data) == 0 {
+			return nil, format, inputError(CodeNotImage, nil, "the file is empty")
+		}
+		mime, _, _ = strings.Cut(mime, ";")
+		return nil, format, inputError(CodeNotImage, nil, "the file is not an image (it looks like %s)", mime)
+	case imgcheck.OtherImage:
+		return nil, format, inputError(CodeUnsupportedFormat, nil, "%s images are not supported; use JPEG, PNG, GIF or WebP", mime)
+	case imgcheck.BrokenPNG:
+		return nil, format, inputError(CodeCorrupt, nil, "the image data is corrupt: the PNG signature is damaged")
+	case imgcheck.HEIF:
+		if err := imgcheck.ScanHEIF(data, il); err != nil {
+			return nil, format, checkError(err)
+		}
+		return nil, format, inputError(CodeUnsupportedFormat, nil, "%s images are not supported; use JPEG, PNG, GIF or WebP", mime)
+	case imgcheck.JPEG:
+		if cfg, err = jpeg.DecodeConfig(rd); err != nil {
+			return nil, format, decodeError(format, err)
+		}
+		src.orientation = imgcheck.JPEGOrientation(data)
+	case imgcheck.PNG:
+		// The chunk scan comes first: a damaged chunk structure is corrupt
+		// whatever the header says, and a metadata bomb is refused
+		// before anything inflates the rest.
+		info, err := imgcheck.ScanPNG(data, il)
+		if err != nil {
+			return nil, format, checkError(err)
+		}
+		if cfg, err = png.DecodeConfig(rd); err != nil {
+			return nil, format, decodeError(format, err)
+		}
+		src.orientation, src.frames, truncated = info.Orientation, info.Frames, info.Truncated
+	case imgcheck.GIF:
+		if cfg, err = gif.DecodeConfig(rd); err != nil {
+			return nil, format, decodeError(format, err)
+		}
+		// The screen is judged before the frames: a zero-sized screen is
+		// corrupt whatever its frames declare.
+		if err := checkSize(cfg.Width, cfg.Height, lim); err != nil {
+			return nil, format, err
+		}
+		info, err := imgcheck.ScanGIF(data, il)
+		if err != nil {
+			return nil, format, checkError(err)
+		}
+		src.frames = max(1, info.Frames)
+	case imgcheck.WebP:
+		if imgcheck.ScanWebP(data).Animated {
+			return nil, format, inputError(CodeUnsupportedFormat, nil,
+				"animated WebP images are not supported; use a still WebP, an animated GIF or PNG")
+		}
+		if cfg, err = webp.DecodeConfig(rd); err != nil {
+			return nil, format, decodeError(format, err)
+		}
+		src.orientation = imgcheck.ScanWebP(data).Orientation
+	default:
+		return nil, format, inputError(CodeNotImage, nil, "the file is not an image")
+	}
+	if err := checkSize(cfg.Width, cfg.Height, lim); err != nil {
+		return nil, format, err
+	}
+	if truncated {
+		return nil, format, inputError(CodeTruncated, nil, "the image data ends early")
+	}
+	if src.frames > lim.MaxFrames {
+		return nil, format, inputError(CodeTooManyFrames, nil,
+			"the animation has %d frames; at most %d are allowed", src.frames, lim.MaxFrames)
+	}
+	src.width, src.height = cfg.Width, cfg.Height
+	if src.orientation >= 5 { // 5 to 8 turn the image a quarter
+		src.width, src.height = src.height, src.width
+	}
+	return src, format, nil
+}
+
+// checkSize judges declared dimensions: a zero side is corrupt, a side or
+// pixel count beyond the limits is too large (the usual decompression
+// bomb: a small file declaring a huge image), and a side below MinSide too
+// small.
+func checkSize(w, h int, lim Limits) error {
+	switch {
+	case w <= 0 || h <= 0:
+		return inputError(CodeCorrupt, nil, "the image data is corrupt: it declares a size of %dx%d pixels", w, h)
+	case w > lim.MaxSide || h > lim.MaxSide || int64(w)*int64(h) > lim.MaxPixels:
+		return inputError(CodeImageTooLarge, nil,
+			"the image is %dx%d pixels; at most %d pixels a side and %d pixels in all are allowed", w, h, lim.MaxSide, lim.MaxPixels)
+	case w < lim.MinSide || h < lim.MinSide:
+		return inputError(CodeTooSmall, nil, "the image is %dx%d pixels; each side must be at least %d", w, h, lim.MinSide)
+	}
+	return nil
+}
+
+// checkError turns an *imgcheck.Error into the *Error of its kind.
+func checkError(err error) error {
+	var ce *imgcheck.Error
+	if !errors.As(err, &ce) {
+		return inputError(CodeCorrupt, err, "the image data is corrupt")
+	}
+	switch ce.Kind {
+	case imgcheck.Truncated:
+		return inputError(CodeTruncated, err, "the image data ends early: %s", ce.Msg)
+	case imgcheck.TooLarge:
+		return inputError(CodeImageTooLarge, err, "the image is too large: %s", ce.Msg)
+	case imgcheck.TooManyFrames:
+		return inputError(CodeTooManyFrames, err, "%s", ce.Msg)
+	}
+	return inputError(CodeCorrupt, err, "the image data is corrupt: %s", ce.Msg)
+}
+
+// decode decodes the pixels of data, which inspect has passed. A GIF's
+// first frame is placed on its logical screen, so every image returned
+// starts at (0,0) and has the dimensions inspect judged.
+func decode(format imgcheck.Format, data []byte, src *source) (image.Image, error) {
+	var (
+		img image.Image
+		err error
+	)
+	r := bytes.NewReader(data)
+	switch format {
+	case imgcheck.JPEG:
+		img, err = jpeg.Decode(r)
+	case imgcheck.PNG:
+		img, err = png.Decode(r)
+	case imgcheck.GIF:
+		img, err = gif.Decode(r)
+	case imgcheck.WebP:
+		img, err = webp.Decode(r)
+	default:
+		return nil, inputError(CodeUnsupportedFormat, nil, "the image format is not supported")
+	}
+	if err != nil {
+		return nil, decodeError(format, err)
+	}
+	w, h := src.width, src.height
+	if src.orientation >= 5 {
+		w, h = h, w
+	}
+	if img.Bounds() != image.Rect(0, 0, w, h) {
+		if p, ok := img.(*image.Paletted); ok && format == imgcheck.GIF {
+			return onScreen(p, w, h), nil
+		}
+		// A decoder that disagrees with its own header.
+		return nil, inputError(CodeCorrupt, nil, "the image data is corrupt: the pixels do not match the declared size")
+	}
+	return img, nil
+}
+
+// onScreen places a GIF frame on a transparent w by h screen, as a browser
+// shows it. The frame lies inside the screen (imgcheck.ScanGIF checked).
+func onScreen(p *image.Paletted, w, h int) *image.Paletted {
+	pal := p.Palette
+	bg := -1
+	for i, c := range pal {
+		if _, _, _, a := c.RGBA(); a == 0 {
+			bg = i
+			break
+		}
+	}
+	if bg < 0 && len(pal) < 256 {
+		pal = append(slices.Clip(pal), color.RGBA{})
+		bg = len(pal) - 1
+	}
+	out := image.NewPaletted(image.Rect(0, 0, w, h), pal)
+	if bg > 0 {
+		for i := range out.Pix {
+			out.Pix[i] = uint8(bg)
+		}
+	}
+	draw.Draw(out, p.Bounds(), p, p.Bounds().Min, draw.Src)
+	return out
+}
+
+// decodeError classifies a decoder's refusal. Data that simply ends early
+// is CodeTruncated; a JPEG feature image/jpeg lacks (unusual subsampling,
+// arithmetic coding, ...) is CodeUnsupportedFormat, since other decoders
+// read such files; anything else, PNG's "unsupported" bit depths and
+// colour types included (the PNG specification forbids them), is
+// CodeCorrupt.
+func decodeError(format imgcheck.Format, err error) error {
+	var unsupported jpeg.UnsupportedError
+	switch {
+	case format == imgcheck.JPEG && errors.As(err, &unsupported):
+		return inputError(CodeUnsupportedFormat, err,
+			"this JPEG uses a feature that is not supported (%s); save it as a baseline or progressive JPEG", string(unsupported))
+	case truncation(err):
+		return inputError(CodeTruncated, err, "the image data ends early")
+	}
+	return inputError(CodeCorrupt, err, "the image data is corrupt")
+}
+
+// truncationMessages are what the standard decoders say when the data
+// ends early; image/gif formats its causes with %v, so errors.Is cannot
+// see them.
+var truncationMessages = []string{
+	"unexpected EOF",
+	"short Huffman data",
+	"not enough pixel data",
+	"not enough image data",
+}
+
+func truncation(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	msg := err.Error()
+	for _, m := range truncationMessages {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return strings.HasSuffix(msg, ": EOF")
+}
+
+// ctxReader stops reading once ctx is done, so an upload from a slow
+// client is abandoned when the caller gives up.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
