@@ -33,6 +33,8 @@ const (
 	kIncomplete         // associating an upload that has not all its bytes
 	kBadSignature       // a signed photo URL whose signature does not match
 	kLinkExpired        // a signed photo URL past its expiry
+	kInvalidURL         // profile-image's url field is not an absolute http(s) URL
+	kBusy               // the URL import queue is full, or the adapter is closing
 )
 
 // wording is how every dialect says one kind of failure. This table is the
@@ -67,6 +69,8 @@ var wordings = map[kind]wording{
 	kIncomplete:    {409, "INVALID_INPUT", "invalid_arguments", "upload-incomplete", "", "", "the upload has not received all its bytes"},
 	kBadSignature:  {403, "INSUFFICIENT_ACCESS", "invalid_auth", "invalid-signature", "", "", "the link's signature is not valid"},
 	kLinkExpired:   {410, "INSUFFICIENT_ACCESS", "token_expired", "link-expired", "", "", "the link has expired; ask for a new one"},
+	kInvalidURL:    {400, "INVALID_INPUT", "invalid_arguments", "validation-failure", "invalid-url", "url", "the URL is not a valid absolute http or https URL"},
+	kBusy:          {503, "SERVER_UNAVAILABLE", "ratelimited", "import-queue-full", "", "", "too many URL imports are in progress; try again later"},
 }
 
 // classify turns an error into its kind and a message safe to show: the
@@ -95,6 +99,13 @@ func classify(err error) (kind, string) {
 	if errors.As(err, &re) {
 		return re.kind, re.msg
 	}
+	var ure *photo.UploadRangeError
+	if errors.As(err, &ure) {
+		if errors.Is(ure, photo.ErrUploadConflict) {
+			return kRangeConflict, ure.Reason
+		}
+		return kRangeInvalid, ure.Reason
+	}
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
@@ -103,6 +114,8 @@ func classify(err error) (kind, string) {
 		return kNotFound, wordings[kNotFound].message
 	case errors.Is(err, photo.ErrConflict):
 		return kConflict, wordings[kConflict].message
+	case errors.Is(err, photo.ErrUploadIncomplete):
+		return kIncomplete, wordings[kIncomplete].message
 	case errors.Is(err, photo.ErrInvalidUserID):
 		return kBadRequest, "the user ID is invalid"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
