@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// config is photod's command line.
+type config struct {
+	addr            string
+	dataDir         string
+	s3Endpoint      string
+	s3Bucket        string
+	s3Region        string
+	s3Prefix        string
+	tokensFile      string
+	baseURL         string
+	allow           prefixList
+	logLevel        slog.Level
+	shutdownTimeout time.Duration
+	janitorEvery    time.Duration
+}
+
+// useS3 reports whether the S3 backend was asked for.
+func (c *config) useS3() bool { return c.s3Bucket != "" }
+
+// parseFlags parses args (without the program name). Usage and errors go to
+// stderr; -h returns flag.ErrHelp.
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("photod", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: photod [flags]
+
+photod serves the photo library's HTTP API (Chatter, the three-step
+resumable upload, profile-image and Slack dialects, and rendition URLs) and
+a web page at / to upload, crop and see every rendition.
+
+With no flags it listens on 127.0.0.1:8080, keeps photos in ./photod-data
+and prints a token for the user "demo" that the page uses.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "`address` to listen on (host:port; port 0 picks a free one)")
+	fs.StringVar(&c.dataDir, "data", "photod-data", "`directory` of the filesystem store, created if missing (ignored with -s3-bucket)")
+	fs.StringVar(&c.s3Bucket, "s3-bucket", "", "keep photos in this S3 `bucket` instead of -data; credentials come from the usual AWS environment variables")
+	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "S3 endpoint `URL` for S3-compatible servers (MinIO, versitygw, Ceph, R2); empty means AWS")
+	fs.StringVar(&c.s3Region, "s3-region", "", "S3 `region`; empty means AWS_REGION, or us-east-1")
+	fs.StringVar(&c.s3Prefix, "s3-prefix", "", "key `prefix` inside the S3 bucket, so that several deployments can share one bucket")
+	fs.StringVar(&c.tokensFile, "tokens", "", "`file` of bearer tokens, one \"TOKEN USERID [admin]\" a line (# comments); without it photod makes a token for user \"demo\"")
+	fs.StringVar(&c.baseURL, "base-url", "", "absolute `URL` clients reach photod at, used in every URL of a response (default: the request's scheme and host)")
+	fs.Var(&c.allow, "url-import-allow", "`CIDR` (or address) that set-from-URL may fetch from besides public addresses; repeatable, e.g. 127.0.0.0/8")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`: DEBUG, INFO, WARN or ERROR")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for requests and URL imports in flight")
+	fs.DurationVar(&c.janitorEvery, "janitor-interval", 10*time.Minute, "how often to remove expired uploads and unreferenced blobs (0 turns it off)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return nil, fmt.Errorf("photod: unexpected arguments %q", fs.Args())
+	}
+	if !c.useS3() && (c.s3Endpoint != "" || c.s3Region != "" || c.s3Prefix != "") {
+		return nil, errors.New("photod: -s3-endpoint, -s3-region and -s3-prefix need -s3-bucket")
+	}
+	if c.dataDir == "" && !c.useS3() {
+		return nil, errors.New("photod: -data must not be empty")
+	}
+	if c.shutdownTimeout <= 0 {
+		return nil, errors.New("photod: -shutdown-timeout must be positive")
+	}
+	if c.janitorEvery < 0 {
+		return nil, errors.New("photod: -janitor-interval must not be negative")
+	}
+	return c, nil
+}
+
+// prefixList is a repeatable flag of network prefixes. A bare address is
+// taken as the prefix of that one address.
+type prefixList []netip.Prefix
+
+// String implements flag.Value.
+func (p *prefixList) String() string {
+	if p == nil {
+		return ""
+	}
+	s := make([]string, len(*p))
+	for i, pf := range *p {
+		s[i] = pf.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// Set implements flag.Value.
+func (p *prefixList) Set(v string) error {
+	v = strings.TrimSpace(v)
+	if a, err := netip.ParseAddr(v); err == nil {
+		if a.Zone() != "" {
+			return fmt.Errorf("%q: an address with a zone cannot be allowed", v)
+		}
+		*p = append(*p, netip.PrefixFrom(a, a.BitLen()))
+		return nil
+	}
+	pf, err := netip.ParsePrefix(v)
+	if err != nil {
+		return fmt.Errorf("not a CIDR prefix or address: %q", v)
+	}
+	if pf.Masked() != pf {
+		return fmt.Errorf("%q has host bits set; did you mean %s?", v, pf.Masked())
+	}
+	*p = append(*p, pf)
+	return nil
+}

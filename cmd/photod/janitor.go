@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/profilephoto/photo"
+)
+
+// janitorTask is one periodic clean-up.
+type janitorTask struct {
+	name string
+	run  func(ctx context.Context) (removed int, err error)
+}
+
+// janitorTasks are photod's clean-ups: resumable uploads past their expiry
+// (with their bytes) and blobs that no record references (left by a crash
+// or a failed clean-up). Both are safe while requests run and while other
+// instances share the store, so every instance may run them.
+func janitorTasks(m *photo.Manager) []janitorTask {
+	return []janitorTask{
+		{"expire uploads", m.ExpireUploads},
+		{"sweep", func(ctx context.Context) (int, error) {
+			res, err := m.Sweep(ctx, nil)
+			return res.Removed, err
+		}},
+	}
+}
+
+// runJanitor runs every task once a period (and once shortly after start,
+// to clean up after a crash) until ctx is done. A task that fails is
+// logged and retried on the next round; one round never overlaps the next.
+func runJanitor(ctx context.Context, every time.Duration, log *slog.Logger, tasks []janitorTask) {
+	first := time.NewTimer(min(every, time.Minute))
+	defer first.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-first.C:
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		for _, t := range tasks {
+			// A round is bounded so that a stuck store cannot wedge it.
+			tctx, cancel := context.WithTimeout(ctx, max(every, time.Minute))
+			start := time.Now()
+			n, err := t.run(tctx)
+			cancel()
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				log.Warn("photod: janitor task failed", "task", t.name, "err", err)
+			case n > 0:
+				log.Info("photod: janitor", "task", t.name, "removed", n, "duration", time.Since(start))
+			default:
+				log.Debug("photod: janitor", "task", t.name, "removed", 0, "duration", time.Since(start))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,197 @@
+// Command photod serves the photo library over HTTP: the four documented
+// APIs of the httpadapter package, rendition URLs, and a web page at / to
+// upload, crop and see every rendition.
+//
+//	go run ./cmd/photod
+//
+// serves on 127.0.0.1:8080 with the filesystem store in ./photod-data, and
+// prints a bearer token for the user "demo" that the page fetches from
+// GET /demo-token (served only in this demo mode, without -tokens). Run
+// photod -h for the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/profilephoto/photo"
+	"github.com/profilephoto/photo/httpadapter"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, a second one kills the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// demoUser is the user of the token photod makes when no -tokens file is
+// given.
+const demoUser = "demo"
+
+// run is photod: it parses args, opens the store, serves until ctx is done,
+// then shuts down gracefully. It writes the URL (and the demo token) to
+// stdout and logs to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+
+	st, err := openStore(ctx, cfg, os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	mgr, err := photo.New(st.store, &photo.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("photod: %w", err)
+	}
+
+	var toks tokens
+	var demoToken string
+	if cfg.tokensFile != "" {
+		f, err := os.Open(cfg.tokensFile)
+		if err != nil {
+			return fmt.Errorf("photod: -tokens: %w", err)
+		}
+		toks, err = parseTokens(f, cfg.tokensFile)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("photod: -tokens %w", err)
+		}
+	} else {
+		demoToken = b32.EncodeToString(randomBytes(20))
+		toks = tokens{}
+		toks.add(demoToken, httpadapter.Principal{ID: demoUser})
+	}
+	auth := toks.authenticator()
+
+	h, err := httpadapter.New(mgr, &httpadapter.Options{
+		BaseURL:      cfg.baseURL,
+		Authenticate: auth,
+		SigningKey:   st.signingKey,
+		URLImport:    httpadapter.URLImportOptions{Allow: cfg.allow},
+		Logger:       log,
+	})
+	if err != nil {
+		return fmt.Errorf("photod: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	page := pageOptions{demoToken: demoToken, demoUser: demoUser, authenticate: auth, baseURL: cfg.baseURL}
+	if err := page.routes(mux); err != nil {
+		return err
+	}
+	mux.Handle("/", h)
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		h.Close(ctx)
+		return fmt.Errorf("photod: %w", err)
+	}
+	srv := &http.Server{
+		Handler: logRequests(log, mux),
+		// No read or write timeout: a large upload or download on a slow
+		// link may take minutes. Headers must come quickly, and idle
+		// connections do not linger.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	url := "http://" + displayAddr(ln.Addr())
+	fmt.Fprintf(stdout, "photod: serving %s/ (%s)\n", url, st.describe)
+	if demoToken != "" {
+		fmt.Fprintf(stdout, "photod: demo token for user %q: %s\n", demoUser, demoToken)
+		fmt.Fprintf(stdout, "photod: try: curl -H 'Authorization: Bearer %s' -F image=@photo.jpg %s/api/users.setPhoto\n", demoToken, url)
+		if !isLoopback(ln.Addr()) {
+			log.Warn("photod: demo mode on a non-loopback address: anyone who can reach " + url + "/demo-token can change the demo photo; use -tokens")
+		}
+	}
+	log.Info("photod: started", "addr", ln.Addr().String(), "store", st.describe, "demo", demoToken != "")
+
+	var wg sync.WaitGroup
+	janitorCtx, stopJanitor := context.WithCancel(context.Background())
+	defer stopJanitor()
+	if cfg.janitorEvery > 0 {
+		wg.Go(func() { runJanitor(janitorCtx, cfg.janitorEvery, log, janitorTasks(mgr)) })
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	var failed error
+	select {
+	case <-ctx.Done():
+		log.Info("photod: shutting down; finishing requests in flight", "timeout", cfg.shutdownTimeout)
+	case err := <-serveErr:
+		failed = fmt.Errorf("photod: serve: %w", err)
+	}
+
+	// Requests in flight (uploads among them) finish first; then the
+	// background URL imports they started; both within the timeout.
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("photod: requests still running at the shutdown timeout were cut off", "err", err)
+		srv.Close()
+		if failed == nil {
+			failed = fmt.Errorf("photod: shutdown: %w", err)
+		}
+	}
+	if err := h.Close(sctx); err != nil {
+		log.Warn("photod: URL imports still running at the shutdown timeout were abandoned", "err", err)
+		if failed == nil {
+			failed = fmt.Errorf("photod: shutdown: %w", err)
+		}
+	}
+	stopJanitor()
+	wg.Wait()
+	if err := st.close(); err != nil && failed == nil {
+		failed = fmt.Errorf("photod: close store: %w", err)
+	}
+	if failed == nil {
+		log.Info("photod: stopped")
+	}
+	return failed
+}
+
+// displayAddr is addr as a browser can reach it: an unspecified host
+// (listening on every interface) becomes localhost.
+func displayAddr(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	if ta.IP.IsUnspecified() {
+		return net.JoinHostPort("localhost", fmt.Sprint(ta.Port))
+	}
+	return ta.String()
+}
+
+func isLoopback(addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
