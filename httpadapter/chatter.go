@@ -1,3 +1,510 @@
 package httpadapter
 
-func (h *Handler) chatterRoutes() []route { return nil }
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/profilephoto/photo"
+)
+
+// The Chatter dialect: Salesforce's user photo resource (seed 000) and a
+// small files resource whose IDs the photo resource takes as fileId.
+//
+//	GET|POST|DELETE /services/data/{apiVersion}/chatter/users/{userId}/photo
+//	GET|POST|DELETE /services/data/{apiVersion}/connect/communities/{communityId}/chatter/users/{userId}/photo
+//	POST /services/data/{apiVersion}/connect/files/users/{userId}   create a file (part fileData)
+//	GET  /services/data/{apiVersion}/connect/files/{fileId}         a file's details
+//	POST /services/data/{apiVersion}/connect/files/{fileId}         upload a new version (part fileData)
+//
+// apiVersion is "v" and a version such as "34.0"; userId "me" is the
+// caller. There is one photo per user: the community forms reach the same
+// photo and only change the resource URL they answer with.
+//
+// Decisions the document leaves open:
+//   - POST answers 201 Created with the Photo body, as Salesforce does.
+//   - GET of a user without a photo is 404 NOT_FOUND: there is no default
+//     photo to point at.
+//   - DELETE answers 204 whether or not there was a photo: afterwards the
+//     user has none either way, as Salesforce's reset to the default photo.
+//   - The email URLs are signed and expire after Options.EmailURLTTL (30
+//     days by default); fullEmailPhotoUrl is the large (200 px) photo and
+//     standardEmailPhotoUrl the small (64 px) one, as Salesforce describes
+//     them ("the large profile picture", "the small profile").
+//   - url is absolute, like every URL the adapter answers with.
+//   - A fileId must name a file the caller owns (an admin may use any).
+
+// Salesforce's sizes of the Photo body.
+const (
+	chatterSmall  = 64
+	chatterMedium = 160
+	chatterLarge  = 200
+)
+
+// Salesforce's messages for a missing and a refused session.
+const (
+	msgNoSession  = "No session ID was given: send one in the Authorization header"
+	msgBadSession = "Session expired or invalid"
+)
+
+func (h *Handler) chatterRoutes() []route {
+	const (
+		user  = "/services/data/{apiVersion}/chatter/users/{userId}/photo"
+		comm  = "/services/data/{apiVersion}/connect/communities/{communityId}/chatter/users/{userId}/photo"
+		files = "/services/data/{apiVersion}/connect/files"
+	)
+	return []route{
+		{"GET " + user, Chatter, h.chatterGet},
+		{"POST " + user, Chatter, h.chatterPost},
+		{"DELETE " + user, Chatter, h.chatterDelete},
+		{"GET " + comm, Chatter, h.chatterGet},
+		{"POST " + comm, Chatter, h.chatterPost},
+		{"DELETE " + comm, Chatter, h.chatterDelete},
+		{"POST " + files + "/users/{userId}", Chatter, h.chatterCreateFile},
+		{"GET " + files + "/{fileId}", Chatter, h.chatterFileInfo},
+		{"POST " + files + "/{fileId}", Chatter, h.chatterAddFileVersion},
+	}
+}
+
+// chatterPhoto is Salesforce's Photo response body.
+type chatterPhoto struct {
+	FullEmailPhotoURL     string `json:"fullEmailPhotoUrl"`
+	LargePhotoURL         string `json:"largePhotoUrl"`
+	MediumPhotoURL        string `json:"mediumPhotoUrl"`
+	PhotoVersionID        string `json:"photoVersionId"`
+	SmallPhotoURL         string `json:"smallPhotoUrl"`
+	StandardEmailPhotoURL string `json:"standardEmailPhotoUrl"`
+	URL                   string `json:"url"`
+}
+
+// chatterFile is the file body of the files resource, in the shape of
+// Salesforce's File Summary (versionNumber is a string there too).
+type chatterFile struct {
+	ID            string           `json:"id"`
+	Type          string           `json:"type"`
+	Title         string           `json:"title"`
+	VersionNumber string           `json:"versionNumber"`
+	ContentSize   int64            `json:"contentSize"`
+	MimeType      string           `json:"mimeType"`
+	CreatedDate   string           `json:"createdDate"`
+	ModifiedDate  string           `json:"modifiedDate"`
+	Owner         chatterReference `json:"owner"`
+	URL           string           `json:"url"`
+}
+
+// chatterReference names a user.
+type chatterReference struct {
+	ID string `json:"id"`
+}
+
+// validAPIVersion reports whether s is "v" and a version like "34.0".
+func validAPIVersion(s string) bool {
+	rest, ok := strings.CutPrefix(s, "v")
+	major, minor, dot := strings.Cut(rest, ".")
+	return ok && dot && len(major) >= 1 && len(major) <= 3 && allDigits(major) &&
+		len(minor) == 1 && allDigits(minor)
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// chatterBegin checks the API version and authenticates r. need says
+// whether credentials are required; a token that is present is checked
+// either way. It resolves {userId} ("me" is the caller) when the route
+// has one.
+func (h *Handler) chatterBegin(r *http.Request, need bool) (Principal, string, error) {
+	if !validAPIVersion(r.PathValue("apiVersion")) {
+		return Principal{}, "", fail(kNotFound, "", "the requested resource does not exist: the API version must look like v34.0")
+	}
+	p, a := h.authenticate(r)
+	switch {
+	case a == authBad:
+		return p, "", fail(kBadAuth, "", msgBadSession)
+	case a == authNone && need:
+		return p, "", fail(kNoAuth, "", msgNoSession)
+	}
+	userID := r.PathValue("userId")
+	if userID == "me" {
+		if a != authOK {
+			return p, "", fail(kNoAuth, "", msgNoSession)
+		}
+		userID = p.ID
+	}
+	return p, userID, nil
+}
+
+// chatterResourceURL is the absolute URL of userID's photo resource, in
+// the form (plain or community) of the request.
+func (h *Handler) chatterResourceURL(r *http.Request, userID string) string {
+	u := h.baseURL(r) + "/services/data/" + pathSegment(r.PathValue("apiVersion"))
+	if c := r.PathValue("communityId"); c != "" {
+		u += "/connect/communities/" + pathSegment(c)
+	}
+	return u + "/chatter/users/" + pathSegment(userID) + "/photo"
+}
+
+// chatterPhotoBody is the Photo body of p.
+func (h *Handler) chatterPhotoBody(r *http.Request, userID string, p *photo.Photo) chatterPhoto {
+	small, medium, large := h.servedSize(chatterSmall), h.servedSize(chatterMedium), h.servedSize(chatterLarge)
+	return chatterPhoto{
+		FullEmailPhotoURL:     h.signedPhotoURL(r, userID, large),
+		LargePhotoURL:         h.renditionURL(r, userID, p.VersionID, large),
+		MediumPhotoURL:        h.renditionURL(r, userID, p.VersionID, medium),
+		PhotoVersionID:        p.VersionID,
+		SmallPhotoURL:         h.renditionURL(r, userID, p.VersionID, small),
+		StandardEmailPhotoURL: h.signedPhotoURL(r, userID, small),
+		URL:                   h.chatterResourceURL(r, userID),
+	}
+}
+
+// chatterGet answers the user's Photo; public unless Options.PrivateReads.
+func (h *Handler) chatterGet(w http.ResponseWriter, r *http.Request) {
+	_, userID, err := h.chatterBegin(r, h.opts.PrivateReads)
+	if err != nil {
+		h.chatterError(w, r, err)
+		return
+	}
+	p, err := h.svc.Get(r.Context(), userID)
+	if err == nil && p.VersionID == "" {
+		err = photo.ErrNotFound // a first URL import still downloading
+	}
+	if errors.Is(err, photo.ErrNotFound) || errors.Is(err, photo.ErrInvalidUserID) {
+		err = fail(kNotFound, "", "the user has no photo")
+	}
+	if err != nil {
+		h.chatterError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	writeJSON(w, http.StatusOK, h.chatterPhotoBody(r, userID, p))
+}
+
+// chatterPost sets the user's photo from an uploaded file or a stored one.
+func (h *Handler) chatterPost(w http.ResponseWriter, r *http.Request) {
+	p, userID, err := h.chatterBegin(r, true)
+	if err == nil && !mayChange(p, userID) {
+		err = fail(kForbidden, "", "you may not change another user's photo")
+	}
+	var in *chatterInput
+	if err == nil {
+		in, err = h.readChatterInput(w, r)
+	}
+	var ph *photo.Photo
+	if err == nil {
+		opts := &photo.SetOptions{Crop: in.crop}
+		switch {
+		case in.file != nil:
+			ph, err = h.svc.Set(r.Context(), userID, bytes.NewReader(in.file), opts)
+		case in.fileID != "":
+			if err = h.checkFileAccess(r, p, in.fileID); err == nil {
+				ph, err = h.svc.SetFromFile(r.Context(), userID, in.fileID, in.version, opts)
+			}
+		default:
+			err = fail(kMissing, "fileUpload", "no image was given: send a fileUpload part or the fileId of an existing file")
+		}
+	}
+	if errors.Is(err, photo.ErrFileNotFound) {
+		err = fail(kNotFound, "fileId", "the file or file version does not exist")
+	}
+	if err != nil {
+		h.chatterError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, h.chatterPhotoBody(r, userID, ph))
+}
+
+// chatterDelete removes the user's photo.
+func (h *Handler) chatterDelete(w http.ResponseWriter, r *http.Request) {
+	p, userID, err := h.chatterBegin(r, true)
+	if err == nil && !mayChange(p, userID) {
+		err = fail(kForbidden, "", "you may not change another user's photo")
+	}
+	if err == nil {
+		err = h.svc.Delete(r.Context(), userID, nil)
+		if errors.Is(err, photo.ErrNotFound) {
+			err = nil // nothing to delete: the outcome is the same
+		}
+	}
+	if err != nil {
+		h.chatterError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// checkFileAccess reports whether p may use the file fileID.
+func (h *Handler) checkFileAccess(r *http.Request, p Principal, fileID string) error {
+	f, err := h.svc.File(r.Context(), fileID)
+	if err != nil {
+		return err
+	}
+	if !mayChange(p, f.Owner) {
+		return fail(kForbidden, "fileId", "the file belongs to another user")
+	}
+	return nil
+}
+
+// chatterInput is a photo POST's arguments, from any of the places
+// Salesforce takes them.
+type chatterInput struct {
+	file    []byte // the fileUpload part, nil if none
+	fileID  string
+	version int // 0: the latest
+	crop    *photo.Crop
+}
+
+// maxJSONBytes bounds a JSON request body or part.
+const maxJSONBytes = 64 << 10
+
+// readChatterInput reads a photo POST: multipart (binary part fileUpload
+// and an optional part json holding a JSON object), a JSON body, or
+// request parameters (query or urlencoded form). Every place may hold
+// cropSize, cropX, cropY, fileId and versionNumber, as numbers or numeric
+// strings; a JSON object wins over parameters.
+func (h *Handler) readChatterInput(w http.ResponseWriter, r *http.Request) (*chatterInput, error) {
+	params := map[string]string{}
+	for k, v := range r.URL.Query() {
+		if len(v) > 0 {
+			params[k] = v[0]
+		}
+	}
+	in := &chatterInput{}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	switch {
+	case mt == "multipart/form-data" || mt == "application/x-www-form-urlencoded":
+		f, err := h.readForm(w, r, "fileUpload", h.svc.Limits().MaxBytes)
+		if err != nil {
+			return nil, err
+		}
+		if f.fileTooLarge {
+			return nil, fail(kFileTooLarge, "fileUpload", "")
+		}
+		in.file = f.file
+		for k, v := range f.fields {
+			if k != "json" {
+				params[k] = v
+			}
+		}
+		if js, ok := f.fields["json"]; ok && strings.TrimSpace(js) != "" {
+			if err := mergeJSONParams(params, []byte(js)); err != nil {
+				return nil, err
+			}
+		}
+	case mt == "application/json":
+		r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes)
+		data, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBytes+1))
+		if err != nil {
+			return nil, bodyError(err)
+		}
+		if len(data) > maxJSONBytes {
+			return nil, fail(kBadRequest, "", "the JSON body is too long")
+		}
+		if err := mergeJSONParams(params, data); err != nil {
+			return nil, err
+		}
+	case !hasBody || (mt == "" && r.ContentLength == 0):
+	default:
+		return nil, fail(kBadRequest, "", "unsupported Content-Type: send multipart/form-data, application/json or request parameters")
+	}
+	return in, in.parse(params)
+}
+
+// mergeJSONParams adds the members of the JSON object data to params,
+// numbers as their text.
+func mergeJSONParams(params map[string]string, data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		return fail(kBadRequest, "", "the JSON is malformed: it must be an object")
+	}
+	if dec.More() {
+		return fail(kBadRequest, "", "the JSON is malformed: more than one value")
+	}
+	for k, v := range obj {
+		switch v := v.(type) {
+		case nil:
+			delete(params, k)
+		case string:
+			params[k] = v
+		case json.Number:
+			params[k] = v.String()
+		default:
+			return fail(kBadRequest, k, fmt.Sprintf("%s must be a number or a string", k))
+		}
+	}
+	return nil
+}
+
+// parse fills in from the parameters.
+func (in *chatterInput) parse(params map[string]string) error {
+	in.fileID = strings.TrimSpace(params["fileId"])
+	if v := strings.TrimSpace(params["versionNumber"]); v != "" {
+		if in.fileID == "" {
+			return fail(kBadRequest, "versionNumber", "versionNumber needs a fileId")
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fail(kBadRequest, "versionNumber", "versionNumber must be a positive integer")
+		}
+		in.version = n
+	}
+	if in.file != nil && in.fileID != "" {
+		return fail(kBadRequest, "fileId", "give either a fileUpload part or a fileId, not both")
+	}
+	var vals [3]int
+	given := 0
+	for i, name := range []string{"cropX", "cropY", "cropSize"} {
+		v := strings.TrimSpace(params[name])
+		if v == "" {
+			continue
+		}
+		given++
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fail(kBadCrop, "crop", fmt.Sprintf("%s must be an integer number of pixels", name))
+		}
+		vals[i] = n
+	}
+	switch given {
+	case 0:
+	case 3:
+		in.crop = &photo.Crop{X: vals[0], Y: vals[1], Size: vals[2]}
+	default:
+		return fail(kBadCrop, "crop", "cropX, cropY and cropSize must be given together")
+	}
+	return nil
+}
+
+// chatterFileBody is the file body of f.
+func (h *Handler) chatterFileBody(r *http.Request, f *photo.File) chatterFile {
+	v := f.Versions[len(f.Versions)-1]
+	return chatterFile{
+		ID:            f.ID,
+		Type:          "File",
+		Title:         f.Name,
+		VersionNumber: strconv.Itoa(v.Number),
+		ContentSize:   v.Bytes,
+		MimeType:      v.ContentType,
+		CreatedDate:   f.Created.UTC().Format(time.RFC3339),
+		ModifiedDate:  v.Created.UTC().Format(time.RFC3339),
+		Owner:         chatterReference{ID: f.Owner},
+		URL:           h.baseURL(r) + "/services/data/" + pathSegment(r.PathValue("apiVersion")) + "/connect/files/" + pathSegment(f.ID),
+	}
+}
+
+// readFileData reads a files POST: the bytes of part fileData, and a
+// title from a title field, a json part's title, or the part's file name.
+func (h *Handler) readFileData(w http.ResponseWriter, r *http.Request) ([]byte, string, error) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "multipart/form-data" {
+		return nil, "", fail(kBadRequest, "", "send the file as a multipart/form-data part named fileData")
+	}
+	f, err := h.readForm(w, r, "fileData", h.svc.Limits().MaxBytes)
+	if err != nil {
+		return nil, "", err
+	}
+	if f.fileTooLarge {
+		return nil, "", fail(kFileTooLarge, "fileData", "")
+	}
+	if f.file == nil {
+		return nil, "", fail(kMissing, "fileData", "no file was given: send a non-empty part named fileData")
+	}
+	title := f.fields["title"]
+	if js := f.fields["json"]; strings.TrimSpace(js) != "" {
+		params := map[string]string{}
+		if err := mergeJSONParams(params, []byte(js)); err != nil {
+			return nil, "", err
+		}
+		if t := params["title"]; t != "" {
+			title = t
+		}
+	}
+	if title == "" {
+		title = f.fileName
+	}
+	return f.file, title, nil
+}
+
+// chatterCreateFile stores a new file owned by {userId}.
+func (h *Handler) chatterCreateFile(w http.ResponseWriter, r *http.Request) {
+	p, userID, err := h.chatterBegin(r, true)
+	if err == nil && !mayChange(p, userID) {
+		err = fail(kForbidden, "", "you may not create files for another user")
+	}
+	var f *photo.File
+	if err == nil {
+		var data []byte
+		var title string
+		if data, title, err = h.readFileData(w, r); err == nil {
+			f, err = h.svc.CreateFile(r.Context(), userID, title, bytes.NewReader(data))
+		}
+	}
+	if err != nil {
+		h.chatterError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, h.chatterFileBody(r, f))
+}
+
+// chatterFileInfo answers a file's details, to its owner or an admin.
+func (h *Handler) chatterFileInfo(w http.ResponseWriter, r *http.Request) {
+	f, err := h.chatterOwnFile(r)
+	if err != nil {
+		h.chatterError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.chatterFileBody(r, f))
+}
+
+// chatterAddFileVersion stores new bytes as the file's next version.
+func (h *Handler) chatterAddFileVersion(w http.ResponseWriter, r *http.Request) {
+	f, err := h.chatterOwnFile(r)
+	if err == nil {
+		var data []byte
+		if data, _, err = h.readFileData(w, r); err == nil {
+			f, err = h.svc.AddFileVersion(r.Context(), f.ID, bytes.NewReader(data))
+		}
+	}
+	if errors.Is(err, photo.ErrFileNotFound) {
+		err = fail(kNotFound, "", "the file does not exist")
+	}
+	if err != nil {
+		h.chatterError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, h.chatterFileBody(r, f))
+}
+
+// chatterOwnFile authenticates r and returns the file {fileId} if the
+// caller owns it or is an admin.
+func (h *Handler) chatterOwnFile(r *http.Request) (*photo.File, error) {
+	p, _, err := h.chatterBegin(r, true)
+	if err != nil {
+		return nil, err
+	}
+	f, err := h.svc.File(r.Context(), r.PathValue("fileId"))
+	if errors.Is(err, photo.ErrFileNotFound) {
+		return nil, fail(kNotFound, "", "the file does not exist")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !mayChange(p, f.Owner) {
+		return nil, fail(kForbidden, "", "the file belongs to another user")
+	}
+	return f, nil
+}

@@ -1,3 +1,188 @@
 package httpadapter
 
-func (h *Handler) renditionRoutes() []route { return nil }
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/profilephoto/photo"
+)
+
+// The rendition routes serve the bytes every dialect links to:
+//
+//	GET /photos/{userId}/{versionId}/{size}  the bytes, immutable
+//	GET /photos/{userId}/{size}              302 to the current version
+//
+// size is one of the Manager's Sizes or OnDemandSizes, written as a plain
+// decimal integer, or "original" for the normalised original. The
+// versioned URL stops working (404) once the user's photo changes: its
+// bytes are gone. The unversioned one also takes the signed expiring
+// query of the Chatter email URLs (see keys.go).
+
+// Cache-Control values of the rendition routes.
+const (
+	// cacheImmutable: a versioned URL's bytes never change.
+	cacheImmutable = "public, max-age=31536000, immutable"
+	// cacheCurrent: the redirect to the current version may be reused for
+	// a minute, so a page full of avatars does not ask again for each one,
+	// and a new photo shows within a minute.
+	cacheCurrent = "public, max-age=60"
+	// cacheCurrentPrivate is cacheCurrent for a response that needed
+	// credentials.
+	cacheCurrentPrivate = "private, max-age=60"
+	// cacheNone: answers that must not outlive the state they describe
+	// (a 404 before the first upload).
+	cacheNone = "no-cache"
+)
+
+// sizeOriginal is the size segment of the normalised original.
+const sizeOriginal = "original"
+
+func (h *Handler) renditionRoutes() []route {
+	return []route{
+		{"GET /photos/{userId}/{versionId}/{size}", 0, h.serveRendition},
+		{"GET /photos/{userId}/{size}", 0, h.redirectCurrent},
+	}
+}
+
+// parseSize reads a size segment: "original" (0) or a decimal integer in
+// canonical form (no sign, no leading zero, so that each rendition has
+// one URL) that is one of the Manager's sizes.
+func (h *Handler) parseSize(s string) (int, bool) {
+	if s == sizeOriginal {
+		return 0, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 || strconv.Itoa(n) != s {
+		return 0, false
+	}
+	if slices.Contains(h.svc.Sizes(), n) || slices.Contains(h.svc.OnDemandSizes(), n) {
+		return n, true
+	}
+	return 0, false
+}
+
+// sizeSegment is the URL segment of a size; 0 is the original.
+func sizeSegment(size int) string {
+	if size == 0 {
+		return sizeOriginal
+	}
+	return strconv.Itoa(size)
+}
+
+// servedSize returns the size to link to for a dialect that wants want
+// pixels: want itself when the Manager serves it, else the smallest
+// larger size it serves, else its largest.
+func (h *Handler) servedSize(want int) int {
+	all := append(h.svc.Sizes(), h.svc.OnDemandSizes()...)
+	slices.Sort(all)
+	for _, s := range all {
+		if s >= want {
+			return s
+		}
+	}
+	return all[len(all)-1]
+}
+
+// pathSegment escapes s as one path segment. url.PathEscape leaves "." and
+// ".." as they are, and a mux would clean them away, so those two are
+// written with %2E: a user ID may be any string.
+func pathSegment(s string) string {
+	switch s {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	return url.PathEscape(s)
+}
+
+// renditionURL returns the absolute, immutable URL of one rendition of a
+// version (size 0: the normalised original).
+func (h *Handler) renditionURL(r *http.Request, userID, versionID string, size int) string {
+	return h.baseURL(r) + "/photos/" + pathSegment(userID) + "/" + pathSegment(versionID) + "/" + sizeSegment(size)
+}
+
+// currentURL returns the absolute URL that redirects to the current
+// version of userID's photo at size.
+func (h *Handler) currentURL(r *http.Request, userID string, size int) string {
+	return h.baseURL(r) + "/photos/" + pathSegment(userID) + "/" + sizeSegment(size)
+}
+
+// serveRendition serves the bytes of a rendition with http.ServeContent,
+// which answers Range, If-None-Match (304), If-Range and HEAD. The bytes
+// are public: their URL holds the version, which nobody can guess.
+func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) {
+	size, ok := h.parseSize(r.PathValue("size"))
+	if !ok {
+		h.restError(w, r, fail(kNotFound, "", "there is no rendition of that size"), nil)
+		return
+	}
+	b, err := h.svc.OpenRendition(r.Context(), r.PathValue("userId"), r.PathValue("versionId"), size)
+	if err != nil {
+		if errors.Is(err, photo.ErrInvalidUserID) {
+			err = fail(kNotFound, "", "")
+		}
+		h.restError(w, r, err, nil)
+		return
+	}
+	defer b.Close()
+	hd := w.Header()
+	// Setting Content-Type keeps ServeContent from sniffing the bytes.
+	hd.Set("Content-Type", b.Rendition.ContentType)
+	hd.Set("ETag", strconv.Quote(b.Rendition.ETag))
+	hd.Set("Cache-Control", cacheImmutable)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, "", b.ModTime, b)
+}
+
+// redirectCurrent answers 302 to the current version's rendition. It is
+// public unless Options.PrivateReads is set, because it reveals the
+// current version; the Chatter email URLs carry a signature instead of
+// credentials. A token that is present is always checked.
+func (h *Handler) redirectCurrent(w http.ResponseWriter, r *http.Request) {
+	userID, sizeSeg := r.PathValue("userId"), r.PathValue("size")
+	size, ok := h.parseSize(sizeSeg)
+	if !ok {
+		h.restError(w, r, fail(kNotFound, "", "there is no rendition of that size"), nil)
+		return
+	}
+	cache := cacheCurrent
+	_, a := h.authenticate(r)
+	q := r.URL.Query()
+	switch {
+	case a == authBad:
+		h.restError(w, r, fail(kBadAuth, "", ""), nil)
+		return
+	case q.Has("sig") || q.Has("expires"):
+		if err := h.checkPhotoSignature(userID, sizeSeg, q.Get("expires"), q.Get("sig")); err != nil {
+			h.restError(w, r, err, nil)
+			return
+		}
+	case h.opts.PrivateReads:
+		if a == authNone {
+			h.restError(w, r, fail(kNoAuth, "", ""), nil)
+			return
+		}
+		cache = cacheCurrentPrivate
+	}
+	if h.opts.PrivateReads {
+		w.Header().Add("Vary", "Authorization")
+	}
+	p, err := h.svc.Get(r.Context(), userID)
+	if err == nil && p.VersionID == "" {
+		err = fail(kNotFound, "", "the user has no photo yet")
+	}
+	if errors.Is(err, photo.ErrInvalidUserID) {
+		err = fail(kNotFound, "", "")
+	}
+	if err != nil {
+		w.Header().Set("Cache-Control", cacheNone)
+		h.restError(w, r, err, nil)
+		return
+	}
+	w.Header().Set("Cache-Control", cache)
+	http.Redirect(w, r, h.renditionURL(r, userID, p.VersionID, size), http.StatusFound)
+}

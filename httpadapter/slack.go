@@ -1,3 +1,190 @@
 package httpadapter
 
-func (h *Handler) slackRoutes() []route { return nil }
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/profilephoto/photo"
+)
+
+// The Slack dialect (seed 003):
+//
+//	POST     /api/users.setPhoto      multipart: image, crop_x, crop_y, crop_w
+//	POST     /api/users.deletePhoto
+//	GET|POST /api/users.profile.get   the profile's image URLs
+//
+// The token comes from "Authorization: Bearer" or a token field (query,
+// urlencoded or multipart, in any order: the body is read in full before
+// anything is decided). Every answer is HTTP 200 with {"ok":true,...} or
+// {"ok":false,"error":"<code>"}, Slack's codes from the error table.
+//
+// Decisions the document leaves open:
+//   - Without a crop box a non-square image is letterboxed, as the
+//     document says, whatever the Manager's default Fit.
+//   - users.deletePhoto without a photo is ok: afterwards there is none.
+//   - An optional user argument, which Slack does not have, lets an admin
+//     set or delete another user's photo (others get access_denied).
+//   - users.profile.get takes Slack's optional user argument: any caller
+//     with a valid token may read any user's profile, as in Slack (photo
+//     metadata is public in the other dialects too).
+
+func (h *Handler) slackRoutes() []route {
+	return []route{
+		{"POST /api/users.setPhoto", Slack, h.slackSetPhoto},
+		{"POST /api/users.deletePhoto", Slack, h.slackDeletePhoto},
+		{"GET /api/users.profile.get", Slack, h.slackProfileGet},
+		{"POST /api/users.profile.get", Slack, h.slackProfileGet},
+	}
+}
+
+// slackSizes are the image_N fields of a Slack profile.
+var slackSizes = []int{24, 32, 48, 72, 192, 512, 1024}
+
+// slackBegin reads r's form (fileField names its file part, "" for none)
+// and authenticates it: the Authorization header first, else the token
+// field. It returns the principal and the user the call is about: the
+// caller, or the user argument.
+func (h *Handler) slackBegin(w http.ResponseWriter, r *http.Request, fileField string) (*form, Principal, string, error) {
+	p, a := h.authenticate(r)
+	if a == authBad {
+		// Refused before the body is read: no upload is processed for a
+		// caller we already know we will turn away.
+		return nil, p, "", fail(kBadAuth, "", "")
+	}
+	maxFile := int64(0)
+	if fileField != "" {
+		maxFile = h.svc.Limits().MaxBytes
+	}
+	f, err := h.readForm(w, r, fileField, maxFile)
+	if err != nil {
+		return nil, p, "", err
+	}
+	if a == authNone {
+		if tok := f.fields["token"]; tok != "" {
+			p, a = h.authenticateToken(r, tok)
+		}
+	}
+	switch a {
+	case authNone:
+		return nil, p, "", fail(kNoAuth, "", "")
+	case authBad:
+		return nil, p, "", fail(kBadAuth, "", "")
+	}
+	target := p.ID
+	if u := f.fields["user"]; u != "" {
+		target = u
+	}
+	return f, p, target, nil
+}
+
+// slackOK writes {"ok":true} plus the given members.
+func slackOK(w http.ResponseWriter, members map[string]any) {
+	body := map[string]any{"ok": true}
+	for k, v := range members {
+		body[k] = v
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// slackSetPhoto is users.setPhoto.
+func (h *Handler) slackSetPhoto(w http.ResponseWriter, r *http.Request) {
+	f, p, target, err := h.slackBegin(w, r, "image")
+	if err == nil && !mayChange(p, target) {
+		err = fail(kForbidden, "", "")
+	}
+	var crop *photo.Crop
+	if err == nil {
+		crop, err = slackCrop(f.fields)
+	}
+	if err == nil {
+		switch {
+		case f.fileTooLarge:
+			err = fail(kFileTooLarge, "image", "")
+		case f.file == nil:
+			err = fail(kMissing, "image", "")
+		default:
+			opts := &photo.SetOptions{Crop: crop, Fit: photo.Letterbox, FitSet: true}
+			_, err = h.svc.Set(r.Context(), target, bytes.NewReader(f.file), opts)
+		}
+	}
+	if err != nil {
+		h.slackError(w, r, err)
+		return
+	}
+	slackOK(w, nil)
+}
+
+// slackCrop reads crop_x, crop_y and crop_w: all three or none.
+func slackCrop(fields map[string]string) (*photo.Crop, error) {
+	var vals [3]int
+	given := 0
+	for i, name := range []string{"crop_x", "crop_y", "crop_w"} {
+		v := strings.TrimSpace(fields[name])
+		if v == "" {
+			continue
+		}
+		given++
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fail(kBadCrop, "crop", fmt.Sprintf("%s must be an integer", name))
+		}
+		vals[i] = n
+	}
+	switch given {
+	case 0:
+		return nil, nil
+	case 3:
+		return &photo.Crop{X: vals[0], Y: vals[1], Size: vals[2]}, nil
+	}
+	return nil, fail(kBadCrop, "crop", "crop_x, crop_y and crop_w must be given together")
+}
+
+// slackDeletePhoto is users.deletePhoto.
+func (h *Handler) slackDeletePhoto(w http.ResponseWriter, r *http.Request) {
+	_, p, target, err := h.slackBegin(w, r, "")
+	if err == nil && !mayChange(p, target) {
+		err = fail(kForbidden, "", "")
+	}
+	if err == nil {
+		err = h.svc.Delete(r.Context(), target, nil)
+		if errors.Is(err, photo.ErrNotFound) {
+			err = nil
+		}
+	}
+	if err != nil {
+		h.slackError(w, r, err)
+		return
+	}
+	slackOK(w, nil)
+}
+
+// slackProfileGet is users.profile.get: the photo part of the profile of
+// the caller, or of the user argument.
+func (h *Handler) slackProfileGet(w http.ResponseWriter, r *http.Request) {
+	_, _, target, err := h.slackBegin(w, r, "")
+	var p *photo.Photo
+	if err == nil {
+		p, err = h.svc.Get(r.Context(), target)
+		if errors.Is(err, photo.ErrNotFound) {
+			p, err = nil, nil
+		}
+	}
+	if err != nil {
+		h.slackError(w, r, err)
+		return
+	}
+	profile := map[string]any{"is_custom_image": false}
+	if p != nil && p.VersionID != "" {
+		profile["is_custom_image"] = true
+		profile["avatar_hash"] = p.VersionID
+		for _, s := range slackSizes {
+			profile["image_"+strconv.Itoa(s)] = h.renditionURL(r, target, p.VersionID, h.servedSize(s))
+		}
+		profile["image_original"] = h.renditionURL(r, target, p.VersionID, 0)
+	}
+	slackOK(w, map[string]any{"profile": profile})
+}
