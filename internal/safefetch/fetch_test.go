@@ -79,6 +79,9 @@ func TestLoopbackSpellings(t *testing.T) {
 				t.Errorf("refused, yet dialled %v", dialled)
 			}
 
+			if err := allow.Check(tt.url); err != nil {
+				t.Errorf("Check with loopback allowed: %v", err)
+			}
 			got, resp, err := get(t.Context(), allow, tt.url)
 			if err != nil {
 				t.Fatalf("with loopback allowed: %v (cause %v)", err, errors.Unwrap(err))
@@ -304,6 +307,10 @@ func TestURLs(t *testing.T) {
 		{"upper-case scheme with user", "HTTPS://u:p@public.example/a.jpg", KindNotAllowed},
 		{"loopback literal", "http://127.0.0.1/a.jpg", KindNotAllowed},
 		{"metadata literal", "http://169.254.169.254/a.jpg", KindNotAllowed},
+		{"metadata decimal", "http://2852039166/a.jpg", KindNotAllowed},
+		{"mapped loopback", "http://[::ffff:127.0.0.1]/a.jpg", KindNotAllowed},
+		{"localhost", "http://localhost:8080/a.jpg", KindNotAllowed},
+		{"localhost subdomain", "http://a.b.localhost./a.jpg", KindNotAllowed},
 		{"public name", "http://public.example/a.jpg", ""},
 		{"upper-case scheme", "HTTP://public.example/a.jpg", ""},
 		{"public literal", "https://93.184.215.14/a.jpg", ""},

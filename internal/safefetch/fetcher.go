@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -141,8 +142,8 @@ func New(opts *Options) *Fetcher {
 
 // Check reports whether rawURL could be fetched as far as can be told
 // without the network: it parses, is absolute http or https without
-// credentials, has a valid port, and its host, if an address, is
-// permitted. It returns an *Error of KindInvalidURL or KindNotAllowed, or
+// credentials, has a valid port, and its host, if an address or a
+// localhost name, is permitted. It returns an *Error of KindInvalidURL or KindNotAllowed, or
 // nil. Fetch makes the same checks; Check lets a caller refuse a bad URL at
 // once and fetch in the background.
 func (f *Fetcher) Check(rawURL string) error {
@@ -158,12 +159,19 @@ func (f *Fetcher) Check(rawURL string) error {
 			return nil
 		}
 	}
-	a, _, err := parseHost(host)
+	a, name, err := parseHost(host)
 	if err != nil {
 		return err
 	}
-	if a.IsValid() && !f.permitted(a) {
-		return newError(KindNotAllowed, fmt.Errorf("address %s refused", a), "the URL's address is not allowed")
+	addrs := []netip.Addr{a}
+	if !a.IsValid() {
+		if !isLocalhost(name) {
+			return nil // only the resolver can tell
+		}
+		addrs = loopbackAddrs
+	}
+	if !slices.ContainsFunc(addrs, f.permitted) {
+		return newError(KindNotAllowed, fmt.Errorf("%s: addresses %v refused", host, addrs), "the URL's address is not allowed")
 	}
 	return nil
 }

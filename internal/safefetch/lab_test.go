@@ -62,7 +62,7 @@ var names = map[string][]netip.Addr{
 // for real, the public stand-ins as loopback, and refuses (and reports as a
 // test failure) anything else.
 type lab struct {
-	t     *testing.T
+	t     testing.TB
 	image []byte
 	v4    *httptest.Server // on 127.0.0.1
 	v6    *httptest.Server // on [::1], nil without IPv6 loopback
@@ -77,7 +77,7 @@ type lab struct {
 	rebinds int
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	l := &lab{t: t, image: hopperJPEG(t), quit: make(chan struct{})}
 	h := l.handler()
@@ -104,7 +104,7 @@ func newLab(t *testing.T) *lab {
 	return l
 }
 
-func startOn(t *testing.T, network, addr string, h http.Handler) *httptest.Server {
+func startOn(t testing.TB, network, addr string, h http.Handler) *httptest.Server {
 	ln, err := net.Listen(network, addr)
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
