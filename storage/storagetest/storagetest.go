@@ -841,11 +841,11 @@ func (s *suite) testConcurrentWriters(t *testing.T, st storage.Store) {
 					return
 				}
 				if a.Size != int64(len(data)) {
-					errs <- fmt.Errorf("Attrs().Size %d, read %d bytes", a.Size, len(data))
+					errs <- fmt.Errorf("attrs size %d, read %d bytes", a.Size, len(data))
 					return
 				}
 				if sa, err := st.Stat(ctx, "race/key"); err != nil || sa.Size == 0 || sa.ETag == "" {
-					errs <- fmt.Errorf("Stat during writes: %+v, %v", sa, err)
+					errs <- fmt.Errorf("stat during writes: %+v, %v", sa, err)
 					return
 				}
 			}
