@@ -341,7 +341,9 @@
     const form = new FormData();
     form.append("fileUpload", state.file, state.file.name || "photo");
     const { x, y, size } = state.crop;
-    form.append("json", new Blob([JSON.stringify({ cropX: x, cropY: y, cropSize: size })], { type: "application/json" }));
+    // The json part goes as a plain field: a Blob part would carry a file
+    // name ("blob"), and a server may take any named part for a file.
+    form.append("json", JSON.stringify({ cropX: x, cropY: y, cropSize: size }));
     const bar = $("upload-bar"), pct = $("upload-pct");
     $("upload-progress").hidden = false;
     bar.value = 0;
@@ -569,23 +571,35 @@
 
   // ------------------------------------------------------- current photo
 
-  // hasPhoto asks Slack's users.profile.get, which always answers 200, so
-  // that looking for a photo that is not there logs no failed request.
+  // loadCurrent shows the user's photo. It asks Slack's users.profile.get
+  // first: it always answers 200, so looking for a photo that is not there
+  // logs no failed request in the browser's console (profile-image GET
+  // answers 404 then).
   async function loadCurrent() {
     const user = userID();
     if (!user || !token()) return;
     $("current").setAttribute("aria-busy", "true");
-    const res = await request("GET", profileImage(user));
-    $("current").setAttribute("aria-busy", "false");
-    if (res.status === 404) {
-      render(null);
-      return;
+    try {
+      const probe = await request("GET", `${slackProfile}?user=${encodeURIComponent(user)}`);
+      if (!ok(probe) || !probe.body || probe.body.ok !== true) {
+        showError("Loading the current photo failed", probe);
+        return;
+      }
+      if (!probe.body.profile || !probe.body.profile.is_custom_image) {
+        render(null);
+        return;
+      }
+      const res = await request("GET", profileImage(user));
+      if (res.status === 404) {
+        render(null);
+      } else if (!ok(res)) {
+        showError("Loading the current photo failed", res);
+      } else {
+        render(res.body);
+      }
+    } finally {
+      $("current").setAttribute("aria-busy", "false");
     }
-    if (!ok(res)) {
-      showError("Loading the current photo failed", res);
-      return;
-    }
-    render(res.body);
   }
 
   // render shows a profile-image body: status, versionId, the source, and

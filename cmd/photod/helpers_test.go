@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// repoRoot is the repository's root, found from this file's directory.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot find the test's source file")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// testdata returns the path of a file in ../shared/testdata beside the
+// repository.
+func testdata(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(repoRoot(t), "..", "shared", "testdata", filepath.FromSlash(name))
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("test image %s: %v (the shared testdata must sit beside the repository)", name, err)
+	}
+	return p
+}
+
+// syncBuffer is an io.Writer safe for the concurrent writes of a server,
+// that can wait until a line appears.
+type syncBuffer struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+}
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{changed: make(chan struct{}, 1)} }
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n, err := b.buf.Write(p)
+	select {
+	case b.changed <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// line returns the rest of the first line that starts with prefix.
+func (b *syncBuffer) line(prefix string) (string, bool) {
+	for l := range strings.Lines(b.String()) {
+		if rest, ok := strings.CutPrefix(l, prefix); ok {
+			return strings.TrimSpace(rest), true
+		}
+	}
+	return "", false
+}
+
+// photod is a photod started in-process by startPhotod.
+type photod struct {
+	URL    string // e.g. http://127.0.0.1:41234, no trailing slash
+	Token  string // the demo token, when no -tokens was given
+	Data   string // the -data directory
+	stdout *syncBuffer
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+}
+
+// startPhotod runs photod on a free loopback port with a temporary data
+// directory (unless args give -data) and waits until it serves. It is
+// stopped when the test ends; its log is shown if the test failed.
+func startPhotod(t testing.TB, args ...string) *photod {
+	t.Helper()
+	p := &photod{stdout: newSyncBuffer(), stderr: newSyncBuffer(), done: make(chan error, 1)}
+	hasData := false
+	for _, a := range args {
+		hasData = hasData || a == "-data" || strings.HasPrefix(a, "-data=")
+	}
+	full := []string{"-addr", "127.0.0.1:0", "-log-level", "debug"}
+	if !hasData {
+		p.Data = t.TempDir()
+		full = append(full, "-data", p.Data)
+	}
+	full = append(full, args...)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	go func() { p.done <- run(ctx, full, p.stdout, p.stderr) }()
+	t.Cleanup(func() {
+		if err := p.stop(); err != nil {
+			t.Errorf("photod stopped with %v", err)
+		}
+		if t.Failed() {
+			t.Logf("photod's log:\n%s", p.stderr.String())
+		}
+	})
+
+	deadline := time.After(time.Minute)
+	for {
+		if u, ok := p.stdout.line("photod: serving "); ok {
+			p.URL = strings.TrimSuffix(strings.Fields(u)[0], "/")
+			break
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("photod ended before serving: %v\n%s", err, p.stderr.String())
+		case <-p.stdout.changed:
+		case <-deadline:
+			t.Fatalf("photod did not start within a minute:\n%s", p.stderr.String())
+		}
+	}
+	if l, ok := p.stdout.line("photod: demo token for user \"demo\": "); ok {
+		p.Token = l
+	}
+	return p
+}
+
+// stop shuts photod down as SIGINT would and returns run's error.
+func (p *photod) stop() error {
+	p.once.Do(func() {
+		p.cancel()
+		select {
+		case p.err = <-p.done:
+		case <-time.After(time.Minute):
+			p.err = context.DeadlineExceeded
+		}
+	})
+	return p.err
+}
