@@ -1,3 +1,388 @@
 package httpadapter
 
-func (h *Handler) iglooRoutes() []route { return nil }
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/profilephoto/photo"
+)
+
+// The three-step resumable upload of seed 001 (Igloo). Every route needs a
+// principal; an upload may be used only by its creator or an admin.
+//
+//	POST   .../communities/{communityKey}/attachments
+//	       {"ContentLength": n, "ContentType": "image/png", "Name": "me.png"}
+//	       201, Location: .../attachments/uploads/{attachmentKey}, the upload body
+//	PATCH  .../attachments/uploads/{attachmentKey}
+//	       Content-Range: bytes first-last/total (total may be *), Content-Length
+//	       200 with the upload body; 409 when first is not the bytes received
+//	       (a gap, an overlap that differs, a racing request); 416 past the
+//	       declared length or a wrong total
+//	PATCH  with Content-Range: bytes */total and no body: 200, the state
+//	GET    .../attachments/uploads/{attachmentKey}  (and HEAD) 200, the state
+//	DELETE .../attachments/uploads/{attachmentKey}  204, the upload is gone
+//	POST   .../attachments/{attachmentKey}/association/{objectId}?type=ProfilePhoto
+//	       201 with the photo (the profile-image body); 409 when incomplete
+//
+// where ... is /.api2/api/v1. The communityKey must be an integer; the
+// adapter serves one community, so any integer names it. The upload body
+// is {attachmentKey, location, name, contentType, length, received,
+// complete, created, expires}. Every answer about an upload, errors
+// included, tells how far it got: Upload-Offset (bytes received),
+// Upload-Length, and Range: bytes=0-N (N the last byte received; absent
+// while none has), and 409 and 416 bodies carry received and length. A
+// client that lost a connection asks (HEAD) and sends the rest from there.
+// The declared ContentType is checked when the upload is created (image/jpg
+// is image/jpeg); a chunk's Content-Type header is not looked at: the
+// bytes are sniffed when the upload becomes a photo.
+//
+// Uploads expire Options.UploadTTL after their creation, finished or not:
+// then they answer 404 and their bytes are removed, at once when asked
+// for, or by Sweep.
+
+const (
+	iglooCommunity = "/.api2/api/v1/communities/{communityKey}"
+	iglooUploads   = iglooCommunity + "/attachments/uploads/{attachmentKey}"
+)
+
+func (h *Handler) iglooRoutes() []route {
+	return []route{
+		{"POST " + iglooCommunity + "/attachments", Igloo, h.iglooCreate},
+		{"GET " + iglooUploads, Igloo, h.iglooStatus},
+		{"PATCH " + iglooUploads, Igloo, h.iglooAppend},
+		{"DELETE " + iglooUploads, Igloo, h.iglooDelete},
+		{"POST " + iglooCommunity + "/attachments/{attachmentKey}/association/{objectId}", Igloo, h.iglooAssociate},
+	}
+}
+
+// Sweep removes expired resumable uploads and their bytes, and returns
+// how many it removed. Expired uploads are refused whether or not Sweep
+// runs; it reclaims their space, so a server should call it now and then
+// (photod does, every few minutes). It uses the Manager's clock.
+func (h *Handler) Sweep(ctx context.Context) (int, error) {
+	return h.svc.ExpireUploads(ctx)
+}
+
+// iglooBody is how an upload is described.
+type iglooBody struct {
+	AttachmentKey string    `json:"attachmentKey"`
+	Location      string    `json:"location"`
+	Name          string    `json:"name"`
+	ContentType   string    `json:"contentType"`
+	Length        int64     `json:"length"`
+	Received      int64     `json:"received"`
+	Complete      bool      `json:"complete"`
+	Created       time.Time `json:"created"`
+	Expires       time.Time `json:"expires"`
+}
+
+// uploadURL is the absolute URL of an upload.
+func (h *Handler) uploadURL(r *http.Request, community, key string) string {
+	return h.baseURL(r) + "/.api2/api/v1/communities/" + community + "/attachments/uploads/" + key
+}
+
+func (h *Handler) newIglooBody(r *http.Request, community string, u *photo.Upload) *iglooBody {
+	return &iglooBody{
+		AttachmentKey: u.Key, Location: h.uploadURL(r, community, u.Key),
+		Name: u.Name, ContentType: u.ContentType, Length: u.Length, Received: u.Received,
+		Complete: u.Complete(), Created: u.Created.UTC(), Expires: u.Expires.UTC(),
+	}
+}
+
+// setProgress sets the headers that tell how far an upload got.
+func setProgress(w http.ResponseWriter, received, length int64) {
+	hd := w.Header()
+	hd.Set("Upload-Offset", strconv.FormatInt(received, 10))
+	hd.Set("Upload-Length", strconv.FormatInt(length, 10))
+	if received > 0 {
+		hd.Set("Range", "bytes=0-"+strconv.FormatInt(received-1, 10))
+	} else {
+		hd.Del("Range")
+	}
+}
+
+// igloo starts every Igloo request: it authenticates and checks the
+// community key, or answers the error and returns false.
+func (h *Handler) igloo(w http.ResponseWriter, r *http.Request) (Principal, string, bool) {
+	w.Header().Set("Cache-Control", "no-store")
+	p, a := h.authenticate(r)
+	switch a {
+	case authNone:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="photo"`)
+		h.restError(w, r, fail(kNoAuth, "", ""), nil)
+		return p, "", false
+	case authBad:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="photo", error="invalid_token"`)
+		h.restError(w, r, fail(kBadAuth, "", ""), nil)
+		return p, "", false
+	}
+	ck := r.PathValue("communityKey")
+	if n, err := strconv.ParseUint(ck, 10, 63); err != nil || strconv.FormatUint(n, 10) != ck {
+		h.restError(w, r, fail(kBadRequest, "communityKey", "the community key must be an integer"), map[string]any{"field": "communityKey"})
+		return p, "", false
+	}
+	return p, ck, true
+}
+
+// lookup returns the upload key if p may use it: 404 when it does not
+// exist or has expired (its bytes are then removed), 403 when it is
+// another user's.
+func (h *Handler) lookup(ctx context.Context, p Principal, key string) (*photo.Upload, error) {
+	gone := fail(kNotFound, "", "the upload does not exist or has expired")
+	u, err := h.svc.Upload(ctx, key)
+	if errors.Is(err, photo.ErrNotFound) {
+		return nil, gone
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !h.now().Before(u.Expires) {
+		if err := h.svc.DeleteUpload(ctx, key); err != nil && !errors.Is(err, photo.ErrNotFound) {
+			h.log.WarnContext(ctx, "httpadapter: removing an expired upload", "upload", key, "err", err)
+		}
+		return nil, gone
+	}
+	if u.Owner != p.ID && !p.Admin {
+		return nil, fail(kForbidden, "", "the upload belongs to another user")
+	}
+	return u, nil
+}
+
+// flexInt is an integer sent as a JSON number or a numeric string.
+type flexInt struct {
+	set bool
+	n   int64
+	bad bool
+}
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	f.set = true
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		b = []byte(s)
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	f.n, f.bad = n, err != nil
+	return nil
+}
+
+func (h *Handler) iglooCreate(w http.ResponseWriter, r *http.Request) {
+	p, ck, ok := h.igloo(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		ContentLength flexInt
+		ContentType   *string
+		Name          *string
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxFieldBytes)).Decode(&req); err != nil {
+		h.restError(w, r, fail(kBadRequest, "", "the body must be a JSON object with ContentLength, ContentType and Name"), nil)
+		return
+	}
+	var err error
+	switch {
+	case !req.ContentLength.set:
+		err = fail(kBadRequest, "ContentLength", "ContentLength is required")
+	case req.ContentLength.bad || req.ContentLength.n < 1:
+		err = fail(kBadRequest, "ContentLength", "ContentLength must be a positive integer")
+	case req.ContentType == nil || *req.ContentType == "":
+		err = fail(kBadRequest, "ContentType", "ContentType is required")
+	case req.Name == nil || *req.Name == "":
+		err = fail(kBadRequest, "Name", "Name is required")
+	}
+	if err != nil {
+		h.restError(w, r, err, fieldOf(err))
+		return
+	}
+	u, err := h.svc.CreateUpload(r.Context(), p.ID, *req.Name, *req.ContentType, req.ContentLength.n, h.opts.UploadTTL)
+	if err != nil {
+		var pe *photo.Error
+		if !errors.As(err, &pe) && errors.Is(err, photo.ErrInvalidInput) {
+			err = fail(kBadRequest, "Name", "Name must be valid UTF-8 of at most 255 bytes without control characters")
+		}
+		h.restError(w, r, err, fieldOf(err))
+		return
+	}
+	body := h.newIglooBody(r, ck, u)
+	w.Header().Set("Location", body.Location)
+	setProgress(w, 0, u.Length)
+	writeJSON(w, http.StatusCreated, body)
+}
+
+// fieldOf returns {"field": name} for a request error about a field.
+func fieldOf(err error) map[string]any {
+	var re *requestError
+	if errors.As(err, &re) && re.field != "" {
+		return map[string]any{"field": re.field}
+	}
+	return nil
+}
+
+func (h *Handler) iglooStatus(w http.ResponseWriter, r *http.Request) {
+	p, ck, ok := h.igloo(w, r)
+	if !ok {
+		return
+	}
+	u, err := h.lookup(r.Context(), p, r.PathValue("attachmentKey"))
+	if err != nil {
+		h.restError(w, r, err, nil)
+		return
+	}
+	setProgress(w, u.Received, u.Length)
+	writeJSON(w, http.StatusOK, h.newIglooBody(r, ck, u))
+}
+
+func (h *Handler) iglooDelete(w http.ResponseWriter, r *http.Request) {
+	p, _, ok := h.igloo(w, r)
+	if !ok {
+		return
+	}
+	key := r.PathValue("attachmentKey")
+	if _, err := h.lookup(r.Context(), p, key); err != nil {
+		h.restError(w, r, err, nil)
+		return
+	}
+	if err := h.svc.DeleteUpload(r.Context(), key); err != nil && !errors.Is(err, photo.ErrNotFound) {
+		h.restError(w, r, err, nil)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// contentRange matches "bytes first-last/total" and "bytes */total"; total
+// may be "*".
+var contentRange = regexp.MustCompile(`^bytes (?:([0-9]{1,19})-([0-9]{1,19})|\*)/([0-9]{1,19}|\*)$`)
+
+// parseContentRange reads a Content-Range header. For "bytes */total" it
+// returns n == 0: a question about the upload's state. total is -1 for
+// "*".
+func parseContentRange(s string) (first, n, total int64, err error) {
+	m := contentRange.FindStringSubmatch(s)
+	if m == nil {
+		return 0, 0, 0, fail(kBadRequest, "Content-Range", "the Content-Range header must be bytes first-last/total")
+	}
+	total = -1
+	if m[3] != "*" {
+		if total, err = strconv.ParseInt(m[3], 10, 64); err != nil {
+			return 0, 0, 0, fail(kBadRequest, "Content-Range", "the Content-Range total is too large")
+		}
+	}
+	if m[1] == "" {
+		if total < 0 {
+			return 0, 0, 0, fail(kBadRequest, "Content-Range", "bytes */* is not a content range")
+		}
+		return 0, 0, total, nil
+	}
+	first, err1 := strconv.ParseInt(m[1], 10, 64)
+	last, err2 := strconv.ParseInt(m[2], 10, 64)
+	if err1 != nil || err2 != nil || last < first || last == 1<<63-1 {
+		return 0, 0, 0, fail(kBadRequest, "Content-Range", "the Content-Range's last byte comes before its first")
+	}
+	return first, last - first + 1, total, nil
+}
+
+func (h *Handler) iglooAppend(w http.ResponseWriter, r *http.Request) {
+	p, ck, ok := h.igloo(w, r)
+	if !ok {
+		return
+	}
+	key := r.PathValue("attachmentKey")
+	u, err := h.lookup(r.Context(), p, key)
+	if err != nil {
+		h.restError(w, r, err, nil)
+		return
+	}
+	cr := r.Header.Get("Content-Range")
+	if cr == "" {
+		err = fail(kBadRequest, "Content-Range", "the Content-Range header is required: bytes first-last/total")
+	}
+	var first, n, total int64
+	if err == nil {
+		first, n, total, err = parseContentRange(cr)
+	}
+	if err == nil && r.ContentLength != n && !(n == 0 && r.ContentLength <= 0) {
+		if r.ContentLength < 0 {
+			err = fail(kBadRequest, "Content-Length", "the Content-Length header is required")
+		} else {
+			err = fail(kBadRequest, "Content-Length", "the Content-Length does not match the Content-Range")
+		}
+	}
+	if err != nil {
+		setProgress(w, u.Received, u.Length)
+		h.restError(w, r, err, fieldOf(err))
+		return
+	}
+	u, err = h.svc.AppendUpload(r.Context(), key, first, total, r.Body, n)
+	if err != nil {
+		var re *photo.UploadRangeError
+		switch {
+		case errors.As(err, &re):
+			setProgress(w, re.Received, re.Length)
+			if errors.Is(err, photo.ErrUploadRange) {
+				w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(re.Length, 10))
+			}
+			h.restError(w, r, err, map[string]any{"received": re.Received, "length": re.Length})
+		case errors.Is(err, photo.ErrNotFound):
+			h.restError(w, r, fail(kNotFound, "", "the upload does not exist or has expired"), nil)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			h.restError(w, r, fail(kBadRequest, "", "the body ended before Content-Length bytes; nothing of it was kept"), nil)
+		default:
+			h.restError(w, r, err, nil)
+		}
+		return
+	}
+	setProgress(w, u.Received, u.Length)
+	writeJSON(w, http.StatusOK, h.newIglooBody(r, ck, u))
+}
+
+func (h *Handler) iglooAssociate(w http.ResponseWriter, r *http.Request) {
+	p, _, ok := h.igloo(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	typ := q.Get("type")
+	if typ == "" {
+		typ = q.Get("Type")
+	}
+	if typ != "ProfilePhoto" {
+		h.restError(w, r, fail(kBadRequest, "type", "the type parameter must be ProfilePhoto"), map[string]any{"field": "type"})
+		return
+	}
+	userID := r.PathValue("objectId")
+	if !mayChange(p, userID) {
+		h.restError(w, r, fail(kForbidden, "", ""), nil)
+		return
+	}
+	key := r.PathValue("attachmentKey")
+	u, err := h.lookup(r.Context(), p, key)
+	if err != nil {
+		h.restError(w, r, err, nil)
+		return
+	}
+	if !u.Complete() {
+		setProgress(w, u.Received, u.Length)
+		h.restError(w, r, fail(kIncomplete, "", ""), map[string]any{"received": u.Received, "length": u.Length})
+		return
+	}
+	ph, err := h.svc.SetFromUpload(r.Context(), userID, key, nil)
+	if err != nil {
+		if errors.Is(err, photo.ErrNotFound) {
+			// Another request used the upload meanwhile.
+			err = fail(kNotFound, "", "the upload does not exist or has expired")
+		}
+		h.restError(w, r, err, nil)
+		return
+	}
+	if h.opts.Dialects&ProfileImage != 0 {
+		w.Header().Set("Location", h.baseURL(r)+"/v1/users/"+pathSegment(userID)+"/profile/profile-image")
+	}
+	writeJSON(w, http.StatusCreated, h.newImageBody(r, ph))
+}

@@ -1,3 +1,258 @@
 package httpadapter
 
-func (h *Handler) profileImageRoutes() []route { return nil }
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/profilephoto/photo"
+	"github.com/profilephoto/photo/internal/safefetch"
+)
+
+// The profile-image dialect (seed 002):
+//
+//	GET    /v1/users/{userId}/profile/profile-image  200 the image body, 404 when none
+//	POST   /v1/users/{userId}/profile/profile-image  multipart (field file): 201 with the image body
+//	                                                 JSON {"url": ...}: 202, status "downloading"
+//	DELETE /v1/users/{userId}/profile/profile-image  204, 404 when none
+//
+// A URL import answers at once and fetches in the background (see
+// importer.go); polling GET shows "downloading", then "ready", or "failed"
+// with error {code, message}: url-not-allowed, download-failed,
+// download-interrupted, file-too-large or invalid-file-format. While it
+// downloads, and after it fails, GET still describes, and the rendition
+// URLs still serve, the previous photo if there is one.
+//
+// Errors: 400 {"code":"validation-failure","fieldErrors":[{field, code}]}
+// for a missing or refused file (field file: field-missing,
+// file-too-large, invalid-file-format) or URL (field url: field-missing,
+// invalid-url); 401 {"code":"unauthorized"} without credentials and
+// {"code":"invalid-credentials"} with bad ones; 403 {"code":"forbidden"}
+// for another user's photo without admin rights; 404 {"code":"not-found"};
+// 503 {"code":"import-queue-full"} (with Retry-After) when too many
+// imports wait.
+
+const profileImagePath = "/v1/users/{userId}/profile/profile-image"
+
+func (h *Handler) profileImageRoutes() []route {
+	return []route{
+		{"GET " + profileImagePath, ProfileImage, h.profileImageGet},
+		{"POST " + profileImagePath, ProfileImage, h.profileImagePost},
+		{"DELETE " + profileImagePath, ProfileImage, h.profileImageDelete},
+	}
+}
+
+// imageBody is the profile-image resource, and what the Igloo association
+// answers. The fields that describe an image are absent while a first
+// import downloads (there is no image yet).
+type imageBody struct {
+	UserID string `json:"userId"`
+	// Status is ready, downloading or failed.
+	Status string `json:"status"`
+	// VersionID changes whenever the image changes.
+	VersionID string `json:"versionId,omitempty"`
+	// URL is the largest rendition; Width, Height and MimeType describe
+	// it.
+	URL      string `json:"url,omitempty"`
+	Width    int    `json:"width,omitempty"`
+	Height   int    `json:"height,omitempty"`
+	MimeType string `json:"mimeType,omitempty"`
+	// Renditions are every square rendition, ascending.
+	Renditions []renditionBody `json:"renditions,omitempty"`
+	// Original is the normalised original (upright, metadata stripped).
+	Original *renditionBody `json:"original,omitempty"`
+	// Error says why the last import failed, when Status is failed.
+	Error *importErrorBody `json:"error,omitempty"`
+	// Created is when the image was stored.
+	Created *time.Time `json:"created,omitempty"`
+}
+
+type renditionBody struct {
+	Size     int    `json:"size,omitempty"`
+	URL      string `json:"url"`
+	Width    int    `json:"width"`
+	Height   int    `json:"height"`
+	MimeType string `json:"mimeType"`
+}
+
+type importErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// newImageBody describes p with absolute URLs for r.
+func (h *Handler) newImageBody(r *http.Request, p *photo.Photo) *imageBody {
+	b := &imageBody{UserID: p.UserID, Status: string(p.Status)}
+	if p.VersionID != "" {
+		rb := func(x photo.Rendition) renditionBody {
+			return renditionBody{Size: x.Size, URL: h.renditionURL(r, p.UserID, p.VersionID, x.Size),
+				Width: x.Width, Height: x.Height, MimeType: x.ContentType}
+		}
+		b.VersionID = p.VersionID
+		b.Renditions = make([]renditionBody, 0, len(p.Renditions))
+		for _, x := range p.Renditions {
+			b.Renditions = append(b.Renditions, rb(x))
+		}
+		if len(b.Renditions) > 0 {
+			l := b.Renditions[len(b.Renditions)-1]
+			b.URL, b.Width, b.Height, b.MimeType = l.URL, l.Width, l.Height, l.MimeType
+		}
+		o := rb(p.Original)
+		b.Original = &o
+		c := p.Created.UTC()
+		b.Created = &c
+	}
+	if p.Status == photo.StatusFailed && p.Error != nil {
+		b.Error = &importErrorBody{Code: importCode(p.Error.Code), Message: strings.TrimPrefix(p.Error.Message, "photo: ")}
+	}
+	return b
+}
+
+// importCode words an import failure's code in the dialect: the codes of
+// refused bytes become the field codes a multipart upload would get.
+func importCode(c photo.ImportCode) string {
+	switch c {
+	case photo.ImportNotAllowed, photo.ImportDownloadFailed, photo.ImportInterrupted:
+		return string(c)
+	}
+	k, _ := classify(&photo.Error{Code: photo.Code(c)})
+	if fc := wordings[k].piFieldCode; fc != "" {
+		return fc
+	}
+	return string(photo.ImportDownloadFailed)
+}
+
+// piPrincipal authenticates a request that changes a photo: a principal
+// that may change userID's, or false after answering the error.
+func (h *Handler) piPrincipal(w http.ResponseWriter, r *http.Request, userID string) (Principal, bool) {
+	p, a := h.authenticate(r)
+	switch {
+	case a == authNone:
+		h.profileImageError(w, r, fail(kNoAuth, "", ""))
+		return p, false
+	case a == authBad:
+		h.profileImageError(w, r, fail(kBadAuth, "", ""))
+		return p, false
+	case !mayChange(p, userID):
+		h.profileImageError(w, r, fail(kForbidden, "", ""))
+		return p, false
+	}
+	return p, true
+}
+
+func (h *Handler) profileImageGet(w http.ResponseWriter, r *http.Request) {
+	switch _, a := h.authenticate(r); {
+	case a == authBad:
+		h.profileImageError(w, r, fail(kBadAuth, "", ""))
+		return
+	case a == authNone && h.opts.PrivateReads:
+		h.profileImageError(w, r, fail(kNoAuth, "", ""))
+		return
+	}
+	userID := r.PathValue("userId")
+	w.Header().Set("Cache-Control", "no-cache")
+	p, err := h.svc.Get(r.Context(), userID)
+	if err != nil {
+		if errors.Is(err, photo.ErrNotFound) {
+			err = fail(kNotFound, "", "the user has no profile image")
+		}
+		h.profileImageError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.newImageBody(r, p))
+}
+
+func (h *Handler) profileImagePost(w http.ResponseWriter, r *http.Request) {
+	userID := r.PathValue("userId")
+	if _, ok := h.piPrincipal(w, r, userID); !ok {
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" || strings.HasSuffix(mt, "+json") {
+		h.profileImageFromURL(w, r, userID)
+		return
+	}
+	// Anything else is read as a form, which holds no file unless it is
+	// multipart: the file is then missing.
+	f, err := h.readForm(w, r, "file", h.svc.Limits().MaxBytes)
+	switch {
+	case err != nil:
+	case f.fileTooLarge:
+		err = fail(kFileTooLarge, "file", "")
+	case f.file == nil:
+		err = fail(kMissing, "file", "the file field is missing")
+	case len(f.file) == 0:
+		err = fail(kBadImage, "file", "the file is empty")
+	}
+	if err != nil {
+		h.profileImageError(w, r, err)
+		return
+	}
+	p, err := h.svc.Set(r.Context(), userID, bytes.NewReader(f.file), nil)
+	if err != nil {
+		h.profileImageError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, h.newImageBody(r, p))
+}
+
+// profileImageFromURL starts a URL import: 202 with the photo as it now
+// stands (status downloading, and the previous image if there is one).
+func (h *Handler) profileImageFromURL(w http.ResponseWriter, r *http.Request, userID string) {
+	var body struct {
+		URL any `json:"url"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxFieldBytes))
+	if err := dec.Decode(&body); err != nil {
+		h.profileImageError(w, r, fail(kBadRequest, "", "the body is not a JSON object"))
+		return
+	}
+	raw, isString := body.URL.(string)
+	switch {
+	case body.URL == nil || (isString && strings.TrimSpace(raw) == ""):
+		h.profileImageError(w, r, fail(kMissing, "url", "the url field is missing"))
+		return
+	case !isString:
+		h.profileImageError(w, r, fail(kInvalidURL, "url", "the url field must be a string"))
+		return
+	}
+	if err := h.imports.check(raw); errors.Is(err, safefetch.ErrInvalidURL) {
+		msg := wordings[kInvalidURL].message
+		var se *safefetch.Error
+		if errors.As(err, &se) && se.Message != "" {
+			msg = se.Message
+		}
+		h.profileImageError(w, r, fail(kInvalidURL, "url", msg))
+		return
+	}
+	p, err := h.imports.submit(r.Context(), userID, raw)
+	if err != nil {
+		var re *requestError
+		if errors.As(err, &re) && re.kind == kBusy {
+			w.Header().Set("Retry-After", "5")
+		}
+		h.profileImageError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", h.baseURL(r)+"/v1/users/"+pathSegment(userID)+"/profile/profile-image")
+	writeJSON(w, http.StatusAccepted, h.newImageBody(r, p))
+}
+
+func (h *Handler) profileImageDelete(w http.ResponseWriter, r *http.Request) {
+	userID := r.PathValue("userId")
+	if _, ok := h.piPrincipal(w, r, userID); !ok {
+		return
+	}
+	if err := h.svc.Delete(r.Context(), userID, nil); err != nil {
+		if errors.Is(err, photo.ErrNotFound) {
+			err = fail(kNotFound, "", "the user has no profile image")
+		}
+		h.profileImageError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
