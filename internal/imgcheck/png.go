@@ -105,6 +105,9 @@ func ScanPNG(data []byte, lim Limits) (PNGInfo, error) {
 
 		switch string(typ) {
 		case "IHDR":
+			if !first {
+				return info, fail(Corrupt, "the PNG file has more than one IHDR chunk")
+			}
 			canvasW = uint64(binary.BigEndian.Uint32(body))
 			canvasH = uint64(binary.BigEndian.Uint32(body[4:]))
 		case "IEND":
