@@ -3,10 +3,15 @@ package main
 import (
 	"context"
 	"encoding/base32"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/afero"
 
 	"github.com/profilephoto/photo/storage"
-	"github.com/profilephoto/photo/storage/memstore"
+	"github.com/profilephoto/photo/storage/aferostore"
 )
 
 // b32 spells random tokens: lower case, no padding, easy to copy.
@@ -20,12 +25,40 @@ type openedStore struct {
 	close      func() error
 }
 
-// openStore opens the backend the flags ask for.
-// TEMPORARY: memstore until storage/aferostore lands.
+// The filesystem store's layout under -data: the objects live in a
+// directory of their own, so that nothing of photod's (the signing key)
+// sits among the store's files.
+const (
+	objectsDir     = "store"
+	signingKeyFile = "signing-key"
+)
+
+// openStore opens the backend the flags ask for: S3 with -s3-bucket, else
+// the filesystem under -data (created if missing).
 func openStore(ctx context.Context, cfg *config, getenv func(string) string, log *slog.Logger) (*openedStore, error) {
-	key, err := signingKey(getenv, "", log)
+	if cfg.useS3() {
+		return openS3(ctx, cfg, getenv, log)
+	}
+	dir, err := filepath.Abs(cfg.dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("photod: -data: %w", err)
+	}
+	objects := filepath.Join(dir, objectsDir)
+	if err := os.MkdirAll(objects, 0o700); err != nil {
+		return nil, fmt.Errorf("photod: -data: %w", err)
+	}
+	key, err := signingKey(getenv, filepath.Join(dir, signingKeyFile), log)
 	if err != nil {
 		return nil, err
 	}
-	return &openedStore{store: memstore.New(), signingKey: key, describe: "memory", close: func() error { return nil }}, nil
+	st, err := aferostore.New(afero.NewBasePathFs(afero.NewOsFs(), objects), nil)
+	if err != nil {
+		return nil, fmt.Errorf("photod: filesystem store in %s: %w", objects, err)
+	}
+	return &openedStore{store: st, signingKey: key, describe: "filesystem store in " + dir, close: func() error { return nil }}, nil
+}
+
+// openS3 is replaced when storage/s3store lands.
+func openS3(ctx context.Context, cfg *config, getenv func(string) string, log *slog.Logger) (*openedStore, error) {
+	return nil, fmt.Errorf("photod: the S3 store is not built in yet")
 }
