@@ -176,10 +176,10 @@ func validUploadKey(key string) bool {
 	return true
 }
 
-// UploadContentType returns the canonical form of an image type an upload
+// uploadContentType returns the canonical form of an image type an upload
 // may declare (image/jpg is image/jpeg; parameters and case are dropped),
 // and false for any other type.
-func UploadContentType(contentType string) (string, bool) {
+func uploadContentType(contentType string) (string, bool) {
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return "", false
@@ -197,7 +197,8 @@ func UploadContentType(contentType string) (string, bool) {
 // owner, living for ttl (DefaultUploadTTL when ttl is not positive). The
 // length must be between 1 and Limits.MaxBytes (else an *Error with
 // CodeFileTooLarge, or CodeNotImage for an empty upload); the type must be
-// one UploadContentType accepts (else CodeUnsupportedFormat). The name is
+// image/jpeg (or its alias image/jpg), image/png, image/gif or image/webp,
+// parameters and case aside (else CodeUnsupportedFormat). The name is
 // kept for information; it must be valid UTF-8 without control characters,
 // at most MaxUploadNameLen bytes (else an error matching ErrInvalidInput).
 func (m *Manager) CreateUpload(ctx context.Context, owner, name, contentType string, length int64, ttl time.Duration) (*Upload, error) {
@@ -213,7 +214,7 @@ func (m *Manager) CreateUpload(ctx context.Context, owner, name, contentType str
 	case length > max:
 		return nil, inputError(CodeFileTooLarge, nil, "the file is larger than %s", formatBytes(max))
 	}
-	ct, ok := UploadContentType(contentType)
+	ct, ok := uploadContentType(contentType)
 	if !ok {
 		return nil, inputError(CodeUnsupportedFormat, nil, "the content type must be image/jpeg, image/png, image/gif or image/webp")
 	}
@@ -315,6 +316,9 @@ func (m *Manager) storeUploadRecord(ctx context.Context, rec *uploadRecord, etag
 // wraps io.ErrUnexpectedEOF. On any error nothing of the chunk is kept.
 // An unknown or expired key gives an error wrapping ErrNotFound.
 func (m *Manager) AppendUpload(ctx context.Context, key string, offset, total int64, r io.Reader, n int64) (*Upload, error) {
+	if r == nil {
+		r = bytes.NewReader(nil)
+	}
 	rec, etag, err := m.loadUpload(ctx, key)
 	if err != nil {
 		return nil, err

@@ -277,6 +277,7 @@ func testUploads(t *testing.T, st storage.Store) {
 			{From: 100, To: L, Wrap: func(r io.Reader) io.Reader { return io.LimitReader(r, 300) }, WantErr: io.ErrUnexpectedEOF, WantReceived: 100},
 			{From: 100, To: L, WantReceived: L},
 		}, 2},
+		{"nil reader", []chunk{{From: 0, To: 10, Wrap: func(io.Reader) io.Reader { return nil }, WantErr: io.ErrUnexpectedEOF}}, 0},
 		{"empty chunk tells the state", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 0, To: 0, Offset: i64(0), WantReceived: 100}}, 1},
 		{"empty chunk with a wrong total", []chunk{{From: 0, To: 0, Total: i64(5), WantErr: photo.ErrUploadRange}}, 0},
 	}

@@ -162,6 +162,9 @@ type flexInt struct {
 }
 
 func (f *flexInt) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil // as if absent
+	}
 	f.set = true
 	var s string
 	if json.Unmarshal(b, &s) == nil {

@@ -144,6 +144,7 @@ func TestIglooCreate(t *testing.T) {
 		post("not an image type", bearerAlice, `{"ContentLength": 5, "ContentType": "text/html", "Name": "x"}`, 400, code("validation-failure")),
 		post("svg", bearerAlice, `{"ContentLength": 5, "ContentType": "image/svg+xml", "Name": "x"}`, 400, code("validation-failure")),
 		post("no ContentLength", bearerAlice, `{"ContentType": "image/png", "Name": "x"}`, 400, field("bad-request", "ContentLength")),
+		post("null ContentLength", bearerAlice, `{"ContentLength": null, "ContentType": "image/png", "Name": "x"}`, 400, field("bad-request", "ContentLength")),
 		post("zero ContentLength", bearerAlice, `{"ContentLength": 0, "ContentType": "image/png", "Name": "x"}`, 400, field("bad-request", "ContentLength")),
 		post("negative ContentLength", bearerAlice, `{"ContentLength": -4, "ContentType": "image/png", "Name": "x"}`, 400, field("bad-request", "ContentLength")),
 		post("ContentLength not a number", bearerAlice, `{"ContentLength": "ten", "ContentType": "image/png", "Name": "x"}`, 400, field("bad-request", "ContentLength")),
