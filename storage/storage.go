@@ -34,8 +34,10 @@ var ErrPrecondition = errors.New("storage: precondition failed")
 // ErrInvalidKey reports a key that ValidateKey refuses.
 var ErrInvalidKey = errors.New("storage: invalid key")
 
-// MaxKeyLen is the longest key, in bytes, that every backend accepts.
-const MaxKeyLen = 1024
+// MaxKeyLen is the longest key, in bytes, that every backend accepts. It
+// leaves room for a 256-byte s3store prefix within S3's 1024-byte limit on
+// object keys.
+const MaxKeyLen = 768
 
 // Attrs describes a stored object.
 type Attrs struct {
