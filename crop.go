@@ -56,13 +56,3 @@ func (f Fit) String() string {
 	}
 	return fmt.Sprintf("Fit(%d)", int(f))
 }
-
-// coverRect returns the largest centred square inside a w by h image.
-func coverRect(w, h int) image.Rectangle {
-	if w > h {
-		x := (w - h) / 2
-		return image.Rect(x, 0, x+h, h)
-	}
-	y := (h - w) / 2
-	return image.Rect(0, y, w, y+w)
-}
