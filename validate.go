@@ -293,14 +293,15 @@ func inspect(data []byte, lim Limits) (*source, imgcheck.Format, error) {
 		}
 		src.frames = max(1, info.Frames)
 	case imgcheck.WebP:
-		if imgcheck.ScanWebP(data).Animated {
+		info := imgcheck.ScanWebP(data)
+		if info.Animated {
 			return nil, format, inputError(CodeUnsupportedFormat, nil,
 				"animated WebP images are not supported; use a still WebP, an animated GIF or PNG")
 		}
 		if cfg, err = webp.DecodeConfig(rd); err != nil {
 			return nil, format, decodeError(format, err)
 		}
-		src.orientation = imgcheck.ScanWebP(data).Orientation
+		src.orientation = info.Orientation
 	default:
 		return nil, format, inputError(CodeNotImage, nil, "the file is not an image")
 	}
@@ -436,14 +437,16 @@ func decodeError(format imgcheck.Format, err error) error {
 	return inputError(CodeCorrupt, err, "the image data is corrupt")
 }
 
-// truncationMessages are what the standard decoders say when the data
-// ends early; image/gif formats its causes with %v, so errors.Is cannot
-// see them.
+// truncationMessages are what the decoders say when the data ends early;
+// image/gif formats its causes with %v, so errors.Is cannot see them.
 var truncationMessages = []string{
 	"unexpected EOF",
-	"short Huffman data",
-	"not enough pixel data",
-	"not enough image data",
+	"short Huffman data",    // image/jpeg
+	"not enough pixel data", // image/png
+	"not enough image data", // image/gif
+	"short chunk header",    // x/image/riff, under webp
+	"short chunk data",
+	"missing padding byte",
 }
 
 func truncation(err error) bool {

@@ -15,6 +15,8 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -307,6 +309,8 @@ func TestSetCodes(t *testing.T) {
 		{name: "truncated: JPEG cut in its scan", data: smallJPEG[:len(smallJPEG)*2/3], code: CodeTruncated},
 		{name: "truncated: JPEG header only", data: smallJPEG[:40], code: CodeTruncated},
 		{name: "truncated: GIF cut in its frame", data: genGIF(t, 1, 32, 32)[:200], code: CodeTruncated},
+		{name: "truncated: WebP cut", data: tinyWebP[:len(tinyWebP)-3], code: CodeTruncated},
+		{name: "truncated: WebP cut in a chunk header", data: riffWebP(vp8x(0x08), tinyWebP[12:])[:34], code: CodeTruncated},
 		{name: "truncated: HEIC cut in mdat", data: heic(64, 64, isoBox("mdat", make([]byte, 64)))[:150], code: CodeTruncated},
 
 		{name: "too large: 10001 px side", data: genPNG(t, 10001, 1), code: CodeImageTooLarge, inMsg: "10001x1"},
@@ -637,4 +641,62 @@ func TestSentinels(t *testing.T) {
 	if len(sentinels) != len(defaultMessages) {
 		t.Errorf("%d sentinels, %d default messages", len(sentinels), len(defaultMessages))
 	}
+}
+
+// TestDamagedFilesNeverPanic cuts and flips bytes of the small accepted
+// shared test images and of generated ones: whatever the damage,
+// readSource returns an image or an *Error, and never panics.
+func TestDamagedFilesNeverPanic(t *testing.T) {
+	inputs := map[string][]byte{
+		"generated.png":  genPNG(t, 20, 20),
+		"generated.jpeg": genJPEG(t, 20, 20),
+		"generated.gif":  genGIF(t, 3, 10, 10),
+		"generated.webp": riffWebP(vp8x(0x08), tinyWebP[12:], webpChunk("EXIF", orientationEXIF(binary.LittleEndian, 6))),
+		"generated.heic": heic(64, 64, isoBox("mdat", make([]byte, 16))),
+	}
+	if dir := filepath.Join("..", "shared", "testdata"); dirExists(dir) {
+		for _, row := range readManifest(t, dir) {
+			if strings.HasPrefix(row["verdict"], "accept") {
+				if b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(row["file"]))); err == nil && len(b) <= 16<<10 {
+					inputs[row["file"]] = b
+				}
+			}
+		}
+	}
+	for name, data := range inputs {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var variants [][]byte
+			for _, n := range []int{1, 2, 8, 12, 16, 24, 33, 50, 100, len(data) / 3, len(data) / 2, len(data) - 13, len(data) - 1} {
+				if n > 0 && n < len(data) {
+					variants = append(variants, data[:n])
+				}
+			}
+			// Deterministic flips: every 7th position in the first 200
+			// bytes (headers and metadata), then a spread over the rest.
+			for i := 0; i < len(data); i += max(7, len(data)/40) {
+				if i > 200 && i < len(data)/2 && len(data) > 400 {
+					i = len(data) / 2
+				}
+				v := append([]byte(nil), data...)
+				v[i] ^= 0x5A
+				variants = append(variants, v)
+			}
+			for i, v := range variants {
+				src, err := readSource(t.Context(), bytes.NewReader(v), Limits{})
+				var e *Error
+				switch {
+				case err != nil && !errors.As(err, &e):
+					t.Errorf("variant %d: %v is not an *Error", i, err)
+				case err == nil && (src.img == nil || src.width < 1 || src.height < 1):
+					t.Errorf("variant %d: accepted without an image", i)
+				}
+			}
+		})
+	}
+}
+
+func dirExists(dir string) bool {
+	fi, err := os.Stat(dir)
+	return err == nil && fi.IsDir()
 }
