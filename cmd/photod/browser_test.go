@@ -10,6 +10,7 @@ import (
 	_ "image/png"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -464,4 +465,122 @@ func meanAbsDiff(img image.Image, src *image.NRGBA, r image.Rectangle) float64 {
 		}
 	}
 	return total / float64(3*b.Dx()*b.Dy())
+}
+
+// TestBrowserResumableAndURL drives the page's second and third tabs: the
+// three-step upload in chunks, a refused file shown in words, and a photo
+// set from a URL (on loopback, which photod is told to allow), then one
+// whose download fails.
+func TestBrowserResumableAndURL(t *testing.T) {
+	ctx := browser(t)
+	pngBytes := pngImage(t, 400, 300)
+	source := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/me.png":
+			w.Header().Set("Content-Type", "image/png")
+			w.Write(pngBytes)
+		case "/broken.png":
+			w.Header().Set("Content-Type", "image/png")
+			w.Write([]byte("not a PNG at all"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer source.Close()
+	srv := startPhotod(t, "-url-import-allow", "127.0.0.0/8")
+	console := watchConsole(ctx)
+
+	do(t, ctx, "loading the page", chromedp.Navigate(srv.URL+"/"))
+	waitFor(t, ctx, "the page to start", `document.body.dataset.ready === "true"`)
+
+	// Tabs follow the ARIA pattern: arrow keys move between them.
+	do(t, ctx, "switching tabs with the keyboard", chromedp.Focus(chromedp.CSS("#tab-crop")), chromedp.KeyEvent(kb.ArrowRight))
+	if sel := eval[bool](t, ctx, `document.getElementById("tab-resumable").getAttribute("aria-selected") === "true" &&
+		!document.getElementById("panel-resumable").hidden && document.getElementById("panel-crop").hidden &&
+		document.activeElement.id === "tab-resumable"`); !sel {
+		t.Fatal("ArrowRight on the first tab did not select and focus the second")
+	}
+
+	// A photo in 32 KiB chunks.
+	src := testdata(t, "exif-orientation-examples/Landscape_0.jpg")
+	do(t, ctx, "choosing the photo and chunk size",
+		chromedp.SetUploadFiles(chromedp.CSS("#r-file"), []string{src}),
+		chromedp.SetValue(chromedp.CSS("#r-chunk"), "32768"),
+		chromedp.Click(chromedp.CSS("#r-start")),
+	)
+	waitFor(t, ctx, "the resumable upload to finish", `document.querySelector('#r-steps [data-step="associate"]').classList.contains("done") &&
+		document.querySelectorAll("#renditions img").length > 0`)
+	if v := eval[int](t, ctx, `document.getElementById("r-bar").value`); v != 100 {
+		t.Errorf("the progress bar ends at %d", v)
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantChunks := int((fi.Size() + 32767) / 32768)
+	if n := strings.Count(srv.stderr.String(), "method=PATCH"); n != wantChunks {
+		t.Errorf("the upload took %d PATCH requests, want %d chunks of 32 KiB", n, wantChunks)
+	}
+	var api profileImageBody
+	getJSON(t, srv.URL+"/v1/users/"+demoUser+"/profile/profile-image", "", &api)
+	if got := eval[string](t, ctx, `document.getElementById("f-version").textContent`); got != api.VersionID || api.Status != "ready" {
+		t.Errorf("the page shows version %q; the API %q (%s)", got, api.VersionID, api.Status)
+	}
+
+	// A file that is not an image is refused when it becomes the photo;
+	// the page says so in words.
+	fake := filepath.Join(t.TempDir(), "fake.png")
+	if err := os.WriteFile(fake, []byte("this is text, not a picture"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "uploading a fake image",
+		chromedp.SetUploadFiles(chromedp.CSS("#r-file"), []string{fake}),
+		chromedp.Click(chromedp.CSS("#r-start")),
+	)
+	waitFor(t, ctx, "the refusal", `!document.getElementById("alert").hidden`)
+	alert := eval[string](t, ctx, `document.getElementById("alert").textContent`)
+	t.Logf("the page says: %s", alert)
+	if !strings.HasPrefix(alert, "Setting the photo failed: ") || !strings.Contains(strings.ToLower(alert), "image") {
+		t.Errorf("the refusal reads %q", alert)
+	}
+
+	// From a URL: downloading, then ready.
+	do(t, ctx, "switching to the URL tab", chromedp.Click(chromedp.CSS("#tab-url")))
+	do(t, ctx, "setting from a URL",
+		chromedp.SendKeys(chromedp.CSS("#url"), source.URL+"/me.png"),
+		chromedp.Click(chromedp.CSS("#url-go")),
+	)
+	waitFor(t, ctx, "the import to be ready", `document.getElementById("url-status").textContent.startsWith("ready")`)
+	getJSON(t, srv.URL+"/v1/users/"+demoUser+"/profile/profile-image", "", &api)
+	if got := eval[string](t, ctx, `document.getElementById("f-version").textContent`); got != api.VersionID {
+		t.Errorf("after the import the page shows %q, the API %q", got, api.VersionID)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#renditions img").length`); n != len(api.Renditions) {
+		t.Errorf("the page shows %d renditions, the API lists %d", n, len(api.Renditions))
+	}
+
+	// A download that is not an image: failed, with the reason in words,
+	// and the previous photo still shown.
+	do(t, ctx, "setting from a broken URL",
+		chromedp.SetValue(chromedp.CSS("#url"), source.URL+"/broken.png"),
+		chromedp.Click(chromedp.CSS("#url-go")),
+	)
+	waitFor(t, ctx, "the import to fail", `document.getElementById("url-status").textContent === "failed"`)
+	alert = eval[string](t, ctx, `document.getElementById("alert").textContent`)
+	t.Logf("the page says: %s", alert)
+	if !strings.HasPrefix(alert, "The download failed: ") || len(alert) < len("The download failed: ")+10 {
+		t.Errorf("the failure reads %q", alert)
+	}
+	if got := eval[string](t, ctx, `document.getElementById("f-version").textContent`); got != api.VersionID {
+		t.Errorf("after the failed import the page shows %q, want the previous %q", got, api.VersionID)
+	}
+
+	do(t, ctx, "settling", chromedp.Sleep(200*time.Millisecond))
+	for _, m := range console.list() {
+		// The refused association answers 400, which the browser logs.
+		if strings.Contains(m, "status of 400") && strings.Contains(m, "/association/") {
+			continue
+		}
+		t.Errorf("console: %s", m)
+	}
 }

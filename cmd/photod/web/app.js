@@ -618,7 +618,19 @@
     st.textContent = p.status || "ready";
     st.className = `badge ${p.status || "ready"}`;
     $("f-version").textContent = p.versionId || "none yet";
-    $("f-source").textContent = p.width ? `${p.width} × ${p.height} ${p.mimeType || ""}`.trim() : "—";
+    $("f-source").textContent = p.width ? `${p.width} × ${p.height}, ${p.mimeType || "?"}` : "—";
+    const orig = $("f-original");
+    orig.replaceChildren();
+    if (p.original && p.original.url) {
+      // The normalised original: upright, metadata stripped, at most
+      // 2048 px a side.
+      const a = document.createElement("a");
+      a.href = p.original.url;
+      a.textContent = `${p.original.width} × ${p.original.height}, ${p.original.mimeType || "?"}`;
+      orig.append(a);
+    } else {
+      orig.textContent = "—";
+    }
     const rs = (p.renditions || []).slice().sort((a, b) => a.size - b.size);
     $("f-count").textContent = rs.length ? `${rs.length}: ${rs.map((x) => x.size).join(", ")} px` : "none";
     if (p.status === "failed" && p.error) {
