@@ -103,6 +103,7 @@ func RunOptions(t *testing.T, newStore func(t *testing.T) storage.Store, opts *O
 		{"Delete", s.testDelete},
 		{"Empty", s.testEmpty},
 		{"Large", s.testLarge},
+		{"LargeConditional", s.testLargeConditional},
 		{"OddKeys", s.testOddKeys},
 		{"InvalidKeys", s.testInvalidKeys},
 		{"CancelledPut", s.testCancelledPut},
@@ -450,6 +451,89 @@ func (s *suite) testLarge(t *testing.T, st storage.Store) {
 	}
 	if !s.opts.InMemory && rw.peak > limit {
 		t.Errorf("reading %d MiB held %d MiB of heap: Open does not stream", size>>20, rw.peak>>20)
+	}
+}
+
+// hashOf reads key and returns the SHA-256 of its bytes.
+func hashOf(t *testing.T, st storage.Store, key string) [32]byte {
+	t.Helper()
+	r, err := st.Open(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		t.Fatalf("reading %q: %v", key, err)
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// cancellingReader cancels its context once it has returned half of its
+// bytes, then goes on as if nothing happened.
+type cancellingReader struct {
+	*generator
+	at     int64
+	cancel context.CancelFunc
+}
+
+func (c *cancellingReader) Read(p []byte) (int, error) {
+	if c.left <= c.at {
+		c.cancel()
+	}
+	return c.generator.Read(p)
+}
+
+// testLargeConditional: preconditions, failures and cancellation of objects
+// large enough for a backend to write them in parts (S3's multipart
+// uploads): the condition holds for the whole object, and a failure
+// part-way leaves the previous object whole.
+func (s *suite) testLargeConditional(t *testing.T, st storage.Store) {
+	size := s.opts.LargeSize / 4
+	ctx := context.Background()
+	const key = "large/conditional"
+	g := newGenerator(size, 2, nil)
+	a, err := st.Put(ctx, key, g, &storage.PutOptions{IfAbsent: true})
+	if err != nil {
+		t.Fatalf("IfAbsent Put of %d bytes on a new key: %v", size, err)
+	}
+	want := g.sum()
+	check := func(what string) {
+		t.Helper()
+		if hashOf(t, st, key) != want {
+			t.Fatalf("%s changed the object", what)
+		}
+	}
+	if _, err := st.Put(ctx, key, newGenerator(size, 3, nil), &storage.PutOptions{IfAbsent: true}); !errors.Is(err, storage.ErrPrecondition) {
+		t.Errorf("IfAbsent Put over an object: %v, want ErrPrecondition", err)
+	}
+	check("a losing IfAbsent Put")
+	if _, err := st.Put(ctx, key, newGenerator(size, 4, nil), &storage.PutOptions{IfMatch: "stale"}); !errors.Is(err, storage.ErrPrecondition) {
+		t.Errorf("IfMatch Put with a stale ETag: %v, want ErrPrecondition", err)
+	}
+	check("a losing IfMatch Put")
+	g = newGenerator(size, 5, nil)
+	if _, err := st.Put(ctx, key, g, &storage.PutOptions{IfMatch: a.ETag}); err != nil {
+		t.Fatalf("IfMatch Put with the current ETag: %v", err)
+	}
+	want = g.sum()
+	check("(the winning IfMatch Put)")
+
+	fr := io.MultiReader(newGenerator(size-1, 6, nil), &failingReader{})
+	if _, err := st.Put(ctx, key, fr, nil); !errors.Is(err, errReader) {
+		t.Errorf("Put from a reader failing after %d bytes: %v, want its error", size-1, err)
+	}
+	check("a Put whose reader failed")
+
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cr := &cancellingReader{generator: newGenerator(size, 7, nil), at: size / 2, cancel: cancel}
+	if _, err := st.Put(cctx, key, cr, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Put cancelled half-way: %v, want context.Canceled", err)
+	}
+	check("a cancelled Put")
+	if got := keysOf(listAll(t, st, "", 0)); !slices.Equal(got, []string{key}) {
+		t.Errorf("List = %q, want only %q", got, key)
 	}
 }
 
