@@ -9,7 +9,18 @@
 // The backends are memstore (in-process, for tests and examples),
 // aferostore (any afero.Fs, the local disk included) and s3store (any S3
 // compatible service). The storagetest package holds the conformance suite
-// every backend passes.
+// every backend passes: a backend's test file is storagetest.Run and the
+// function that makes an empty store.
+//
+// # Errors
+//
+// A backend's errors name the operation and the key (aferostore: put
+// "a/b": ...) and wrap, for errors.Is: ErrNotFound for a missing object,
+// ErrPrecondition for a conditional Put that lost, ErrInvalidKey for a key
+// that ValidateKey refuses, ErrInvalidOptions for contradicting
+// PutOptions, the context's error when ctx ended, and the io.Reader's error
+// when Put's input failed. They never reveal a backend's file paths or
+// credentials.
 package storage
 
 import (
@@ -36,7 +47,9 @@ var ErrInvalidKey = errors.New("storage: invalid key")
 
 // MaxKeyLen is the longest key, in bytes, that every backend accepts. It
 // leaves room for a 256-byte s3store prefix within S3's 1024-byte limit on
-// object keys.
+// object keys. (S3 services that store keys as files, such as versitygw's
+// posix backend, further limit each segment to a file name, 255 bytes, and
+// cannot hold both "a" and "a/b"; the photo library never makes such keys.)
 const MaxKeyLen = 768
 
 // Attrs describes a stored object.
@@ -45,13 +58,18 @@ type Attrs struct {
 	Key string
 	// Size is the object's length in bytes.
 	Size int64
-	// ETag is an opaque token that changes whenever the object is written.
-	// It is what PutOptions.IfMatch compares against. Backends return it
-	// without surrounding quotes.
+	// ETag is an opaque token that changes whenever the object's bytes
+	// change. It is what PutOptions.IfMatch compares against. memstore and
+	// aferostore also change it when identical bytes are rewritten; S3's
+	// ETag is derived from the bytes, so there a compare-and-swap compares
+	// content. Backends return it without surrounding quotes.
 	ETag string
-	// ModTime is when the object was last written, as the backend knows it.
+	// ModTime is when the object was last written, as the backend knows it
+	// (S3 keeps whole seconds). The Attrs that Put returns may carry the
+	// local clock instead, where the backend does not report the time.
 	ModTime time.Time
 	// ContentType is the media type given to Put, or "" when none was.
+	// Objects listed by List may leave it empty (S3 listings lack it).
 	ContentType string
 }
 
@@ -64,7 +82,11 @@ type PutOptions struct {
 	// IfMatch, when non-empty, makes the write succeed only if the object
 	// under the key exists and its current ETag equals IfMatch; otherwise
 	// Put fails with ErrPrecondition and changes nothing. IfAbsent and
-	// IfMatch together are invalid.
+	// IfMatch together are invalid (ErrInvalidOptions).
+	//
+	// Both preconditions are checked atomically with the write, against
+	// every other writer of the store, in this process or another: of N
+	// concurrent conditional Puts on one state, exactly one wins.
 	IfMatch string
 	// ContentType is stored with the object and returned in Attrs.
 	ContentType string
@@ -84,7 +106,8 @@ type ListOptions struct {
 
 // ListPage is one page of a listing.
 type ListPage struct {
-	// Objects holds the page's objects in ascending byte order of key.
+	// Objects holds the page's objects in ascending byte order of key (the
+	// order of the keys' UTF-8 bytes, "a/b" after "a-b" and before "a0").
 	Objects []Attrs
 	// NextPageToken is empty on the last page; otherwise pass it in
 	// ListOptions.PageToken for the next page.
@@ -95,7 +118,10 @@ type ListPage struct {
 // http.ServeContent can answer Range requests from it; a backend may make
 // Seek cheap and read lazily (S3 issues a ranged GET on the first Read after
 // a Seek). The object read is the one that was current when Open returned:
-// a later Put to the key never mixes into an open Reader.
+// a later Put or Delete of the key never mixes into an open Reader. A lazy
+// backend that cannot keep the old bytes (s3store, after a Seek) fails the
+// Read instead, with an error wrapping ErrPrecondition (overwritten) or
+// ErrNotFound (deleted). A Reader is for one goroutine at a time.
 type Reader interface {
 	io.ReadSeekCloser
 	// Attrs describes the object being read.
@@ -121,11 +147,16 @@ type Store interface {
 	//
 	// On success it returns the new object's attributes, ETag included, so a
 	// caller can chain conditional writes.
+	//
+	// Cancelling ctx while Put reads r makes it fail with the context's
+	// error and change nothing; a cancellation that comes after the write
+	// was committed is too late, and Put then succeeds.
 	Put(ctx context.Context, key string, r io.Reader, opts *PutOptions) (Attrs, error)
 
 	// Open returns a Reader for the object at key, or an error wrapping
 	// ErrNotFound (whose message names the key) if there is none. The caller
-	// must Close the Reader.
+	// must Close the Reader. A backend may use ctx for the Reader's later
+	// requests, so ctx should live as long as the Reader is read.
 	Open(ctx context.Context, key string) (Reader, error)
 
 	// Stat returns the attributes of the object at key, or an error wrapping
@@ -137,9 +168,12 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 
 	// List returns one page of the objects whose keys start with prefix, in
-	// ascending byte order of key. An empty prefix lists everything. Objects
-	// written or deleted during a listing may or may not appear in it; every
-	// object that exists for the whole listing appears exactly once.
+	// ascending byte order of key. An empty prefix lists everything; the
+	// prefix need not end at a "/" ("users/a" lists "users/a/x" and
+	// "users/ab"). A prefix that no valid key could start with is refused
+	// with ErrInvalidKey. Objects written or deleted during a listing may or
+	// may not appear in it; every object that exists for the whole listing
+	// appears exactly once, however long the listing takes between pages.
 	List(ctx context.Context, prefix string, opts *ListOptions) (ListPage, error)
 }
 
