@@ -39,9 +39,12 @@ const (
 	// CodeUnsupportedFormat: an image, but not one of the accepted formats
 	// (HEIC, AVIF, SVG, TIFF, ICO, animated WebP, unusual JPEG sampling).
 	CodeUnsupportedFormat Code = "unsupported_format"
-	// CodeCorrupt: an accepted format whose data a decoder refuses.
+	// CodeCorrupt: an image whose data is malformed: a decoder refuses it,
+	// its structure is inconsistent (chunks, boxes, frames outside the
+	// image, a zero side) or its signature is damaged. Unsupported HEIF and
+	// AVIF files are judged by their structure too.
 	CodeCorrupt Code = "corrupt"
-	// CodeTruncated: an accepted format whose data ends early.
+	// CodeTruncated: an image whose data ends early.
 	CodeTruncated Code = "truncated"
 	// CodeImageTooLarge: declared dimensions, pixel count or decompressed
 	// size beyond the limits (decompression bombs included).
@@ -236,7 +239,7 @@ func readSource(ctx context.Context, r io.Reader, lim Limits) (*source, error) {
 // every field but img.
 func inspect(data []byte, lim Limits) (*source, imgcheck.Format, error) {
 	format, mime := imgcheck.Sniff(data)
-	src := &source{mime: mime, orientation: 1, frames: 1, bytes: int64(len(data)), sum: sha256.Sum256(data)}
+	src := &source{mime: mime, orientation: 1, frames: 1, bytes: int64(len(data))}
 	il := imgcheck.Limits{MaxSide: lim.MaxSide, MaxPixels: lim.MaxPixels, MaxFrames: lim.MaxFrames,
 		MaxMetadataBytes: lim.MaxMetadataBytes}
 	var (
@@ -319,6 +322,7 @@ func inspect(data []byte, lim Limits) (*source, imgcheck.Format, error) {
 	if src.orientation >= 5 { // 5 to 8 turn the image a quarter
 		src.width, src.height = src.height, src.width
 	}
+	src.sum = sha256.Sum256(data)
 	return src, format, nil
 }
 

@@ -700,3 +700,28 @@ func dirExists(dir string) bool {
 	fi, err := os.Stat(dir)
 	return err == nil && fi.IsDir()
 }
+
+// BenchmarkReadSource measures the whole validation of an upload, and how
+// cheaply bombs are refused.
+func BenchmarkReadSource(b *testing.B) {
+	idat := pngChunk("IDAT", zlibBytes(make([]byte, 2)))
+	iend := pngChunk("IEND", nil)
+	p := genPNG(b, 64, 64)
+	for _, bc := range []struct {
+		name string
+		data []byte
+	}{
+		{"JPEG 1800x1200", genJPEG(b, 1800, 1200)},
+		{"PNG 640x480", genPNG(b, 640, 480)},
+		{"refuse PNG declaring 100000x100000", rawPNG(100000, 100000, idat, iend)},
+		{"refuse zTXt bomb", insertPNGChunks(p, pngChunk("zTXt", append([]byte("c\x00\x00"), zlibBytes(make([]byte, 4<<20))...)))},
+		{"refuse GIF of 101 frames", genGIF(b, 101, 16, 16)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.data)))
+			for b.Loop() {
+				readSource(b.Context(), bytes.NewReader(bc.data), Limits{})
+			}
+		})
+	}
+}
