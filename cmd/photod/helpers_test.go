@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -143,4 +144,17 @@ func (p *photod) stop() error {
 		}
 	})
 	return p.err
+}
+
+// freeLoopbackPort returns a loopback TCP port that nothing listens on (as
+// far as anyone can tell: it was free a moment ago).
+func freeLoopbackPort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
 }

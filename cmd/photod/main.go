@@ -169,9 +169,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	stopJanitor()
 	wg.Wait()
-	if err := st.close(); err != nil && failed == nil {
-		failed = fmt.Errorf("photod: close store: %w", err)
-	}
 	if failed == nil {
 		log.Info("photod: stopped")
 	}

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/afero"
 
 	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/aferostore"
+	"github.com/profilephoto/photo/storage/s3store"
 )
 
 // b32 spells random tokens: lower case, no padding, easy to copy.
@@ -22,7 +24,6 @@ type openedStore struct {
 	store      storage.Store
 	signingKey []byte
 	describe   string // for the start-up line: which store, where
-	close      func() error
 }
 
 // The filesystem store's layout under -data: the objects live in a
@@ -55,10 +56,38 @@ func openStore(ctx context.Context, cfg *config, getenv func(string) string, log
 	if err != nil {
 		return nil, fmt.Errorf("photod: filesystem store in %s: %w", objects, err)
 	}
-	return &openedStore{store: st, signingKey: key, describe: "filesystem store in " + dir, close: func() error { return nil }}, nil
+	return &openedStore{store: st, signingKey: key, describe: "filesystem store in " + dir}, nil
 }
 
-// openS3 is replaced when storage/s3store lands.
+// openS3 opens the bucket of -s3-bucket. Credentials come from the usual
+// AWS sources (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE,
+// roles); a custom -s3-endpoint is addressed path-style (ENDPOINT/BUCKET),
+// as MinIO, versitygw and Ceph need. One listing call at start makes a
+// wrong bucket, endpoint or credentials fail now rather than on the first
+// upload.
 func openS3(ctx context.Context, cfg *config, getenv func(string) string, log *slog.Logger) (*openedStore, error) {
-	return nil, fmt.Errorf("photod: the S3 store is not built in yet")
+	key, err := signingKey(getenv, "", log)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s3store.Open(ctx, s3store.Config{
+		Endpoint:  cfg.s3Endpoint,
+		Region:    cfg.s3Region,
+		Bucket:    cfg.s3Bucket,
+		Prefix:    cfg.s3Prefix,
+		PathStyle: cfg.s3Endpoint != "",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("photod: %w", err)
+	}
+	where := "s3://" + cfg.s3Bucket + "/" + cfg.s3Prefix
+	if cfg.s3Endpoint != "" {
+		where += " at " + cfg.s3Endpoint
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := st.List(cctx, "users/", &storage.ListOptions{PageSize: 1}); err != nil {
+		return nil, fmt.Errorf("photod: S3 store %s: %w", where, err)
+	}
+	return &openedStore{store: st, signingKey: key, describe: "S3 store " + where}, nil
 }
