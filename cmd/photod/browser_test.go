@@ -198,8 +198,12 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("crop after the keys %+v, want %+v", got, want)
 	}
 
-	// Drag the box with the mouse: left and down by some CSS pixels.
+	// Drag the box with the mouse: left and down by some CSS pixels. The
+	// stage is scrolled into the middle of the viewport first: the mouse
+	// acts only on what is in view.
+	do(t, ctx, "scrolling to the stage", chromedp.Evaluate[chromedp.Void](`document.getElementById("stage").scrollIntoView({block: "center"})`))
 	type rect struct{ X, Y, W, H, ImgW float64 }
+
 	r := eval[rect](t, ctx, `(() => {
 		const b = document.getElementById("crop-box").getBoundingClientRect();
 		const i = document.getElementById("source").getBoundingClientRect();
@@ -221,7 +225,25 @@ func TestBrowser(t *testing.T) {
 	if math.Abs(float64(after.X)-wantX) > 2 || math.Abs(float64(after.Y)-wantY) > 2 || after.Size != before.Size {
 		t.Fatalf("crop after dragging by (%v, %v) CSS px at scale %.3f: %+v, want about x %.0f y %.0f size %d", dx, dy, scale, after, wantX, wantY, before.Size)
 	}
-	crop := after
+	// Drag the bottom-right handle: the box grows about its top-left corner.
+	se := eval[rect](t, ctx, `(() => {
+		const b = document.querySelector("#crop-box .handle.se").getBoundingClientRect();
+		return {X: b.x, Y: b.y, W: b.width, H: b.height};
+	})()`)
+	const grow = 20.0
+	hx, hy := se.X+se.W/2, se.Y+se.H/2
+	do(t, ctx, "resizing with the corner handle",
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, hx, hy, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, hx+grow/2, hy+grow/2, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, hx+grow, hy+grow, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, hx+grow, hy+grow, chromedp.ButtonLeft),
+	)
+	resized := readCrop(t, ctx)
+	wantSize := float64(after.Size) + grow/scale
+	if resized.X != after.X || resized.Y != after.Y || math.Abs(float64(resized.Size)-wantSize) > 2 {
+		t.Fatalf("crop after dragging the corner by %v CSS px: %+v, want x %d y %d size about %.0f", grow, resized, after.X, after.Y, wantSize)
+	}
+	crop := resized
 	t.Logf("crop sent: %+v", crop)
 
 	// Upload and wait for the renditions to load.
@@ -230,7 +252,7 @@ func TestBrowser(t *testing.T) {
 		const imgs = [...document.querySelectorAll("#renditions img")];
 		return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
 	})()`)
-	if alert := eval[string](t, ctx, `document.getElementById("alert").hidden ? "" : document.getElementById("alert").textContent`); alert != "" {
+	if alert := eval[string](t, ctx, `document.getElementById("alert").textContent`); alert != "" {
 		t.Fatalf("the page shows an error after the upload: %q", alert)
 	}
 
@@ -537,7 +559,7 @@ func TestBrowserResumableAndURL(t *testing.T) {
 		chromedp.SetUploadFiles(chromedp.CSS("#r-file"), []string{fake}),
 		chromedp.Click(chromedp.CSS("#r-start")),
 	)
-	waitFor(t, ctx, "the refusal", `!document.getElementById("alert").hidden`)
+	waitFor(t, ctx, "the refusal", `document.getElementById("alert").textContent !== ""`)
 	alert := eval[string](t, ctx, `document.getElementById("alert").textContent`)
 	t.Logf("the page says: %s", alert)
 	if !strings.HasPrefix(alert, "Setting the photo failed: ") || !strings.Contains(strings.ToLower(alert), "image") {

@@ -112,16 +112,13 @@
   function showError(what, res) {
     const el = $("alert");
     el.textContent = `${what}: ${typeof res === "string" ? res : explain(res)}`;
-    el.hidden = false;
     $("notice").textContent = "";
   }
   function notify(text) {
-    $("alert").hidden = true;
     $("alert").textContent = "";
     $("notice").textContent = text;
   }
   function clearMessages() {
-    $("alert").hidden = true;
     $("alert").textContent = "";
     $("notice").textContent = "";
   }
