@@ -1,0 +1,129 @@
+package imaging
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+)
+
+// finish turns the resampled planes of one output upright, wraps them in
+// the image type its encoder reads fastest and encodes it.
+func finish(ras *raster, o orientation, planes []plane, out output, bg color.NRGBA, quality int) (Encoded, error) {
+	e := Encoded{Size: out.size, Width: out.w, Height: out.h}
+	rect := image.Rect(0, 0, out.w, out.h)
+	var err error
+	switch ras.kind {
+	case kindYCbCr:
+		y, cb, cr := o.upright(planes[0]), o.upright(planes[1]), o.upright(planes[2])
+		if cb.stride != cr.stride {
+			cb, cr = compact(cb), compact(cr)
+		}
+		m := &image.YCbCr{
+			Y: y.pix, Cb: cb.pix, Cr: cr.pix, YStride: y.stride, CStride: cb.stride,
+			SubsampleRatio: image.YCbCrSubsampleRatio420, Rect: rect,
+		}
+		e.ContentType = "image/jpeg"
+		e.Data, err = encodeJPEG(m, quality)
+	case kindGray:
+		y := o.upright(planes[0])
+		e.ContentType = "image/jpeg"
+		e.Data, err = encodeJPEG(&image.Gray{Pix: y.pix, Stride: y.stride, Rect: rect}, quality)
+	default:
+		p := planes[0]
+		m := o.uprightRGBA(&image.RGBA{Pix: p.pix, Stride: p.stride, Rect: image.Rect(0, 0, p.w, p.h)})
+		if ras.alpha {
+			e.ContentType = "image/png"
+			e.Data, err = encodePNG(unpremultiply(m))
+		} else {
+			e.ContentType = "image/jpeg"
+			e.Data, err = encodeJPEG(over(m, bg), quality)
+		}
+	}
+	return e, err
+}
+
+// compact returns a copy of p whose rows follow each other without gaps.
+func compact(p plane) plane {
+	c := newPlane(p.w, p.h, p.ch)
+	for y := range p.h {
+		copy(c.row(y), p.row(y))
+	}
+	return c
+}
+
+func encodeJPEG(m image.Image, quality int) ([]byte, error) {
+	var buf bytes.Buffer
+	// About two bits a pixel: one allocation for most photos.
+	r := m.Bounds()
+	buf.Grow(r.Dx()*r.Dy()/4 + 1024)
+	if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: quality}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// pngFastAbove is the pixel count above which PNG output trades size for
+// speed: small renditions are served far more often than they are made.
+const pngFastAbove = 512 * 512
+
+func encodePNG(m *image.NRGBA) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := png.Encoder{CompressionLevel: png.DefaultCompression}
+	if r := m.Bounds(); r.Dx()*r.Dy() > pngFastAbove {
+		enc.CompressionLevel = png.BestSpeed
+	}
+	if err := enc.Encode(&buf, m); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// unpremultiply converts premultiplied RGBA to straight alpha for PNG.
+func unpremultiply(m *image.RGBA) *image.NRGBA {
+	r := m.Rect
+	n := image.NewNRGBA(image.Rect(0, 0, r.Dx(), r.Dy()))
+	for y := range r.Dy() {
+		s := m.Pix[m.PixOffset(r.Min.X, r.Min.Y+y):][:4*r.Dx()]
+		d := n.Pix[y*n.Stride:][:4*r.Dx()]
+		for i := 0; i < len(s); i += 4 {
+			a := uint32(s[i+3])
+			switch a {
+			case 0:
+				d[i], d[i+1], d[i+2], d[i+3] = 0, 0, 0, 0
+			case 255:
+				copy(d[i:i+4], s[i:i+4])
+			default:
+				for c := range 3 {
+					d[i+c] = uint8(min((uint32(s[i+c])*255+a/2)/a, 255))
+				}
+				d[i+3] = uint8(a)
+			}
+		}
+	}
+	return n
+}
+
+// over composites premultiplied m onto the opaque colour bg: what a
+// translucent pixel looks like on the page the JPEG replaces it for. It
+// returns m itself when m is opaque.
+func over(m *image.RGBA, bg color.NRGBA) *image.RGBA {
+	r := m.Rect
+	if opaque(rgbaPlane(m), 3) {
+		return m
+	}
+	n := image.NewRGBA(image.Rect(0, 0, r.Dx(), r.Dy()))
+	for y := range r.Dy() {
+		s := m.Pix[m.PixOffset(r.Min.X, r.Min.Y+y):][:4*r.Dx()]
+		d := n.Pix[y*n.Stride:][:4*r.Dx()]
+		for i := 0; i < len(s); i += 4 {
+			t := 255 - uint32(s[i+3])
+			d[i] = uint8(min(uint32(s[i])+uint32(mul8(uint32(bg.R), t)), 255))
+			d[i+1] = uint8(min(uint32(s[i+1])+uint32(mul8(uint32(bg.G), t)), 255))
+			d[i+2] = uint8(min(uint32(s[i+2])+uint32(mul8(uint32(bg.B), t)), 255))
+			d[i+3] = 255
+		}
+	}
+	return n
+}

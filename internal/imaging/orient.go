@@ -1,0 +1,166 @@
+package imaging
+
+import (
+	"image"
+
+	"github.com/anthonynsimon/bild/transform"
+)
+
+// orientation is an EXIF orientation as the transform that turns the stored
+// image upright. Stored pixel (xs, ys) shows at upright (x, y) where, with
+// swap, xs runs along upright y and ys along upright x; flipX and flipY say
+// whether the stored x and y axes run against the upright axes they map to.
+type orientation struct {
+	swap, flipX, flipY bool
+}
+
+// orientations maps the EXIF values 1 to 8 to transforms: 2 mirrors
+// horizontally, 3 turns by 180 degrees, 4 mirrors vertically, 5 transposes,
+// 6 needs a 90 degree clockwise turn, 7 transverses and 8 needs a 90 degree
+// anticlockwise turn.
+var orientations = [9]orientation{
+	0: {},
+	1: {},
+	2: {flipX: true},
+	3: {flipX: true, flipY: true},
+	4: {flipY: true},
+	5: {swap: true},
+	6: {swap: true, flipY: true},
+	7: {swap: true, flipX: true, flipY: true},
+	8: {swap: true, flipX: true},
+}
+
+// orientationOf returns the transform of an EXIF orientation; values out of
+// range mean the image is already upright, as EXIF readers treat them.
+func orientationOf(o int) orientation {
+	if o < 1 || o > 8 {
+		return orientation{}
+	}
+	return orientations[o]
+}
+
+// identity reports whether the stored image is already upright.
+func (o orientation) identity() bool { return o == orientation{} }
+
+// storedSize returns the stored dimensions of an upright w by h image.
+func (o orientation) storedSize(w, h int) (int, int) {
+	if o.swap {
+		return h, w
+	}
+	return w, h
+}
+
+// storedSpan maps the range [lo, hi) of an upright axis of length n to the
+// stored axis it becomes.
+func storedSpan(lo, hi, n int, flip bool) (int, int) {
+	if flip {
+		return n - hi, n - lo
+	}
+	return lo, hi
+}
+
+// storedRect maps r, a rectangle in the coordinates of the upright w by h
+// image (it may extend past the image, as a letterbox canvas does), to the
+// stored image's coordinates.
+func (o orientation) storedRect(r image.Rectangle, w, h int) image.Rectangle {
+	x0, x1, xn := r.Min.X, r.Max.X, w
+	y0, y1, yn := r.Min.Y, r.Max.Y, h
+	if o.swap {
+		x0, x1, xn, y0, y1, yn = y0, y1, yn, x0, x1, xn
+	}
+	x0, x1 = storedSpan(x0, x1, xn, o.flipX)
+	y0, y1 = storedSpan(y0, y1, yn, o.flipY)
+	return image.Rect(x0, y0, x1, y1)
+}
+
+// upright returns the plane p, in stored orientation, turned upright. It
+// copies; the identity transform returns p itself.
+func (o orientation) upright(p plane) plane {
+	if o.identity() {
+		return p
+	}
+	if !o.swap {
+		dst := newPlane(p.w, p.h, p.ch)
+		n := p.w * p.ch
+		for y := range p.h {
+			sy := y
+			if o.flipY {
+				sy = p.h - 1 - y
+			}
+			s, d := p.row(sy), dst.row(y)
+			if !o.flipX {
+				copy(d, s)
+				continue
+			}
+			for x := 0; x < n; x += p.ch {
+				copy(d[x:x+p.ch], s[n-p.ch-x:n-x])
+			}
+		}
+		return dst
+	}
+	// Transpose in tiles so that both planes are read and written a few
+	// cache lines at a time.
+	dst := newPlane(p.h, p.w, p.ch)
+	const tile = 32
+	ch := p.ch
+	for by := 0; by < dst.h; by += tile {
+		for bx := 0; bx < dst.w; bx += tile {
+			for y := by; y < min(by+tile, dst.h); y++ {
+				// Upright row y is stored column sx.
+				sx := y
+				if o.flipX {
+					sx = p.w - 1 - y
+				}
+				d := dst.row(y)
+				for x := bx; x < min(bx+tile, dst.w); x++ {
+					// Upright column x is stored row sy.
+					sy := x
+					if o.flipY {
+						sy = p.h - 1 - x
+					}
+					i := sy*p.stride + sx*ch
+					copy(d[x*ch:x*ch+ch], p.pix[i:i+ch])
+				}
+			}
+		}
+	}
+	return dst
+}
+
+// uprightRGBA turns an RGBA image in stored orientation upright: a
+// transpose of our own when the axes swap (bild's Rotate by 90 degrees
+// misplaces pixels when width and height differ in parity), then bild's
+// mirror flips, which are exact and work on *image.RGBA without converting.
+func (o orientation) uprightRGBA(m *image.RGBA) *image.RGBA {
+	if o.identity() {
+		return m
+	}
+	flipH, flipV := o.flipX, o.flipY
+	if m.Stride != 4*m.Rect.Dx() || m.Rect.Min != (image.Point{}) {
+		// bild indexes source and destination with one stride from the
+		// origin: give it a compact copy.
+		c := image.NewRGBA(image.Rect(0, 0, m.Rect.Dx(), m.Rect.Dy()))
+		for y := range c.Rect.Dy() {
+			copy(c.Pix[y*c.Stride:(y+1)*c.Stride], m.Pix[m.PixOffset(m.Rect.Min.X, m.Rect.Min.Y+y):])
+		}
+		m = c
+	}
+	if o.swap {
+		t := orientation{swap: true}.upright(rgbaPlane(m))
+		m = &image.RGBA{Pix: t.pix, Stride: t.stride, Rect: image.Rect(0, 0, t.w, t.h)}
+		// After the transpose, stored x runs along upright y.
+		flipH, flipV = o.flipY, o.flipX
+	}
+	if flipH {
+		m = transform.FlipH(m)
+	}
+	if flipV {
+		m = transform.FlipV(m)
+	}
+	return m
+}
+
+// rgbaPlane views m's pixels as a four-channel plane.
+func rgbaPlane(m *image.RGBA) plane {
+	return plane{pix: m.Pix, stride: m.Stride, w: m.Rect.Dx(), h: m.Rect.Dy(), ch: 4}
+}

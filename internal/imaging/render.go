@@ -1,0 +1,347 @@
+package imaging
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"slices"
+	"sync"
+)
+
+// output is one image that render makes.
+type output struct {
+	size   int             // Encoded.Size: 0 for the original
+	w, h   int             // upright size
+	canvas image.Rectangle // what it shows, in stored coordinates
+	same   int             // index of an identical earlier output, or -1
+}
+
+// shape is the size and place of a pyramid level, known before it is made.
+type shape struct {
+	w, h   int
+	gx, gy geom
+}
+
+// chain returns the shapes of every level that halving p's base can give.
+func chain(p *pyramid) []shape {
+	l := p.levels[0]
+	s := []shape{{l.w, l.h, l.gx, l.gy}}
+	for {
+		c := s[len(s)-1]
+		if c.w < 2 && c.h < 2 {
+			return s
+		}
+		if c.w >= 2 {
+			c.w /= 2
+			c.gx.s *= 2
+		}
+		if c.h >= 2 {
+			c.h /= 2
+			c.gy.s *= 2
+		}
+		s = append(s, c)
+	}
+}
+
+// reduceGap is how much of the reduction the final filter keeps for
+// itself: pyramid levels are used down to within 2*reduceGap of the
+// output, so the last pass reduces by 2 to 4. Halving until within 2x
+// would be cheaper (about 11% of Render at 1 MP, 18% at 12 MP), but each
+// 2x2 box halving keeps much of the band just below its own Nyquist limit
+// (71% of a quarter-frequency sine), which folds into frequencies that
+// the final pass must keep: fine stripes then come out as moire with up to
+// a third of their contrast (TestStripesAboveNyquist). libvips and Pillow
+// keep the same gap of 2 for their box reductions.
+const reduceGap = 2
+
+// job is the work for one plane of one output: the level to read and how
+// each axis maps onto it.
+type job struct {
+	level  int
+	ax, ay axis
+}
+
+func render(ctx context.Context, img image.Image, spec Spec, withOriginal bool) (res *Result, err error) {
+	if img == nil {
+		return nil, fmt.Errorf("%w: no image", ErrInvalid)
+	}
+	quality := spec.JPEGQuality
+	if quality == 0 {
+		quality = DefaultJPEGQuality
+	}
+	quality = min(max(quality, 1), 100)
+	for _, s := range spec.Sizes {
+		if s < 1 {
+			return nil, fmt.Errorf("%w: rendition size %d", ErrInvalid, s)
+		}
+	}
+	if spec.Fit != Letterbox && spec.Fit != Cover {
+		return nil, fmt.Errorf("%w: unknown fit %d", ErrInvalid, spec.Fit)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ras, err := newRaster(img)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	o := orientationOf(spec.Orientation)
+	uw, uh := o.storedSize(ras.w, ras.h) // the swap is its own inverse
+	whole := image.Rect(0, 0, uw, uh)
+	var outs []output
+	if withOriginal {
+		w, h := within(uw, uh, spec.OriginalMaxSide)
+		outs = append(outs, output{size: 0, w: w, h: h, canvas: o.storedRect(whole, uw, uh), same: -1})
+	}
+	sq, err := square(spec, uw, uh)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range spec.Sizes {
+		d := min(s, sq.Dx())
+		outs = append(outs, output{size: s, w: d, h: d, canvas: o.storedRect(sq, uw, uh), same: -1})
+	}
+	for i := range outs {
+		for j := range i {
+			if outs[j].same < 0 && outs[j].w == outs[i].w && outs[j].h == outs[i].h && outs[j].canvas == outs[i].canvas {
+				outs[i].same = j
+				break
+			}
+		}
+	}
+
+	bounds := image.Rect(0, 0, ras.w, ras.h)
+	letterbox := slices.ContainsFunc(outs, func(out output) bool { return !out.canvas.In(bounds) })
+	bg := spec.Background
+	if ras.kind == kindGray && letterbox && (bg.R != bg.G || bg.G != bg.B) {
+		// Coloured bars around a gray image: add constant chroma planes,
+		// one sample each, covering the whole frame.
+		neutral := plane{pix: []uint8{128}, stride: 1, w: 1, h: 1, ch: 1}
+		g := geom{s: float64(ras.w)}
+		gy := geom{s: float64(ras.h)}
+		ras.kind = kindYCbCr
+		ras.planes = append(ras.planes, single(neutral, g, gy, true), single(neutral, g, gy, true))
+	}
+	bgs := backgrounds(ras, bg)
+
+	// Plan every plane of every output, then build each pyramid as deep as
+	// the smallest output needs.
+	jobs := make([][]job, len(outs))
+	chains := make([][]shape, len(ras.planes))
+	need := make([]int, len(ras.planes))
+	for pi, p := range ras.planes {
+		chains[pi] = chain(p)
+	}
+	for i, out := range outs {
+		if out.same >= 0 {
+			continue
+		}
+		jobs[i] = make([]job, len(ras.planes))
+		for pi, p := range ras.planes {
+			jb := plan(ras, o, out, p.chroma, chains[pi])
+			jobs[i][pi] = jb
+			need[pi] = max(need[pi], jb.level)
+		}
+	}
+	for pi, p := range ras.planes {
+		for len(p.levels) <= need[pi] {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			next, ok, err := halve(p.levels[len(p.levels)-1], len(p.levels)%2 == 0)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, fmt.Errorf("imaging: internal error: level %d of a %dx%d plane", len(p.levels), p.levels[0].w, p.levels[0].h)
+			}
+			p.levels = append(p.levels, next)
+		}
+	}
+
+	// Resample the outputs one after another, largest first, each pass
+	// spread over the cores; encode each as soon as it is ready, in
+	// parallel with the next.
+	order := make([]int, 0, len(outs))
+	for i, out := range outs {
+		if out.same < 0 {
+			order = append(order, i)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return outs[b].w*outs[b].h - outs[a].w*outs[a].h })
+	encoded := make([]Encoded, len(outs))
+	errs := make([]error, len(outs))
+	sem := make(chan struct{}, workers())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, i := range order {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		out := outs[i]
+		planes := make([]plane, len(ras.planes))
+		for pi, p := range ras.planes {
+			jb := jobs[i][pi]
+			pl, err := resample(p.levels[jb.level], jb.ax, jb.ay, bgs[pi])
+			if err != nil {
+				return nil, err
+			}
+			planes[pi] = pl
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := ctx.Err(); err != nil {
+				errs[i] = err
+				return
+			}
+			errs[i] = catch(func() {
+				encoded[i], errs[i] = finish(ras, o, planes, out, bg, quality)
+			})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	res = &Result{}
+	for i, out := range outs {
+		e := encoded[i]
+		if out.same >= 0 {
+			e = encoded[out.same]
+		}
+		e.Size = out.size
+		if i == 0 && withOriginal {
+			res.Original = e
+		} else {
+			res.Renditions = append(res.Renditions, e)
+		}
+	}
+	return res, nil
+}
+
+// within returns the size of a w by h image scaled down, aspect kept, so
+// that neither side exceeds limit (0: no limit). No side becomes 0.
+func within(w, h, limit int) (int, int) {
+	long := max(w, h)
+	if limit <= 0 || long <= limit {
+		return w, h
+	}
+	scale := func(v int) int { return max(1, (v*limit+long/2)/long) }
+	return scale(w), scale(h)
+}
+
+// square returns the square that the renditions show, in upright
+// coordinates: the crop, the centred cover square, or the letterbox square
+// around the image (which extends past it).
+func square(spec Spec, w, h int) (image.Rectangle, error) {
+	switch c := spec.Crop; {
+	case !c.Empty():
+		if c.Dx() != c.Dy() || !c.In(image.Rect(0, 0, w, h)) {
+			return image.Rectangle{}, fmt.Errorf("%w: crop %v is not a square inside the %dx%d image", ErrInvalid, c, w, h)
+		}
+		return c, nil
+	case w == h:
+		return image.Rect(0, 0, w, h), nil
+	case spec.Fit == Cover:
+		side := min(w, h)
+		return image.Rect(0, 0, side, side).Add(image.Pt((w-side)/2, (h-side)/2)), nil
+	default:
+		side := max(w, h)
+		return image.Rect(0, 0, side, side).Sub(image.Pt((side-w)/2, (side-h)/2)), nil
+	}
+}
+
+// backgrounds returns the background sample of each plane: the colour of
+// the letterbox bars.
+func backgrounds(ras *raster, bg color.NRGBA) [][]uint8 {
+	switch ras.kind {
+	case kindYCbCr:
+		y, cb, cr := color.RGBToYCbCr(bg.R, bg.G, bg.B)
+		return [][]uint8{{y}, {cb}, {cr}}
+	case kindGray:
+		y, _, _ := color.RGBToYCbCr(bg.R, bg.G, bg.B)
+		return [][]uint8{{y}}
+	}
+	if ras.alpha {
+		// Output that keeps transparency gets transparent bars.
+		return [][]uint8{{0, 0, 0, 0}}
+	}
+	return [][]uint8{{bg.R, bg.G, bg.B, 255}}
+}
+
+// plan works out how one plane of an output is made: which level it reads
+// and how each axis maps onto it. Outputs are planned in stored
+// orientation; chroma output planes are 4:2:0 and, along an axis that
+// orientation reverses, aligned to the far edge, so that turning them
+// upright gives exactly the 4:2:0 planes of the upright image.
+func plan(ras *raster, o orientation, out output, chroma bool, levels []shape) job {
+	sw, sh := o.storedSize(out.w, out.h)
+	c := out.canvas
+	mk := func(n, c0, c1 int, extent int, flip bool) axis {
+		k := float64(c1-c0) / float64(n) // frame units per output pixel
+		ax := axis{out: n, a: float64(c0), b: k, c0: float64(c0), c1: float64(c1), extent: float64(extent)}
+		if chroma {
+			ax.out = (n + 1) / 2
+			ax.b = 2 * k
+			if flip {
+				ax.a += k * float64(n-2*ax.out)
+			}
+		}
+		return ax
+	}
+	ax := mk(sw, c.Min.X, c.Max.X, ras.w, o.flipX)
+	ay := mk(sh, c.Min.Y, c.Max.Y, ras.h, o.flipY)
+	// The deepest level whose pixels are at most 1/reduceGap of the
+	// output's (the base level if none is that fine). Chroma is filtered at the
+	// output's luma pitch and averaged in pairs (see axis.sub), so its
+	// level is chosen by that pitch too.
+	const slack = 1 + 1e-9
+	px, py := ax.b, ay.b
+	if chroma {
+		px, py = px/2, py/2
+	}
+	best := 0
+	for i, l := range levels {
+		if l.gx.s*reduceGap <= px*slack && l.gy.s*reduceGap <= py*slack {
+			best = i
+		}
+	}
+	l := levels[best]
+	ax.n, ax.g = l.w, l.gx
+	ay.n, ay.g = l.h, l.gy
+	if chroma {
+		// Averaging pairs only helps where the level holds finer detail
+		// than the output's chroma; where it does not (a 4:2:0 source
+		// rendered at its own size), one sample copies it exactly.
+		ax.sub, ay.sub = 1, 1
+		if l.gx.s*slack < ax.b {
+			ax.sub = 2
+		}
+		if l.gy.s*slack < ay.b {
+			ay.sub = 2
+		}
+	}
+	return job{level: best, ax: ax, ay: ay}
+}
+
+// resample makes one output plane from a level: horizontal pass over the
+// rows the vertical pass needs, then the vertical pass.
+func resample(l level, ax, ay axis, bg []uint8) (plane, error) {
+	tx, ty := newTable(ax), newTable(ay)
+	inter := plane{stride: ax.out * l.ch, w: ax.out, ch: l.ch}
+	if ty.hi > ty.lo {
+		var err error
+		if inter, err = hpass(l.plane, ty.lo, ty.hi, tx, bg); err != nil {
+			return plane{}, err
+		}
+	}
+	return vpass(inter, ty.lo, ty, bg)
+}
