@@ -51,9 +51,9 @@ Flags:
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "`address` to listen on (host:port; port 0 picks a free one)")
-	fs.StringVar(&c.dataDir, "data", "photod-data", "`directory` of the filesystem store, created if missing (ignored with -s3-bucket)")
+	fs.StringVar(&c.dataDir, "data", "photod-data", "`directory` of the filesystem store, created if missing: objects in DIR/store, the email URLs' signing key in DIR/signing-key (ignored with -s3-bucket)")
 	fs.StringVar(&c.s3Bucket, "s3-bucket", "", "keep photos in this S3 `bucket` instead of -data; credentials come from the usual AWS environment variables")
-	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "S3 endpoint `URL` for S3-compatible servers (MinIO, versitygw, Ceph, R2); empty means AWS")
+	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "S3 endpoint `URL` for S3-compatible servers (MinIO, versitygw, Ceph, R2), addressed path-style; empty means AWS")
 	fs.StringVar(&c.s3Region, "s3-region", "", "S3 `region`; empty means AWS_REGION, or us-east-1")
 	fs.StringVar(&c.s3Prefix, "s3-prefix", "", "key `prefix` inside the S3 bucket, so that several deployments can share one bucket")
 	fs.StringVar(&c.tokensFile, "tokens", "", "`file` of bearer tokens, one \"TOKEN USERID [admin]\" a line (# comments); without it photod makes a token for user \"demo\"")

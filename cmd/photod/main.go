@@ -6,8 +6,20 @@
 //
 // serves on 127.0.0.1:8080 with the filesystem store in ./photod-data, and
 // prints a bearer token for the user "demo" that the page fetches from
-// GET /demo-token (served only in this demo mode, without -tokens). Run
-// photod -h for the flags.
+// GET /demo-token (which answers 204, no token, when -tokens names a file).
+// Run photod -h for the flags.
+//
+// Besides the adapter's routes, photod serves:
+//
+//	GET /             the web page (embedded; its files under /ui/)
+//	GET /healthz      200 "ok"
+//	GET /whoami       the bearer token's {"userId", "admin"}, or 401
+//	GET /demo-token   {"token", "userId"} in demo mode, else 204
+//
+// It shuts down on SIGINT or SIGTERM: it stops accepting connections,
+// lets requests in flight (uploads among them) finish, then waits for
+// background URL imports, all within -shutdown-timeout. A second signal
+// ends it at once.
 package main
 
 import (
