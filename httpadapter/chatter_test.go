@@ -112,6 +112,10 @@ func TestChatterPhoto(t *testing.T) {
 	hdr, body := chatterUpload(t, bearerAlice, img, "")
 	cropHdr, cropBody := chatterUpload(t, bearerAlice, img, `{"cropSize":"100","cropX":"10","cropY":"20"}`)
 	numHdr, numBody := chatterUpload(t, bearerAlice, img, `{"cropSize":150,"cropX":0,"cropY":50}`)
+	// Browsers send FormData.append("json", blob) with filename="blob".
+	blobHdr, blobBody := multipartReq(t, withAuth(bearerAlice, nil),
+		part{Name: "json", FileName: "blob", ContentType: "application/json", Data: []byte(`{"cropSize":90,"cropX":3,"cropY":4}`)},
+		filePart("fileUpload", "me.jpg", "image/jpeg", img))
 	runTests(t, e, []httpTest{
 		{Name: "GET before any photo", URL: chatterPath("alice"), Code: http.StatusNotFound, Check: wantChatterError("NOT_FOUND")},
 		{
@@ -129,6 +133,10 @@ func TestChatterPhoto(t *testing.T) {
 		{
 			Name: "POST crop in json part as numbers", Method: http.MethodPost, URL: chatterPath("me"), ReqHeader: numHdr, ReqBody: numBody,
 			Code: http.StatusCreated, Check: wantCrop(e, "alice", &photo.Crop{X: 0, Y: 50, Size: 150}),
+		},
+		{
+			Name: "POST crop in a json part sent as a blob", Method: http.MethodPost, URL: chatterPath("me"), ReqHeader: blobHdr, ReqBody: blobBody,
+			Code: http.StatusCreated, Check: wantCrop(e, "alice", &photo.Crop{X: 3, Y: 4, Size: 90}),
 		},
 		{
 			Name: "POST crop in query parameters", Method: http.MethodPost, URL: chatterPath("me") + "?cropX=5&cropY=6&cropSize=70", ReqHeader: hdr, ReqBody: body,

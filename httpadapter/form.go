@@ -83,7 +83,16 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, fileField str
 				f.partType = p.Header.Get("Content-Type")
 				f.fileName = p.FileName()
 			case p.FileName() != "":
-				if _, err := io.Copy(io.Discard, p); err != nil {
+				// Browsers send FormData.append("json", blob) with a file
+				// name: a small part is still a field (Chatter's json crop
+				// part). A larger stray file is skipped.
+				v, err := io.ReadAll(io.LimitReader(p, maxFieldBytes+1))
+				if err != nil {
+					return nil, bodyError(err)
+				}
+				if len(v) <= maxFieldBytes {
+					f.fields[name] = string(v)
+				} else if _, err := io.Copy(io.Discard, p); err != nil {
 					return nil, bodyError(err)
 				}
 			default:
