@@ -290,8 +290,11 @@ func TestTwoProcesses(t *testing.T) {
 		t.Errorf("counter = %s after %d successful increments", got, total)
 	}
 	t.Logf("%d processes: %d of %d increments won", children, total, children*attempts)
+	// Each success makes at most one in-flight attempt of every other
+	// process fail, so at least a third of all attempts win: fewer means
+	// the children failed for some other reason.
 	if total < attempts {
-		t.Errorf("only %d increments won; at least one process's %d uncontended ones should", total, attempts)
+		t.Errorf("only %d of %d increments won", total, children*attempts)
 	}
 	for n := range onceRounds {
 		if len(owners[n]) != 1 {

@@ -23,6 +23,8 @@ import (
 	"hash"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strings"
@@ -1211,6 +1213,35 @@ func (s *suite) testSeek(t *testing.T, st storage.Store) {
 	got, err := io.ReadAll(io.LimitReader(r, 5000))
 	if err != nil || !bytes.Equal(got, data[1000:6000]) {
 		t.Errorf("range 1000-5999: %d bytes, %v", len(got), err)
+	}
+
+	// And through http.ServeContent itself, each request on a new Reader.
+	serves := []struct {
+		rangeHeader string
+		code        int
+		want        []byte
+	}{
+		{"", http.StatusOK, data},
+		{"bytes=1000-5999", http.StatusPartialContent, data[1000:6000]},
+		{fmt.Sprintf("bytes=-%d", 777), http.StatusPartialContent, data[size-777:]},
+		{fmt.Sprintf("bytes=%d-", size-1), http.StatusPartialContent, data[size-1:]},
+	}
+	for _, sv := range serves {
+		r, err := st.Open(context.Background(), "seek")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodGet, "/seek", nil)
+		if sv.rangeHeader != "" {
+			req.Header.Set("Range", sv.rangeHeader)
+		}
+		rec := httptest.NewRecorder()
+		http.ServeContent(rec, req, "seek", r.Attrs().ModTime, r)
+		r.Close()
+		if rec.Code != sv.code || !bytes.Equal(rec.Body.Bytes(), sv.want) {
+			t.Errorf("ServeContent with Range %q: %d and %d bytes, want %d and %d bytes",
+				sv.rangeHeader, rec.Code, rec.Body.Len(), sv.code, len(sv.want))
+		}
 	}
 }
 
