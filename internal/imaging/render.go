@@ -23,10 +23,12 @@ type shape struct {
 	gx, gy geom
 }
 
-// chain returns the shapes of every level that halving p's base can give.
-func chain(p *pyramid) []shape {
-	l := p.levels[0]
-	s := []shape{{l.w, l.h, l.gx, l.gy}}
+func shapeOf(l level) shape { return shape{l.w, l.h, l.gx, l.gy} }
+
+// chainFrom returns the shapes of every level that halving a base of
+// shape b can give, b first; halve makes exactly these.
+func chainFrom(b shape) []shape {
+	s := []shape{b}
 	for {
 		c := s[len(s)-1]
 		if c.w < 2 && c.h < 2 {
@@ -55,12 +57,15 @@ func chain(p *pyramid) []shape {
 // keep the same gap of 2 for their box reductions.
 const reduceGap = 2
 
-// job is the work for one plane of one output: the level to read and how
-// each axis maps onto it.
+// job is the work for one plane of one output: the pyramid and level to
+// read and how each axis maps onto it.
 type job struct {
-	level  int
-	ax, ay axis
+	src, level int
+	ax, ay     axis
 }
+
+// slack absorbs rounding when pitches are compared.
+const slack = 1 + 1e-9
 
 func render(ctx context.Context, img image.Image, spec Spec, withOriginal bool) (res *Result, err error) {
 	if img == nil {
@@ -129,51 +134,91 @@ func render(ctx context.Context, img image.Image, spec Spec, withOriginal bool) 
 	}
 	bgs := backgrounds(ras, bg)
 
-	// Plan every plane of every output, then build each pyramid as deep as
-	// the smallest output needs.
-	jobs := make([][]job, len(outs))
-	chains := make([][]shape, len(ras.planes))
-	need := make([]int, len(ras.planes))
+	// Plan every plane of every output. Each plane has one or two
+	// pyramids to read from: the image's own, and once the original is
+	// made (when it is smaller than the image), the original's, already
+	// filtered, from which smaller outputs are made more cheaply than from
+	// the full image. Every output takes the coarsest level that leaves
+	// its final pass a reduction of at least reduceGap.
+	np := len(ras.planes)
+	pyrs := make([][]*pyramid, np)
+	chains := make([][][]shape, np)
 	for pi, p := range ras.planes {
-		chains[pi] = chain(p)
+		pyrs[pi] = []*pyramid{p}
+		chains[pi] = [][]shape{chainFrom(shapeOf(p.levels[0]))}
+	}
+	jobs := make([][]job, len(outs))
+	planOut := func(i int) {
+		jobs[i] = make([]job, np)
+		for pi, p := range ras.planes {
+			jobs[i][pi] = plan(ras, o, outs[i], p.chroma, chains[pi])
+		}
+	}
+	if withOriginal {
+		planOut(0)
+		for pi, p := range ras.planes {
+			ax, ay := jobs[0][pi].ax, jobs[0][pi].ay
+			base := p.levels[0]
+			if ax.b > base.gx.s*slack && ay.b > base.gy.s*slack {
+				pyrs[pi] = append(pyrs[pi], &pyramid{chroma: p.chroma})
+				chains[pi] = append(chains[pi], chainFrom(shape{ax.out, ay.out, geom{ax.a, ax.b}, geom{ay.a, ay.b}}))
+			}
+		}
 	}
 	for i, out := range outs {
-		if out.same >= 0 {
-			continue
-		}
-		jobs[i] = make([]job, len(ras.planes))
-		for pi, p := range ras.planes {
-			jb := plan(ras, o, out, p.chroma, chains[pi])
-			jobs[i][pi] = jb
-			need[pi] = max(need[pi], jb.level)
+		if out.same < 0 && jobs[i] == nil {
+			planOut(i)
 		}
 	}
-	for pi, p := range ras.planes {
-		for len(p.levels) <= need[pi] {
-			if err := ctx.Err(); err != nil {
-				return nil, err
+	// build makes the levels of pyramid src of every plane that some
+	// output reads.
+	build := func(src int) error {
+		for pi, ps := range pyrs {
+			if src >= len(ps) {
+				continue
 			}
-			next, ok, err := halve(p.levels[len(p.levels)-1], len(p.levels)%2 == 0)
-			if err != nil {
-				return nil, err
+			need := -1
+			for _, js := range jobs {
+				if js != nil && js[pi].src == src {
+					need = max(need, js[pi].level)
+				}
 			}
-			if !ok {
-				return nil, fmt.Errorf("imaging: internal error: level %d of a %dx%d plane", len(p.levels), p.levels[0].w, p.levels[0].h)
+			p := ps[src]
+			for len(p.levels) <= need {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				next, ok, err := halve(p.levels[len(p.levels)-1], len(p.levels)%2 == 0)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("imaging: internal error: level %d of a %dx%d plane", len(p.levels), p.levels[0].w, p.levels[0].h)
+				}
+				p.levels = append(p.levels, next)
 			}
-			p.levels = append(p.levels, next)
 		}
+		return nil
+	}
+	if err := build(0); err != nil {
+		return nil, err
 	}
 
-	// Resample the outputs one after another, largest first, each pass
-	// spread over the cores; encode each as soon as it is ready, in
-	// parallel with the next.
+	// Resample the outputs one after another, the original first, then
+	// largest first, each pass spread over the cores; encode each as soon
+	// as it is ready, in parallel with the next.
 	order := make([]int, 0, len(outs))
 	for i, out := range outs {
 		if out.same < 0 {
 			order = append(order, i)
 		}
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return outs[b].w*outs[b].h - outs[a].w*outs[a].h })
+	slices.SortStableFunc(order, func(a, b int) int {
+		if withOriginal && (a == 0 || b == 0) {
+			return a - b
+		}
+		return outs[b].w*outs[b].h - outs[a].w*outs[a].h
+	})
 	encoded := make([]Encoded, len(outs))
 	errs := make([]error, len(outs))
 	sem := make(chan struct{}, workers())
@@ -184,14 +229,28 @@ func render(ctx context.Context, img image.Image, spec Spec, withOriginal bool) 
 			return nil, err
 		}
 		out := outs[i]
-		planes := make([]plane, len(ras.planes))
-		for pi, p := range ras.planes {
+		planes := make([]plane, np)
+		for pi := range ras.planes {
 			jb := jobs[i][pi]
-			pl, err := resample(p.levels[jb.level], jb.ax, jb.ay, bgs[pi])
+			l := pyrs[pi][jb.src].levels[jb.level]
+			pl, err := resample(l, jb.ax, jb.ay, bgs[pi])
 			if err != nil {
 				return nil, err
 			}
 			planes[pi] = pl
+		}
+		if withOriginal && i == 0 {
+			// The original, in stored orientation, is the base of the
+			// second pyramids. The encoder only reads it too.
+			for pi, ps := range pyrs {
+				if len(ps) > 1 {
+					jb := jobs[0][pi]
+					ps[1].levels = []level{{plane: planes[pi], gx: geom{jb.ax.a, jb.ax.b}, gy: geom{jb.ay.a, jb.ay.b}}}
+				}
+			}
+			if err := build(1); err != nil {
+				return nil, err
+			}
 		}
 		sem <- struct{}{}
 		wg.Go(func() {
@@ -277,12 +336,12 @@ func backgrounds(ras *raster, bg color.NRGBA) [][]uint8 {
 	return [][]uint8{{bg.R, bg.G, bg.B, 255}}
 }
 
-// plan works out how one plane of an output is made: which level it reads
-// and how each axis maps onto it. Outputs are planned in stored
-// orientation; chroma output planes are 4:2:0 and, along an axis that
-// orientation reverses, aligned to the far edge, so that turning them
+// plan works out how one plane of an output is made: which pyramid and
+// level it reads and how each axis maps onto it. Outputs are planned in
+// stored orientation; chroma output planes are 4:2:0 and, along an axis
+// that orientation reverses, aligned to the far edge, so that turning them
 // upright gives exactly the 4:2:0 planes of the upright image.
-func plan(ras *raster, o orientation, out output, chroma bool, levels []shape) job {
+func plan(ras *raster, o orientation, out output, chroma bool, chains [][]shape) job {
 	sw, sh := o.storedSize(out.w, out.h)
 	c := out.canvas
 	mk := func(n, c0, c1 int, extent int, flip bool) axis {
@@ -299,37 +358,35 @@ func plan(ras *raster, o orientation, out output, chroma bool, levels []shape) j
 	}
 	ax := mk(sw, c.Min.X, c.Max.X, ras.w, o.flipX)
 	ay := mk(sh, c.Min.Y, c.Max.Y, ras.h, o.flipY)
-	// The deepest level whose pixels are at most 1/reduceGap of the
-	// output's (the base level if none is that fine). Chroma is filtered at the
-	// output's luma pitch and averaged in pairs (see axis.sub), so its
-	// level is chosen by that pitch too.
-	const slack = 1 + 1e-9
-	px, py := ax.b, ay.b
-	if chroma {
-		px, py = px/2, py/2
-	}
-	best := 0
-	for i, l := range levels {
-		if l.gx.s*reduceGap <= px*slack && l.gy.s*reduceGap <= py*slack {
-			best = i
+	// The coarsest level whose pixels are at most 1/reduceGap of the
+	// output plane's, from whichever pyramid has it; the finest level of
+	// the image's own pyramid if none is that fine.
+	jb := job{ax: ax, ay: ay}
+	best := -1.0
+	for ci, ch := range chains {
+		for li, l := range ch {
+			if l.gx.s*reduceGap <= ax.b*slack && l.gy.s*reduceGap <= ay.b*slack && l.gx.s*l.gy.s > best {
+				best = l.gx.s * l.gy.s
+				jb.src, jb.level = ci, li
+			}
 		}
 	}
-	l := levels[best]
-	ax.n, ax.g = l.w, l.gx
-	ay.n, ay.g = l.h, l.gy
+	l := chains[jb.src][jb.level]
+	jb.ax.n, jb.ax.g = l.w, l.gx
+	jb.ay.n, jb.ay.g = l.h, l.gy
 	if chroma {
 		// Averaging pairs only helps where the level holds finer detail
 		// than the output's chroma; where it does not (a 4:2:0 source
 		// rendered at its own size), one sample copies it exactly.
-		ax.sub, ay.sub = 1, 1
+		jb.ax.sub, jb.ay.sub = 1, 1
 		if l.gx.s*slack < ax.b {
-			ax.sub = 2
+			jb.ax.sub = 2
 		}
 		if l.gy.s*slack < ay.b {
-			ay.sub = 2
+			jb.ay.sub = 2
 		}
 	}
-	return job{level: best, ax: ax, ay: ay}
+	return jb
 }
 
 // resample makes one output plane from a level: horizontal pass over the
