@@ -23,8 +23,9 @@
 // (unless Options.NoSync), then renames it over the key: readers see the
 // old object or the new one, never a part, and a failed, cancelled or
 // crashed Put leaves the previous object as it was (a crash may leave a
-// ".tmp-*" file behind, which List never shows). An open Reader keeps the
-// file it opened, so a later Put or Delete never changes what it reads.
+// ".tmp-*" file behind, which List never shows and Store.Tidy removes). An
+// open Reader keeps the file it opened, so a later Put or Delete never
+// changes what it reads.
 //
 // Every write of a key (Put, with or without a precondition, and Delete)
 // takes the key's lock for the moment it checks the precondition and
@@ -445,23 +446,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 // removeEmptyDirs removes dir and its parents while they are empty. It is
-// tidying only: any failure stops it quietly.
+// tidying only: it stops quietly at the first it cannot remove.
 func (s *Store) removeEmptyDirs(dir string) {
-	s.dirs.Lock()
-	defer s.dirs.Unlock()
-	for dir != "/" && dir != "" {
-		d, err := s.fs.Open(dir)
-		if err != nil {
-			return
-		}
-		names, err := d.Readdirnames(1)
-		d.Close()
-		if len(names) > 0 || (err != nil && err != io.EOF) {
-			return
-		}
-		if err := s.fs.Remove(dir); err != nil {
-			return
-		}
+	for dir != "/" && dir != "" && s.removeEmptyDir(dir) {
 		dir = path.Dir(dir)
 	}
 }

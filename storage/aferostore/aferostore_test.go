@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/afero"
 
@@ -327,4 +328,53 @@ func BenchmarkOsFsNoSync(b *testing.B) {
 	storagetest.Benchmark(b, func(b *testing.B) storage.Store {
 		return newStore(b, afero.NewBasePathFs(afero.NewOsFs(), b.TempDir()), &aferostore.Options{NoSync: true})
 	})
+}
+
+// TestTidy: stale temporary files and empty directories go; fresh ones,
+// objects and the lock files stay.
+func TestTidy(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	st := newStore(t, fsys, nil)
+	ctx := context.Background()
+	if _, err := st.Put(ctx, "keep/me", strings.NewReader("object"), nil); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	for _, name := range []string{"/keep~/.tmp-old", "/gone~/deeper~/.tmp-old", "/.tmp-old"} {
+		if err := afero.WriteFile(fsys, name, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := fsys.Chtimes(name, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := afero.WriteFile(fsys, "/keep~/.tmp-fresh", []byte("streaming"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.MkdirAll("/empty~/dirs~", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Tidy(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (aferostore.TidyResult{TempFiles: 3, Dirs: 4}); res != want {
+		t.Errorf("Tidy = %+v, want %+v", res, want)
+	}
+	for name, want := range map[string]bool{
+		"/keep~/me": true, "/keep~/.tmp-fresh": true, "/.locks": true,
+		"/keep~/.tmp-old": false, "/gone~": false, "/empty~": false, "/.tmp-old": false,
+	} {
+		if ok, _ := afero.Exists(fsys, name); ok != want {
+			t.Errorf("%s exists: %v, want %v", name, ok, want)
+		}
+	}
+	if _, err := st.Tidy(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := st.Tidy(cctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("Tidy with a cancelled context: %v", err)
+	}
 }
