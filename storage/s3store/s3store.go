@@ -28,7 +28,10 @@
 // conditional write in progress), or a 404 for If-Match on a missing key
 // becomes storage.ErrPrecondition. The service must support conditional
 // writes (AWS since 2024, versitygw, recent MinIO); one that ignores the
-// headers silently loses the guarantee.
+// headers silently loses the guarantee. A conditional write whose response
+// is lost and that the SDK retries may report ErrPrecondition although the
+// first attempt was applied: a caller that re-reads before trying again,
+// as the photo library does with its records, then finds its own write.
 //
 // Objects smaller than Options.PartSize are read into memory and sent with
 // one PutObject. Larger or unknown-length input is sent as a multipart
