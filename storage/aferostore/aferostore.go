@@ -90,10 +90,16 @@ type Store struct {
 
 var _ storage.Store = (*Store)(nil)
 
-// New returns a Store keeping its objects at the root of fsys.
+// New returns a Store keeping its objects at the root of fsys. A bare
+// *afero.OsFs is refused, as its root is the system's: confine it to a
+// directory with afero.NewBasePathFs.
 func New(fsys afero.Fs, opts *Options) (*Store, error) {
 	if fsys == nil {
 		return nil, errors.New("aferostore: New: nil Fs")
+	}
+	if _, ok := fsys.(*afero.OsFs); ok {
+		// Objects live at the root of the Fs: on a bare OsFs that is "/".
+		return nil, errors.New("aferostore: New: a bare OsFs would store at /; use afero.NewBasePathFs(afero.NewOsFs(), dir)")
 	}
 	var o Options
 	if opts != nil {

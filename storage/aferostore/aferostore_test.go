@@ -378,3 +378,11 @@ func TestTidy(t *testing.T) {
 		t.Errorf("Tidy with a cancelled context: %v", err)
 	}
 }
+
+func TestNewRefusesBareOsFs(t *testing.T) {
+	for name, fsys := range map[string]afero.Fs{"nil": nil, "bare OsFs": afero.NewOsFs()} {
+		if st, err := aferostore.New(fsys, nil); err == nil {
+			t.Errorf("New(%s) = %v, want an error", name, st)
+		}
+	}
+}
