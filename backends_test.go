@@ -432,3 +432,14 @@ func TestBackendsFaults(t *testing.T) {
 		}
 	}
 }
+
+// TestBackendsUploads runs the resumable-upload tests on every backend:
+// S3 has no append, so chunks are objects of their own there too.
+func TestBackendsUploads(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			st, _ := be.open(t)
+			testUploads(t, st)
+		})
+	}
+}
