@@ -389,16 +389,37 @@ func plan(ras *raster, o orientation, out output, chroma bool, chains [][]shape)
 	return jb
 }
 
-// resample makes one output plane from a level: horizontal pass over the
-// rows the vertical pass needs, then the vertical pass.
+// resample makes one output plane from a level with two separable
+// passes, each over only the rows or columns the other needs. The order is
+// the cheaper one: a vertical pass costs about 0.6 of a horizontal pass
+// per tap and sample (it runs along rows, four taps at a time), so large
+// reductions go vertical first.
 func resample(l level, ax, ay axis, bg []uint8) (plane, error) {
 	tx, ty := newTable(ax), newTable(ay)
-	inter := plane{stride: ax.out * l.ch, w: ax.out, ch: l.ch}
-	if ty.hi > ty.lo {
-		var err error
-		if inter, err = hpass(l.plane, ty.lo, ty.hi, tx, bg); err != nil {
+	if ty.hi <= ty.lo || tx.hi <= tx.lo {
+		// No pixel of the level is read: all background.
+		p := newPlane(ax.out, ay.out, l.ch)
+		for i := range p.pix {
+			p.pix[i] = bg[i%l.ch]
+		}
+		return p, nil
+	}
+	const hCost, vCost = 5, 3
+	rows, cols := ty.hi-ty.lo, tx.hi-tx.lo
+	hFirst := rows*len(tx.w)*hCost + len(ty.w)*ax.out*vCost
+	vFirst := len(ty.w)*cols*vCost + ay.out*len(tx.w)*hCost
+	if vFirst < hFirst {
+		// The vertical pass over columns tx.lo to tx.hi-1 only.
+		cut := plane{pix: l.pix[tx.lo*l.ch:], stride: l.stride, w: cols, h: l.h, ch: l.ch}
+		inter, err := vpass(cut, 0, ty, bg)
+		if err != nil {
 			return plane{}, err
 		}
+		return hpass(inter, 0, inter.h, tx.shifted(-tx.lo), bg)
+	}
+	inter, err := hpass(l.plane, ty.lo, ty.hi, tx, bg)
+	if err != nil {
+		return plane{}, err
 	}
 	return vpass(inter, ty.lo, ty, bg)
 }

@@ -541,11 +541,11 @@ func TestStripesAboveNyquist(t *testing.T) {
 				g, gnn := sd(got), sd(nn)
 				t.Logf("standard deviation %.1f (input 70.7, nearest neighbour %.1f)", g, gnn)
 				// Of the input's 70.7. The worst case measured is 8.7, where
-			// the final pass reduces by just over reduceGap and the last
-			// box halving's alias lands near the filter's cut-off; with
-			// halving down to within 2x (no gap) several cases here
-			// leave 14 to 35.
-			const threshold = 10
+				// the final pass reduces by just over reduceGap and the last
+				// box halving's alias lands near the filter's cut-off; with
+				// halving down to within 2x (no gap) several cases here
+				// leave 14 to 35.
+				const threshold = 10
 				if g > threshold {
 					t.Errorf("standard deviation %.1f > %d: aliasing", g, threshold)
 				}

@@ -186,6 +186,17 @@ func abs32(v int32) int32 {
 	return v
 }
 
+// shifted returns t for a plane whose pixel 0 is pixel -d of the original.
+func (t *table) shifted(d int) *table {
+	c := *t
+	c.start = make([]int32, len(t.start))
+	for j, v := range t.start {
+		c.start[j] = v + int32(d)
+	}
+	c.lo, c.hi = t.lo+d, t.hi+d
+	return &c
+}
+
 // identity reports whether the table copies level pixels first, first+1,
 // ... unchanged, and returns first.
 func (t *table) identity() (first int, ok bool) {
