@@ -63,7 +63,8 @@ var unit = geom{o: 0, s: 1}
 
 // newRaster converts img to its working form. It copies only when the
 // pixels are not already 8-bit planes that the pipeline can read: YCbCr,
-// gray, RGBA and opaque NRGBA images are used in place.
+// gray, RGBA and opaque NRGBA images are used in place. (The standard
+// library's images hold pixel Rect.Min at Pix[0].)
 func newRaster(img image.Image) (*raster, error) {
 	r := img.Bounds()
 	w, h := r.Dx(), r.Dy()
@@ -89,37 +90,38 @@ func newRaster(img image.Image) (*raster, error) {
 			}
 		}
 	case *image.Gray:
-		p := plane{pix: m.Pix[min(len(m.Pix), m.PixOffset(r.Min.X, r.Min.Y)):], stride: m.Stride, w: w, h: h, ch: 1}
+		p := plane{pix: m.Pix, stride: m.Stride, w: w, h: h, ch: 1}
 		ras.kind, ras.planes = kindGray, []*pyramid{single(p, unit, unit, false)}
 		return ras.check()
 	case *image.Gray16:
-		if !(plane{pix: m.Pix[min(len(m.Pix), m.PixOffset(r.Min.X, r.Min.Y)):], stride: m.Stride, w: w, h: h, ch: 2}).fits() {
+		src := plane{pix: m.Pix, stride: m.Stride, w: w, h: h, ch: 2}
+		if !src.fits() {
 			return nil, malformed(img)
 		}
-		ras.kind = kindGray
+		// Samples are big-endian: the high byte comes first.
 		p := newPlane(w, h, 1)
 		err := forRows(h, w, func(lo, hi int) {
 			for y := lo; y < hi; y++ {
-				d := p.row(y)
+				d, s := p.row(y), src.row(y)
 				for x := range d {
-					d[x] = uint8(m.Gray16At(r.Min.X+x, r.Min.Y+y).Y >> 8)
+					d[x] = s[2*x]
 				}
 			}
 		})
-		ras.planes = []*pyramid{single(p, unit, unit, false)}
 		if err != nil {
 			return nil, err
 		}
+		ras.kind, ras.planes = kindGray, []*pyramid{single(p, unit, unit, false)}
 		return ras.check()
 	case *image.RGBA:
-		p := plane{pix: m.Pix[min(len(m.Pix), m.PixOffset(r.Min.X, r.Min.Y)):], stride: m.Stride, w: w, h: h, ch: 4}
+		p := plane{pix: m.Pix, stride: m.Stride, w: w, h: h, ch: 4}
 		if !p.fits() {
 			return nil, malformed(img)
 		}
 		ras.kind, ras.alpha, ras.planes = kindRGBA, !opaque(p, 3), []*pyramid{single(p, unit, unit, false)}
 		return ras.check()
 	case *image.NRGBA:
-		src := plane{pix: m.Pix[min(len(m.Pix), m.PixOffset(r.Min.X, r.Min.Y)):], stride: m.Stride, w: w, h: h, ch: 4}
+		src := plane{pix: m.Pix, stride: m.Stride, w: w, h: h, ch: 4}
 		if !src.fits() {
 			return nil, malformed(img)
 		}
@@ -149,7 +151,7 @@ func newRaster(img image.Image) (*raster, error) {
 				lut[i] = [4]uint8{uint8(pr >> 8), uint8(pg >> 8), uint8(pb >> 8), uint8(pa >> 8)}
 			}
 		}
-		src := plane{pix: m.Pix[min(len(m.Pix), m.PixOffset(r.Min.X, r.Min.Y)):], stride: m.Stride, w: w, h: h, ch: 1}
+		src := plane{pix: m.Pix, stride: m.Stride, w: w, h: h, ch: 1}
 		if !src.fits() {
 			return nil, malformed(img)
 		}
@@ -159,8 +161,39 @@ func newRaster(img image.Image) (*raster, error) {
 				d[4*x], d[4*x+1], d[4*x+2], d[4*x+3] = c[0], c[1], c[2], c[3]
 			}
 		})
+	case *image.RGBA64:
+		src := plane{pix: m.Pix, stride: m.Stride, w: w, h: h, ch: 8}
+		if !src.fits() {
+			return nil, malformed(img)
+		}
+		// Premultiplied already: keep the high bytes.
+		return ras.premultiplied(func(d []uint8, y int) {
+			s := src.row(y)
+			for i := range len(d) {
+				d[i] = s[2*i]
+			}
+		})
+	case *image.NRGBA64:
+		src := plane{pix: m.Pix, stride: m.Stride, w: w, h: h, ch: 8}
+		if !src.fits() {
+			return nil, malformed(img)
+		}
+		// Premultiplied at 16 bits, as color.NRGBA64.RGBA does, then
+		// the high bytes.
+		return ras.premultiplied(func(d []uint8, y int) {
+			s := src.row(y)
+			for i := 0; i < len(d); i += 4 {
+				q := s[2*i : 2*i+8 : 2*i+8]
+				a := uint32(q[6])<<8 | uint32(q[7])
+				for c := range 3 {
+					v := uint32(q[2*c])<<8 | uint32(q[2*c+1])
+					d[i+c] = uint8(v * a / 0xffff >> 8)
+				}
+				d[i+3] = q[6]
+			}
+		})
 	case *image.CMYK:
-		src := plane{pix: m.Pix[min(len(m.Pix), m.PixOffset(r.Min.X, r.Min.Y)):], stride: m.Stride, w: w, h: h, ch: 4}
+		src := plane{pix: m.Pix, stride: m.Stride, w: w, h: h, ch: 4}
 		if !src.fits() {
 			return nil, malformed(img)
 		}
@@ -172,12 +205,10 @@ func newRaster(img image.Image) (*raster, error) {
 			}
 		})
 	}
-	// YCbCr with an unusual subsampling or origin, or with alpha, lands
-	// here too.
 	// Everything else, through the generic colour interface: slower, but
-	// only for image types that no decoder we accept produces in bulk
-	// (16-bit RGBA, alpha YCbCr, ...). image.Image promises premultiplied
-	// 16-bit values from RGBA().
+	// only for what no decoder we accept produces in bulk (YCbCr with
+	// alpha or an unusual subsampling or origin, image.Alpha, ...).
+	// image.Image promises premultiplied 16-bit values from RGBA().
 	return ras.premultiplied(func(d []uint8, y int) {
 		for x := range w {
 			cr, cg, cb, ca := img.At(r.Min.X+x, r.Min.Y+y).RGBA()
