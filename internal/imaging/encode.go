@@ -65,8 +65,10 @@ func encodeJPEG(m image.Image, quality int) ([]byte, error) {
 }
 
 // pngFastAbove is the pixel count above which PNG output trades size for
-// speed: small renditions are served far more often than they are made.
-const pngFastAbove = 512 * 512
+// speed. Default compression makes files 10-17% smaller than BestSpeed but
+// takes about five times as long (a 512x512 photo-like image: 105 ms
+// against 21 ms); small renditions, served most often, are worth it.
+const pngFastAbove = 256 * 256
 
 func encodePNG(m *image.NRGBA) ([]byte, error) {
 	var buf bytes.Buffer
