@@ -702,3 +702,52 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestRenditionsFromOriginal makes small letterboxed renditions of an
+// oriented image once from the image's own pyramid and once from the
+// reduced original's, and checks that the second is really used and that
+// both agree, bars included.
+func TestRenditionsFromOriginal(t *testing.T) {
+	up := photo(200, 100)
+	for _, name := range []string{"ycbcr420", "nrgba"} {
+		for _, o := range []int{1, 3, 6, 7} {
+			t.Run(fmt.Sprintf("%s/o%d", name, o), func(t *testing.T) {
+				img := forms(stored(up, o))[name]
+				// Size 20 reads levels of pitch 10/2: 4 from the image
+				// (200 -> 50), 5 from an original of 40x20.
+				spec := Spec{Orientation: o, Sizes: []int{20}, Background: red, JPEGQuality: 100}
+				direct, err := Render(context.Background(), img, spec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				spec.OriginalMaxSide = 40
+				via, err := Render(context.Background(), img, spec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ras, err := newRaster(img)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ori := orientationOf(o)
+				uw, uh := ori.storedSize(ras.w, ras.h)
+				orig := output{w: 40, h: 20, canvas: ori.storedRect(image.Rect(0, 0, uw, uh), uw, uh)}
+				jb := plan(ras, ori, orig, false, [][]shape{chainFrom(shapeOf(ras.planes[0].levels[0]))})
+				sq := output{w: 20, h: 20, canvas: ori.storedRect(image.Rect(0, -50, 200, 150), uw, uh)}
+				chains := [][]shape{chainFrom(shapeOf(ras.planes[0].levels[0])), chainFrom(shape{jb.ax.out, jb.ay.out, geom{jb.ax.a, jb.ax.b}, geom{jb.ay.a, jb.ay.b}})}
+				if got := plan(ras, ori, sq, false, chains); got.src != 1 {
+					t.Fatalf("the rendition reads pyramid %d level %d, not the original's", got.src, got.level)
+				}
+				a, b := decoded(t, direct.Renditions[0]), decoded(t, via.Renditions[0])
+				if p := psnr(t, a, b); p < 30 {
+					t.Errorf("PSNR %.1f dB between the rendition from the image and from the original", p)
+				}
+				for _, y := range []int{0, 3, 16, 19} {
+					if g := at(b, 10, y); !near(g, red, 12) {
+						t.Errorf("bar pixel (10,%d) is %v, want red", y, g)
+					}
+				}
+			})
+		}
+	}
+}

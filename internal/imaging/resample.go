@@ -75,8 +75,8 @@ func newTable(ax axis) *table {
 	pitch := ax.b / float64(sub)
 	stretch := max(pitch/ax.g.s, 1) // level pixels per output sample, at least 1
 	radius := 2 * stretch
-	// The right canvas and image edges are exclusive: nudge positions on
-	// them into the last pixel inside.
+	// The right canvas edge is exclusive: nudge positions on it into the
+	// last pixel inside.
 	eps := 1e-7 * ax.g.s
 	type tap struct {
 		idx int
@@ -110,14 +110,28 @@ func newTable(ax axis) *table {
 					continue
 				}
 				wt /= norm
+				// Past the canvas, the canvas's edge pixel stands in.
 				x := ax.g.o + ax.g.s*(float64(k)+0.5)
 				x = min(max(x, ax.c0), ax.c1-eps)
-				if x < 0 || x >= ax.extent {
-					bgw += wt
+				kk := math.Floor((x - ax.g.o) / ax.g.s)
+				// The part of the pixel's footprint (within the canvas)
+				// that the image covers is content; the rest is letterbox
+				// bar. Splitting the weight, rather than going by the
+				// pixel's centre, keeps bar edges in place at coarse
+				// levels, whose last pixel may straddle the image's edge
+				// or be missing (halve drops an odd last row).
+				f0 := max(ax.g.o+ax.g.s*kk, ax.c0)
+				f1 := min(ax.g.o+ax.g.s*(kk+1), ax.c1)
+				in := 1.0
+				if f1 > f0 {
+					in = max(0, min(f1, ax.extent)-max(f0, 0)) / (f1 - f0)
+				}
+				bgw += wt * (1 - in)
+				if in == 0 {
 					continue
 				}
-				idx := min(max(int(math.Floor((x-ax.g.o)/ax.g.s)), 0), ax.n-1)
-				taps = append(taps, tap{idx, wt})
+				idx := min(max(int(kk), 0), ax.n-1)
+				taps = append(taps, tap{idx, wt * in})
 				lo, hi = min(lo, idx), max(hi, idx)
 			}
 		}
