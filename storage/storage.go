@@ -251,3 +251,27 @@ func NotFound(op, key string) error {
 func PreconditionFailed(op, key string) error {
 	return fmt.Errorf("%s %q: %w", op, key, ErrPrecondition)
 }
+
+// MaxPageSize is the most objects one List page holds, and the page size
+// when ListOptions.PageSize is 0.
+const MaxPageSize = 1000
+
+// ListArgs checks the arguments every backend's List receives: a context
+// not yet done and a valid prefix. It returns the options with their
+// defaults filled in (PageSize between 1 and MaxPageSize).
+func ListArgs(ctx context.Context, prefix string, opts *ListOptions) (ListOptions, error) {
+	if err := ctx.Err(); err != nil {
+		return ListOptions{}, err
+	}
+	if err := ValidatePrefix(prefix); err != nil {
+		return ListOptions{}, err
+	}
+	var o ListOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.PageSize <= 0 || o.PageSize > MaxPageSize {
+		o.PageSize = MaxPageSize
+	}
+	return o, nil
+}

@@ -463,18 +463,9 @@ func (s *Store) removeEmptyDirs(dir string) {
 // hold keys of the page, in key order, and stops as soon as the page is
 // full, so a page costs about what it returns whatever the store holds.
 func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptions) (storage.ListPage, error) {
-	if err := ctx.Err(); err != nil {
+	o, err := storage.ListArgs(ctx, prefix, opts)
+	if err != nil {
 		return storage.ListPage{}, fmt.Errorf("aferostore: list: %w", err)
-	}
-	if err := storage.ValidatePrefix(prefix); err != nil {
-		return storage.ListPage{}, fmt.Errorf("aferostore: list: %w", err)
-	}
-	var o storage.ListOptions
-	if opts != nil {
-		o = *opts
-	}
-	if o.PageSize <= 0 || o.PageSize > 1000 {
-		o.PageSize = 1000
 	}
 	w := &walker{ctx: ctx, s: s, prefix: prefix, token: o.PageToken, size: o.PageSize}
 	dir, keyPrefix := prefixDir(prefix)

@@ -133,18 +133,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // List implements storage.Store.
 func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptions) (storage.ListPage, error) {
-	if err := ctx.Err(); err != nil {
+	o, err := storage.ListArgs(ctx, prefix, opts)
+	if err != nil {
 		return storage.ListPage{}, fmt.Errorf("memstore: list: %w", err)
-	}
-	if err := storage.ValidatePrefix(prefix); err != nil {
-		return storage.ListPage{}, fmt.Errorf("memstore: list: %w", err)
-	}
-	var o storage.ListOptions
-	if opts != nil {
-		o = *opts
-	}
-	if o.PageSize <= 0 || o.PageSize > 1000 {
-		o.PageSize = 1000
 	}
 	s.mu.RLock()
 	var keys []string

@@ -557,18 +557,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // previous page (S3's StartAfter), so a token stays valid however long the
 // listing takes.
 func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptions) (storage.ListPage, error) {
-	if err := ctx.Err(); err != nil {
+	o, err := storage.ListArgs(ctx, prefix, opts)
+	if err != nil {
 		return storage.ListPage{}, fmt.Errorf("s3store: list: %w", err)
-	}
-	if err := storage.ValidatePrefix(prefix); err != nil {
-		return storage.ListPage{}, fmt.Errorf("s3store: list: %w", err)
-	}
-	var o storage.ListOptions
-	if opts != nil {
-		o = *opts
-	}
-	if o.PageSize <= 0 || o.PageSize > 1000 {
-		o.PageSize = 1000
 	}
 	in := &s3.ListObjectsV2Input{
 		Bucket:  aws.String(s.bucket),
