@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -117,9 +116,7 @@ func (m *Manager) addVersion(ctx context.Context, f *fileMeta, etag string, r io
 		n := len(f.Versions) + 1
 		f.Versions = append(f.Versions, FileVersion{Number: n, Bytes: int64(len(data)), ContentType: ct, Created: m.cfg.now().UTC()})
 		f.Keys[n] = key
-		buf, _ := json.Marshal(f)
-		_, err = m.store.Put(ctx, fileKey(f.ID), bytes.NewReader(buf),
-			&storage.PutOptions{ContentType: "application/json", IfAbsent: etag == "", IfMatch: etag})
+		_, err = putJSON(ctx, m.store, fileKey(f.ID), f, etag)
 		if err == nil {
 			out := f.File
 			return &out, nil
@@ -150,19 +147,15 @@ func (m *Manager) loadFile(ctx context.Context, fileID string) (*fileMeta, strin
 	if !validFileID(fileID) {
 		return nil, "", fmt.Errorf("photo: file %q: %w", fileID, ErrFileNotFound)
 	}
-	r, err := m.store.Open(ctx, fileKey(fileID))
+	var f fileMeta
+	etag, err := getJSON(ctx, m.store, fileKey(fileID), &f)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, "", fmt.Errorf("photo: file %q: %w", fileID, ErrFileNotFound)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("photo: file %q: %w", fileID, err)
 	}
-	defer r.Close()
-	var f fileMeta
-	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&f); err != nil {
-		return nil, "", fmt.Errorf("photo: file %q: %w", fileID, err)
-	}
-	return &f, r.Attrs().ETag, nil
+	return &f, etag, nil
 }
 
 // OpenFile opens version version of the file fileID (the latest when

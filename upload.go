@@ -26,7 +26,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -287,13 +286,7 @@ func (m *Manager) loadUpload(ctx context.Context, key string) (*uploadRecord, st
 // storeUploadRecord writes rec if the stored record's ETag is still etag
 // ("" means none may exist yet), and returns the new ETag.
 func (m *Manager) storeUploadRecord(ctx context.Context, rec *uploadRecord, etag string) (string, error) {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return "", err
-	}
-	a, err := m.store.Put(ctx, uploadMetaKey(rec.Key), bytes.NewReader(data),
-		&storage.PutOptions{ContentType: "application/json", IfAbsent: etag == "", IfMatch: etag})
-	return a.ETag, err
+	return putJSON(ctx, m.store, uploadMetaKey(rec.Key), rec, etag)
 }
 
 // AppendUpload adds the n bytes read from r, which the client says belong
@@ -691,17 +684,13 @@ func (m *Manager) ExpireUploads(ctx context.Context) (int, error) {
 // readUploadRecord reads an upload's record whatever its expiry; a missing
 // one is an error wrapping storage.ErrNotFound.
 func (m *Manager) readUploadRecord(ctx context.Context, key string) (*uploadRecord, string, error) {
-	r, err := m.store.Open(ctx, uploadMetaKey(key))
-	if err != nil {
-		return nil, "", err
-	}
-	defer r.Close()
 	var rec uploadRecord
-	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&rec); err != nil {
-		return nil, "", fmt.Errorf("upload %s: record: %w", key, err)
+	etag, err := getJSON(ctx, m.store, uploadMetaKey(key), &rec)
+	if err != nil {
+		return nil, "", fmt.Errorf("upload %s: %w", key, err)
 	}
 	if rec.Key != key {
 		return nil, "", fmt.Errorf("upload %s: the record names upload %q", key, rec.Key)
 	}
-	return &rec, r.Attrs().ETag, nil
+	return &rec, etag, nil
 }

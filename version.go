@@ -149,23 +149,45 @@ type pending struct {
 	Failed  *ImportError `json:"failed,omitempty"`
 }
 
+// getJSON decodes the JSON object at key into v and returns its ETag. A
+// missing object gives an error wrapping storage.ErrNotFound.
+func getJSON(ctx context.Context, st storage.Store, key string, v any) (string, error) {
+	r, err := st.Open(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	if err := json.NewDecoder(io.LimitReader(r, maxJSONBytes)).Decode(v); err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	return r.Attrs().ETag, nil
+}
+
+// putJSON writes v as JSON at key if the object's ETag is still etag (""
+// means that no object may exist yet), and returns the new ETag. A lost
+// race gives an error wrapping storage.ErrPrecondition.
+func putJSON(ctx context.Context, st storage.Store, key string, v any, etag string) (string, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	a, err := st.Put(ctx, key, bytes.NewReader(data),
+		&storage.PutOptions{ContentType: "application/json", IfMatch: etag, IfAbsent: etag == ""})
+	return a.ETag, err
+}
+
+// maxJSONBytes bounds the records, file and upload descriptions read back.
+const maxJSONBytes = 1 << 20
+
 // loadRecord reads a user's record and its ETag; a user without one gets
 // (nil, "", nil).
 func loadRecord(ctx context.Context, st storage.Store, userID string) (*record, string, error) {
-	r, err := st.Open(ctx, recordKey(userID))
+	var rec record
+	etag, err := getJSON(ctx, st, recordKey(userID), &rec)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, "", nil
 	}
 	if err != nil {
-		return nil, "", err
-	}
-	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
-	if err != nil {
-		return nil, "", err
-	}
-	var rec record
-	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, "", fmt.Errorf("record of user %q: %w", userID, err)
 	}
 	if rec.UserID != userID {
@@ -173,19 +195,14 @@ func loadRecord(ctx context.Context, st storage.Store, userID string) (*record, 
 		// serve one user's photo as another's.
 		return nil, "", fmt.Errorf("record of user %q belongs to another user", userID)
 	}
-	return &rec, r.Attrs().ETag, nil
+	return &rec, etag, nil
 }
 
 // storeRecord replaces a user's record if its ETag is still etag ("" means
 // that no record may exist yet). It returns storage.ErrPrecondition
 // (wrapped) when another writer came first.
 func storeRecord(ctx context.Context, st storage.Store, rec *record, etag string) error {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	opts := &storage.PutOptions{ContentType: "application/json", IfMatch: etag, IfAbsent: etag == ""}
-	_, err = st.Put(ctx, recordKey(rec.UserID), bytes.NewReader(data), opts)
+	_, err := putJSON(ctx, st, recordKey(rec.UserID), rec, etag)
 	return err
 }
 
