@@ -194,6 +194,18 @@ func stored(up *image.NRGBA, o int) *image.NRGBA {
 	return up
 }
 
+// display returns what a viewer shows for stored pixels s with EXIF
+// orientation o: the inverse of stored.
+func display(s *image.NRGBA, o int) *image.NRGBA {
+	switch o {
+	case 6:
+		return stored(s, 8)
+	case 8:
+		return stored(s, 6)
+	}
+	return stored(s, o)
+}
+
 // turnCW turns m by 90 degrees clockwise.
 func turnCW(m *image.NRGBA) *image.NRGBA {
 	w, h := m.Rect.Dx(), m.Rect.Dy()

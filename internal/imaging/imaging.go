@@ -4,18 +4,20 @@
 //
 // The pipeline works on the decoder's own pixel planes. A JPEG stays in its
 // Y, Cb and Cr planes at whatever subsampling it was stored with; other
-// images are converted once to premultiplied 8-bit RGBA (gray stays gray).
-// Each plane is halved with 2x2 box averages into a pyramid, and every
-// output is one separable, fixed-point Catmull-Rom pass from the pyramid
-// level within 2x of its size, so that each smaller size comes from an
-// already reduced level rather than from the full image, and large
-// reductions do not alias. Crops are sub-ranges of the planes, letterbox
-// bars are part of the filter (no padded copy is made), and the EXIF
-// orientation is applied to the reduced outputs: crop, fit and letterbox
+// images are converted once to premultiplied 8-bit RGBA (gray stays gray),
+// so that transparent pixels lend no colour to their neighbours. Each plane
+// is halved with 2x2 box averages into a pyramid, and every output is one
+// separable, fixed-point Catmull-Rom pass from the coarsest level that
+// still leaves that pass a reduction of 2 or more: large reductions cost
+// little and do not alias. Renditions smaller than the original are made
+// from the original once it is made (and from its halvings) rather than
+// from the full image. Crops are sub-ranges of the planes, letterbox bars
+// are part of the filter (no padded copy is made), and the EXIF orientation
+// is applied to the finished, small planes: crop, fit and letterbox
 // geometry are mapped into the stored image's coordinates first, which
-// gives the same pixels as turning the full image upright before
-// everything else, at a fraction of the cost. JPEG output is encoded
-// straight from *image.YCbCr or *image.Gray; PNG output, for images with
+// gives the pixels that turning the full image upright first would give,
+// at a fraction of the cost. JPEG output is encoded straight from
+// *image.YCbCr (4:2:0) or *image.Gray; PNG output, for images with
 // transparency, from *image.NRGBA.
 //
 // Work is spread over at most min(GOMAXPROCS, 8) goroutines per stage; the
@@ -89,7 +91,8 @@ type Encoded struct {
 	Data []byte
 }
 
-// Result is what Render makes.
+// Result is what Render makes. Renditions that come out the same (sizes
+// above the square's side) share their Data.
 type Result struct {
 	// Original is the whole upright image, at most OriginalMaxSide a side.
 	Original Encoded

@@ -325,7 +325,7 @@ func TestSizes(t *testing.T) {
 		{40, 30, Letterbox, 2048, image.Pt(40, 30), 40},
 		{333, 333, Letterbox, 100, image.Pt(100, 100), 333},
 	}
-	sizes := []int{1, 24, 32, 48, 64, 72, 160, 192, 200, 512, 1024}
+	sizes := []int{1, 24, 64, 200, 1024}
 	for _, tc := range tests {
 		for name, img := range map[string]image.Image{
 			"ycbcr420": image.NewYCbCr(image.Rect(0, 0, tc.w, tc.h), image.YCbCrSubsampleRatio420),
