@@ -249,9 +249,14 @@ func TestOutputType(t *testing.T) {
 	for i := range nycc.A {
 		nycc.A[i] = 255
 	}
-	nyccT := image.NewNYCbCrA(nycc.Rect, image.YCbCrSubsampleRatio420)
-	copy(nyccT.A, nycc.A)
-	nyccT.A[5] = 0
+	nyccT := image.NewNYCbCrA(image.Rect(0, 0, 31, 23), image.YCbCrSubsampleRatio420)
+	ycc := toYCbCr(photo(31, 23), image.YCbCrSubsampleRatio420)
+	copy(nyccT.Y, ycc.Y)
+	copy(nyccT.Cb, ycc.Cb)
+	copy(nyccT.Cr, ycc.Cr)
+	for i := range nyccT.A {
+		nyccT.A[i] = uint8(255 - i%97)
+	}
 	tests := []struct {
 		name string
 		img  image.Image
@@ -272,6 +277,7 @@ func TestOutputType(t *testing.T) {
 		{"cmyk", convert(opaque, image.NewCMYK(opaque.Rect)), "image/jpeg"},
 		{"opaque nycbcra", nycc, "image/jpeg"},
 		{"translucent nycbcra", nyccT, "image/png"},
+		{"translucent nycbcra at an odd origin", nyccT.SubImage(image.Rect(3, 1, 30, 22)), "image/png"},
 		{"alpha", image.NewAlpha(image.Rect(0, 0, 4, 4)), "image/png"},
 	}
 	for _, tc := range tests {

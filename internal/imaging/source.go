@@ -83,11 +83,33 @@ func newRaster(img image.Image) (*raster, error) {
 		if !a.fits() {
 			return nil, malformed(img)
 		}
-		if opaque(a, 0) {
-			if ycc, ok := yccPlanes(&m.YCbCr); ok {
-				ras.kind, ras.planes = kindYCbCr, ycc
-				return ras.check()
+		ycc, ok := yccPlanes(&m.YCbCr)
+		if ok && opaque(a, 0) {
+			ras.kind, ras.planes = kindYCbCr, ycc
+			return ras.check()
+		}
+		if ok {
+			for _, p := range ycc {
+				if !p.levels[0].fits() {
+					return nil, malformed(img)
+				}
 			}
+			// Alpha WebP: to premultiplied RGBA, pixel by pixel from the
+			// planes (the colour interface would allocate per pixel).
+			sx, sy, _ := subsampling(m.SubsampleRatio)
+			yp, cb, cr := ycc[0].levels[0], ycc[1].levels[0], ycc[2].levels[0]
+			cx0, cy0 := m.Rect.Min.X/sx, m.Rect.Min.Y/sy
+			return ras.premultiplied(func(d []uint8, y int) {
+				ys, as := yp.row(y), a.row(y)
+				cy := (m.Rect.Min.Y+y)/sy - cy0
+				cbs, crs := cb.row(cy), cr.row(cy)
+				for x := range w {
+					cx := (m.Rect.Min.X+x)/sx - cx0
+					r, g, b := color.YCbCrToRGB(ys[x], cbs[cx], crs[cx])
+					al := uint32(as[x])
+					d[4*x], d[4*x+1], d[4*x+2], d[4*x+3] = mul8(uint32(r), al), mul8(uint32(g), al), mul8(uint32(b), al), as[x]
+				}
+			})
 		}
 	case *image.Gray:
 		p := plane{pix: m.Pix, stride: m.Stride, w: w, h: h, ch: 1}
