@@ -275,3 +275,46 @@ func ListArgs(ctx context.Context, prefix string, opts *ListOptions) (ListOption
 	}
 	return o, nil
 }
+
+// KeyArgs checks the arguments every backend's Open, Stat and Delete
+// receive: a context not yet done and a key ValidateKey accepts.
+func KeyArgs(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return ValidateKey(key)
+}
+
+// PutArgs checks the arguments every backend's Put receives, as KeyArgs
+// and CheckPutOptions do, and returns the options (the zero value for nil).
+func PutArgs(ctx context.Context, key string, opts *PutOptions) (PutOptions, error) {
+	if err := KeyArgs(ctx, key); err != nil {
+		return PutOptions{}, err
+	}
+	if err := CheckPutOptions(opts); err != nil {
+		return PutOptions{}, err
+	}
+	if opts == nil {
+		return PutOptions{}, nil
+	}
+	return *opts, nil
+}
+
+// ContextReader returns a reader that fails with ctx's error once ctx is
+// done, so that a Put copying a slow stream stops promptly when cancelled
+// (afero and many readers know no contexts).
+func ContextReader(ctx context.Context, r io.Reader) io.Reader {
+	return contextReader{ctx, r}
+}
+
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -139,13 +139,6 @@ func clean(err error) error {
 	}
 }
 
-func begin(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return storage.ValidateKey(key)
-}
-
 // trailer is the metadata stored after an object's bytes.
 type trailer struct {
 	ETag        string    `json:"etag"`
@@ -233,15 +226,9 @@ func (s *Store) stat(key string) (storage.Attrs, bool, error) {
 
 // Put implements storage.Store.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) (storage.Attrs, error) {
-	if err := begin(ctx, key); err != nil {
-		return storage.Attrs{}, fmt.Errorf("aferostore: put: %w", err)
-	}
-	if err := storage.CheckPutOptions(opts); err != nil {
+	o, err := storage.PutArgs(ctx, key, opts)
+	if err != nil {
 		return storage.Attrs{}, fail("put", key, err)
-	}
-	var o storage.PutOptions
-	if opts != nil {
-		o = *opts
 	}
 	if len(o.ContentType) > MaxContentTypeLen {
 		return storage.Attrs{}, fail("put", key, fmt.Errorf("content type longer than %d bytes", MaxContentTypeLen))
@@ -261,7 +248,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *storage.
 
 	// Stream the bytes, hashing them for the ETag.
 	h := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(f, h), contextReader{ctx, r}, make([]byte, 64<<10))
+	n, err := io.CopyBuffer(io.MultiWriter(f, h), storage.ContextReader(ctx, r), make([]byte, 64<<10))
 	if err != nil {
 		return storage.Attrs{}, fail("put", key, err)
 	}
@@ -364,7 +351,7 @@ func (s *Store) syncDir(dir string) {
 // Open implements storage.Store. The Reader keeps the file it opened: a
 // later Put or Delete of the key does not change what it reads.
 func (s *Store) Open(ctx context.Context, key string) (storage.Reader, error) {
-	if err := begin(ctx, key); err != nil {
+	if err := storage.KeyArgs(ctx, key); err != nil {
 		return nil, fmt.Errorf("aferostore: open: %w", err)
 	}
 	dir, name := keyPath(key)
@@ -412,7 +399,7 @@ func (r *reader) Attrs() storage.Attrs { return r.attrs }
 
 // Stat implements storage.Store.
 func (s *Store) Stat(ctx context.Context, key string) (storage.Attrs, error) {
-	if err := begin(ctx, key); err != nil {
+	if err := storage.KeyArgs(ctx, key); err != nil {
 		return storage.Attrs{}, fmt.Errorf("aferostore: stat: %w", err)
 	}
 	a, ok, err := s.stat(key)
@@ -428,7 +415,7 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.Attrs, error) {
 // Delete implements storage.Store. It also removes the directories that
 // the object leaves empty.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := begin(ctx, key); err != nil {
+	if err := storage.KeyArgs(ctx, key); err != nil {
 		return fmt.Errorf("aferostore: delete: %w", err)
 	}
 	dir, name := keyPath(key)
@@ -581,17 +568,4 @@ func (w *walker) add(key string) {
 	if len(w.keys) > w.size+1 {
 		w.keys = w.keys[:w.size+1]
 	}
-}
-
-// contextReader ends a copy once ctx is done; afero knows no contexts.
-type contextReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c contextReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

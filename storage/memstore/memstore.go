@@ -44,17 +44,13 @@ var _ storage.Store = (*Store)(nil)
 
 // Put implements storage.Store.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) (storage.Attrs, error) {
-	if err := begin(ctx, key); err != nil {
-		return storage.Attrs{}, fmt.Errorf("memstore: put: %w", err)
-	}
-	if err := storage.CheckPutOptions(opts); err != nil {
+	po, err := storage.PutArgs(ctx, key, opts)
+	if err != nil {
 		return storage.Attrs{}, fmt.Errorf("memstore: put %q: %w", key, err)
 	}
-	if opts == nil {
-		opts = &storage.PutOptions{}
-	}
+	opts = &po
 	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, contextReader{ctx, r}); err != nil {
+	if _, err := io.Copy(&buf, storage.ContextReader(ctx, r)); err != nil {
 		return storage.Attrs{}, fmt.Errorf("memstore: put %q: %w", key, err)
 	}
 	data := buf.Bytes()
@@ -108,7 +104,7 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.Attrs, error) {
 }
 
 func (s *Store) get(ctx context.Context, op, key string) (*object, error) {
-	if err := begin(ctx, key); err != nil {
+	if err := storage.KeyArgs(ctx, key); err != nil {
 		return nil, fmt.Errorf("memstore: %s: %w", op, err)
 	}
 	s.mu.RLock()
@@ -122,7 +118,7 @@ func (s *Store) get(ctx context.Context, op, key string) (*object, error) {
 
 // Delete implements storage.Store.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := begin(ctx, key); err != nil {
+	if err := storage.KeyArgs(ctx, key); err != nil {
 		return fmt.Errorf("memstore: delete: %w", err)
 	}
 	s.mu.Lock()
@@ -157,13 +153,6 @@ func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptio
 	return page, nil
 }
 
-func begin(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return storage.ValidateKey(key)
-}
-
 type reader struct {
 	*bytes.Reader
 	attrs storage.Attrs
@@ -171,17 +160,3 @@ type reader struct {
 
 func (r *reader) Close() error         { return nil }
 func (r *reader) Attrs() storage.Attrs { return r.attrs }
-
-// contextReader stops a copy as soon as its context is cancelled, so that a
-// cancelled Put of a slow stream returns promptly.
-type contextReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c contextReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}

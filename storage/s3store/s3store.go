@@ -156,13 +156,6 @@ func New(api API, bucket string, opts *Options) (*Store, error) {
 
 func (s *Store) objectKey(key string) *string { return aws.String(s.prefix + key) }
 
-func begin(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return storage.ValidateKey(key)
-}
-
 // apiCode returns the S3 error code and HTTP status of err, if it is an
 // error the service answered.
 func apiCode(err error) (code string, status int) {
@@ -216,17 +209,11 @@ func etag(p *string) string {
 
 // Put implements storage.Store.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) (storage.Attrs, error) {
-	if err := begin(ctx, key); err != nil {
-		return storage.Attrs{}, fmt.Errorf("s3store: put: %w", err)
-	}
-	if err := storage.CheckPutOptions(opts); err != nil {
+	o, err := storage.PutArgs(ctx, key, opts)
+	if err != nil {
 		return storage.Attrs{}, fail("put", key, err)
 	}
-	var o storage.PutOptions
-	if opts != nil {
-		o = *opts
-	}
-	cr := contextReader{ctx, r}
+	cr := storage.ContextReader(ctx, r)
 	first, err := readUpTo(cr, s.partSize)
 	if err != nil {
 		return storage.Attrs{}, fail("put", key, err)
@@ -405,7 +392,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io
 // Open implements storage.Store. The Reader uses ctx for its later ranged
 // requests too: cancelling ctx ends its reads.
 func (s *Store) Open(ctx context.Context, key string) (storage.Reader, error) {
-	if err := begin(ctx, key); err != nil {
+	if err := storage.KeyArgs(ctx, key); err != nil {
 		return nil, fmt.Errorf("s3store: open: %w", err)
 	}
 	out, err := s.api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: s.objectKey(key)})
@@ -522,7 +509,7 @@ func (r *reader) Close() error {
 
 // Stat implements storage.Store.
 func (s *Store) Stat(ctx context.Context, key string) (storage.Attrs, error) {
-	if err := begin(ctx, key); err != nil {
+	if err := storage.KeyArgs(ctx, key); err != nil {
 		return storage.Attrs{}, fmt.Errorf("s3store: stat: %w", err)
 	}
 	out, err := s.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: s.objectKey(key)})
@@ -543,7 +530,7 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.Attrs, error) {
 
 // Delete implements storage.Store.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := begin(ctx, key); err != nil {
+	if err := storage.KeyArgs(ctx, key); err != nil {
 		return fmt.Errorf("s3store: delete: %w", err)
 	}
 	_, err := s.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: s.objectKey(key)})
@@ -597,17 +584,4 @@ func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptio
 		// A truncated page without objects: go on from where S3 stopped.
 		in.ContinuationToken = out.NextContinuationToken
 	}
-}
-
-// contextReader ends a read once ctx is done.
-type contextReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c contextReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
