@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +87,11 @@ type Options struct {
 	// MaxRequestBytes bounds a request body; default the Manager's
 	// Limits.MaxBytes plus 1 MiB for the multipart framing and fields.
 	MaxRequestBytes int64
+	// MaxConcurrentWrites bounds how many requests that carry a body
+	// (POST, PUT, PATCH) are served at once, because each may hold up to
+	// MaxRequestBytes in memory. Further ones wait their turn, or end with
+	// 503 if the client gives up first. Default 4 times GOMAXPROCS.
+	MaxConcurrentWrites int
 	// SigningKey signs the expiring email photo URLs of the Chatter
 	// dialect. Empty means a random key made by New, so such URLs stop
 	// working when the process restarts; photod keeps one in its data
@@ -116,6 +122,7 @@ type Handler struct {
 	now  func() time.Time
 
 	imports *importer
+	writes  chan struct{} // a slot per body-carrying request being served
 
 	closeOnce sync.Once
 }
@@ -165,9 +172,17 @@ func New(svc *photo.Manager, opts *Options) (*Handler, error) {
 		return nil, err
 	}
 	h.imports = imp
+	if o.MaxConcurrentWrites <= 0 {
+		o.MaxConcurrentWrites = 4 * runtime.GOMAXPROCS(0)
+	}
+	h.writes = make(chan struct{}, o.MaxConcurrentWrites)
 	for _, rt := range h.routes() {
 		if rt.dialect == 0 || o.Dialects&rt.dialect != 0 {
-			h.mux.HandleFunc(rt.pattern, rt.handler)
+			handler := rt.handler
+			if m, _, _ := strings.Cut(rt.pattern, " "); m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch {
+				handler = h.limitWrites(handler)
+			}
+			h.mux.HandleFunc(rt.pattern, handler)
 		}
 	}
 	return h, nil
@@ -184,6 +199,21 @@ func (h *Handler) Close(ctx context.Context) error {
 	var err error
 	h.closeOnce.Do(func() { err = h.imports.close(ctx) })
 	return err
+}
+
+// limitWrites serves next once a write slot is free, so that the bodies
+// held in memory stay bounded however many clients upload at once.
+func (h *Handler) limitWrites(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case h.writes <- struct{}{}:
+			defer func() { <-h.writes }()
+			next(w, r)
+		case <-r.Context().Done():
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "the server is busy", http.StatusServiceUnavailable)
+		}
+	}
 }
 
 // route is one entry of the adapter's route table; the OpenAPI document is
