@@ -313,52 +313,17 @@ func (m *Manager) Set(ctx context.Context, userID string, r io.Reader, opts *Set
 	if o.FitSet {
 		fit = o.Fit
 	}
-	if err := m.acquire(ctx); err != nil {
-		return nil, fmt.Errorf("photo: set %q: %w", userID, err)
-	}
-	src, err := readSource(ctx, r, m.cfg.limits)
+	// The upload is read before a rendering slot is taken, so that a slow
+	// client never holds one.
+	data, err := readUpload(ctx, r, m.cfg.limits)
 	if err != nil {
-		m.release()
 		return nil, err
 	}
-	if o.Crop != nil {
-		if err := o.Crop.check(src.width, src.height); err != nil {
-			m.release()
-			return nil, err
-		}
+	src, res, current, err := m.render(ctx, userID, data, &o, fit)
+	if err != nil || current != nil {
+		return current, err
 	}
-	vid := versionID(src.sum, o.Crop, fit, &m.cfg)
-
-	// Idempotency: the same upload with the same settings is already
-	// current, so there is nothing to write.
-	if rec, _, err := loadRecord(ctx, m.store, userID); err == nil && rec != nil &&
-		rec.Current != nil && rec.Current.ID == vid && rec.Pending == nil &&
-		(o.IfRevision == 0 || o.IfRevision == rec.Revision) && o.importID == "" {
-		m.release()
-		return m.photo(rec), nil
-	}
-
-	spec := imaging.Spec{
-		Orientation:     src.orientation,
-		Fit:             imaging.Fit(fit),
-		Background:      m.cfg.background,
-		Sizes:           m.cfg.sizes,
-		OriginalMaxSide: m.cfg.originalMaxSide,
-		JPEGQuality:     m.cfg.quality,
-	}
-	if o.Crop != nil {
-		spec.Crop = o.Crop.Rect()
-	}
-	res, err := imaging.Render(ctx, src.img, spec)
-	src.img = nil
-	m.release()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("photo: set %q: %w", userID, ctx.Err())
-		}
-		return nil, fmt.Errorf("photo: set %q: render: %w", userID, err)
-	}
-
+	vid := src.versionID
 	v := &version{
 		ID:         vid,
 		Prefix:     blobPrefix(userID, vid),
@@ -393,6 +358,58 @@ func (m *Manager) Set(ctx context.Context, userID string, r io.Reader, opts *Set
 		m.discard(old.Prefix)
 	}
 	return m.photo(rec), nil
+}
+
+// rendered is what render found out about an upload.
+type rendered struct {
+	*source
+	versionID string
+}
+
+// render decodes data and renders it while it holds a rendering slot. When
+// the upload with these settings is already the user's current version it
+// renders nothing and returns that photo instead (Set is idempotent).
+func (m *Manager) render(ctx context.Context, userID string, data []byte, o *SetOptions, fit Fit) (*rendered, *imaging.Result, *Photo, error) {
+	if err := m.acquire(ctx); err != nil {
+		return nil, nil, nil, fmt.Errorf("photo: set %q: %w", userID, err)
+	}
+	defer m.release()
+	src, err := decodeSource(ctx, data, m.cfg.limits)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if o.Crop != nil {
+		if err := o.Crop.check(src.width, src.height); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	vid := versionID(src.sum, o.Crop, fit, &m.cfg)
+	if rec, _, err := loadRecord(ctx, m.store, userID); err == nil && rec != nil &&
+		rec.Current != nil && rec.Current.ID == vid && rec.Pending == nil &&
+		(o.IfRevision == 0 || o.IfRevision == rec.Revision) && o.importID == "" {
+		return nil, nil, m.photo(rec), nil
+	}
+
+	spec := imaging.Spec{
+		Orientation:     src.orientation,
+		Fit:             imaging.Fit(fit),
+		Background:      m.cfg.background,
+		Sizes:           m.cfg.sizes,
+		OriginalMaxSide: m.cfg.originalMaxSide,
+		JPEGQuality:     m.cfg.quality,
+	}
+	if o.Crop != nil {
+		spec.Crop = o.Crop.Rect()
+	}
+	res, err := imaging.Render(ctx, src.img, spec)
+	src.img = nil
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, nil, fmt.Errorf("photo: set %q: %w", userID, ctx.Err())
+		}
+		return nil, nil, nil, fmt.Errorf("photo: set %q: render: %w", userID, err)
+	}
+	return &rendered{source: src, versionID: vid}, res, nil, nil
 }
 
 // acquire waits for a rendering slot.

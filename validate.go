@@ -19,6 +19,7 @@ import (
 	"golang.org/x/image/webp"
 
 	"github.com/profilephoto/photo/internal/imgcheck"
+	"github.com/profilephoto/photo/storage"
 )
 
 // Code is a stable, machine-readable reason why an input was refused. The
@@ -218,10 +219,20 @@ type source struct {
 // fails an image whose pixels are fine.
 func readSource(ctx context.Context, r io.Reader, lim Limits) (*source, error) {
 	lim = lim.withDefaults()
-	data, err := readCapped(ctxReader{ctx, r}, lim.MaxBytes)
+	data, err := readUpload(ctx, r, lim)
 	if err != nil {
 		return nil, err
 	}
+	return decodeSource(ctx, data, lim)
+}
+
+// readUpload is readSource's first step: it reads r up to lim.MaxBytes.
+func readUpload(ctx context.Context, r io.Reader, lim Limits) ([]byte, error) {
+	return readCapped(storage.ContextReader(ctx, r), lim.MaxBytes)
+}
+
+// decodeSource is readSource's other steps, on the bytes of an upload.
+func decodeSource(ctx context.Context, data []byte, lim Limits) (*source, error) {
 	src, format, err := inspect(data, lim)
 	if err != nil {
 		return nil, err
@@ -464,18 +475,4 @@ func truncation(err error) bool {
 		}
 	}
 	return strings.HasSuffix(msg, ": EOF")
-}
-
-// ctxReader stops reading once ctx is done, so an upload from a slow
-// client is abandoned when the caller gives up.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
