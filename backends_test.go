@@ -274,13 +274,16 @@ func TestBackendsManyInstances(t *testing.T) {
 }
 
 // faultStore passes calls to a store, and at the call numbered at (from 1)
-// fails it or cancels the caller's context before passing it on.
+// fails it or cancels the caller's context before passing it on, or (lost)
+// passes it on and then reports a failure: a write whose response was lost,
+// as S3 clients see after a timeout or a cancellation that came too late.
 type faultStore struct {
 	storage.Store
 	mu     sync.Mutex
 	calls  int
 	at     int
 	cancel context.CancelFunc // nil: fail the call instead
+	lost   bool               // make the call, then fail it
 	hit    bool
 }
 
@@ -308,11 +311,28 @@ func (f *faultStore) fault() bool {
 	return true
 }
 
+// faultAfter is fault for lost mode: whether the call, once made, must
+// report a failure. In the other modes it is fault.
+func (f *faultStore) faultAfter() (before, after bool) {
+	hit := f.fault()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lost {
+		return false, hit
+	}
+	return hit, false
+}
+
 func (f *faultStore) Put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) (storage.Attrs, error) {
-	if f.fault() {
+	before, after := f.faultAfter()
+	if before {
 		return storage.Attrs{}, errInjected
 	}
-	return f.Store.Put(ctx, key, r, opts)
+	a, err := f.Store.Put(ctx, key, r, opts)
+	if after && err == nil {
+		return storage.Attrs{}, errInjected
+	}
+	return a, err
 }
 
 func (f *faultStore) Open(ctx context.Context, key string) (storage.Reader, error) {
@@ -330,10 +350,15 @@ func (f *faultStore) Stat(ctx context.Context, key string) (storage.Attrs, error
 }
 
 func (f *faultStore) Delete(ctx context.Context, key string) error {
-	if f.fault() {
+	before, after := f.faultAfter()
+	if before {
 		return errInjected
 	}
-	return f.Store.Delete(ctx, key)
+	err := f.Store.Delete(ctx, key)
+	if after && err == nil {
+		return errInjected
+	}
+	return err
 }
 
 func (f *faultStore) List(ctx context.Context, prefix string, opts *storage.ListOptions) (storage.ListPage, error) {
@@ -343,16 +368,17 @@ func (f *faultStore) List(ctx context.Context, prefix string, opts *storage.List
 	return f.Store.List(ctx, prefix, opts)
 }
 
-// TestBackendsFaults fails, or cancels, each store call of a Set in turn,
-// until a Set runs with no fault: after each, the user's photo is the
-// previous one or, if the Set reported success, the new one, complete and
-// served; a Sweep then leaves no blob that no record references.
+// TestBackendsFaults fails, cancels, or loses the response of each store
+// call of a Set in turn, until a Set runs with no fault: after each, the
+// user's photo is the previous one or, if the Set reported success, the new
+// one, complete and served; a Sweep then leaves no blob that no record
+// references.
 func TestBackendsFaults(t *testing.T) {
 	for _, be := range backends() {
-		for _, mode := range []string{"fail", "cancel"} {
+		for _, mode := range []string{"fail", "cancel", "lost"} {
 			t.Run(be.name+"/"+mode, func(t *testing.T) {
 				st, _ := be.open(t)
-				fs := &faultStore{Store: st}
+				fs := &faultStore{Store: st, lost: mode == "lost"}
 				m := newBackendManager(t, fs)
 				observer := newBackendManager(t, st)
 				ctx := context.Background()
@@ -387,7 +413,7 @@ func TestBackendsFaults(t *testing.T) {
 						if !hit {
 							t.Fatalf("call %d: Set failed without a fault: %v", n, err)
 						}
-						if mode == "fail" && !errors.Is(err, errInjected) {
+						if mode != "cancel" && !errors.Is(err, errInjected) {
 							t.Errorf("call %d: Set error %v does not wrap the fault", n, err)
 						}
 						if mode == "cancel" && !errors.Is(err, context.Canceled) {

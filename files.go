@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -121,15 +123,30 @@ func (m *Manager) addVersion(ctx context.Context, f *fileMeta, etag string, r io
 			out := f.File
 			return &out, nil
 		}
-		if !errors.Is(err, storage.ErrPrecondition) || etag == "" {
+		// The write may have been applied although Put failed (a lost
+		// response; an S3 retry of an applied conditional write reports
+		// a lost precondition): only the record tells.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		cur, curETag, lerr := m.loadFile(rctx, f.ID)
+		cancel()
+		if lerr == nil && slices.Contains(slices.Collect(maps.Values(cur.Keys)), key) {
+			out := cur.File
+			return &out, nil
+		}
+		if !errors.Is(err, storage.ErrPrecondition) {
+			// The write may yet be applied: Sweep removes the blob if no
+			// record comes to list it.
+			return nil, fmt.Errorf("photo: store file %s: %w", f.ID, err)
+		}
+		if etag == "" || lerr != nil {
 			m.discard(key)
+			if lerr != nil && etag != "" {
+				return nil, lerr
+			}
 			return nil, fmt.Errorf("photo: store file %s: %w", f.ID, err)
 		}
 		// Another version was added meanwhile: number ours after it.
-		if f, etag, err = m.loadFile(ctx, f.ID); err != nil {
-			m.discard(key)
-			return nil, err
-		}
+		f, etag = cur, curETag
 	}
 }
 

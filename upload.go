@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -363,15 +364,31 @@ func (m *Manager) AppendUpload(ctx context.Context, key string, offset, total in
 	rec.Chunks = append(rec.Chunks, c)
 	rec.Received += n
 	if _, err := m.storeUploadRecord(ctx, rec, etag); err != nil {
-		m.discardKeys(ck)
+		// The write may have been applied although Put failed (a lost
+		// response; an S3 retry of an applied conditional write reports
+		// a lost precondition): only the record tells, and a chunk it
+		// lists must stay.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		cur, _, lerr := m.readUploadRecord(rctx, key)
+		cancel()
+		if lerr == nil && slices.Contains(cur.Chunks, c) {
+			u := cur.Upload
+			return &u, nil
+		}
 		if !errors.Is(err, storage.ErrPrecondition) {
+			// The write may yet be applied: ExpireUploads removes the
+			// chunk if no record comes to list it.
 			return nil, fmt.Errorf("photo: append to upload %s: %w", key, err)
 		}
-		// Another request changed the upload first (or removed it).
-		cur, _, lerr := m.loadUpload(ctx, key)
+		m.discardKeys(ck)
 		if lerr != nil {
-			return nil, lerr
+			// Another request removed the upload, or it cannot be read.
+			if errors.Is(lerr, storage.ErrNotFound) {
+				return nil, fmt.Errorf("photo: upload %q: %w", key, ErrNotFound)
+			}
+			return nil, fmt.Errorf("photo: append to upload %s: %w", key, lerr)
 		}
+		// Another request changed the upload first.
 		rec = cur
 		return nil, refuse(ErrUploadConflict, "another request appended to the upload first")
 	}

@@ -113,6 +113,9 @@ type record struct {
 	Current  *version  `json:"current,omitempty"`
 	Pending  *pending  `json:"pending,omitempty"`
 	Updated  time.Time `json:"updated"`
+	// Commit is a nonce of the write that made this record, so that a
+	// writer whose Put failed can tell whether it happened all the same.
+	Commit string `json:"commit,omitempty"`
 }
 
 // version is a committed photo: its metadata and where its blobs are.
