@@ -81,18 +81,32 @@ func validFileID(id string) bool {
 
 func fileKey(id string) string { return "files/" + id + "/meta.json" }
 
+// MaxFileNameLen is the longest file name, in bytes, that CreateFile
+// accepts.
+const MaxFileNameLen = 255
+
+// MaxFileVersions is the most versions a file may have. A file's record
+// lists them all, so the bound keeps it small.
+const MaxFileVersions = 250
+
 // CreateFile stores the bytes read from r (at most Limits.MaxBytes) as
-// version 1 of a new file owned by owner.
+// version 1 of a new file owned by owner. The name is kept for
+// information; it must be valid UTF-8 without control characters, at most
+// MaxFileNameLen bytes (else an error matching ErrInvalidInput).
 func (m *Manager) CreateFile(ctx context.Context, owner, name string, r io.Reader) (*File, error) {
 	if err := checkUserID(owner); err != nil {
 		return nil, err
+	}
+	if !validName(name, MaxFileNameLen) {
+		return nil, fmt.Errorf("photo: create file: the name must be valid UTF-8 of at most %d bytes without control characters: %w", MaxFileNameLen, ErrInvalidInput)
 	}
 	f := &fileMeta{File: File{ID: newFileID(), Name: name, Owner: owner, Created: m.cfg.now().UTC()}, Keys: map[int]string{}}
 	return m.addVersion(ctx, f, "", r)
 }
 
 // AddFileVersion stores the bytes read from r as the next version of the
-// file fileID.
+// file fileID. A file that has MaxFileVersions versions takes no more (an
+// error matching ErrInvalidInput).
 func (m *Manager) AddFileVersion(ctx context.Context, fileID string, r io.Reader) (*File, error) {
 	f, etag, err := m.loadFile(ctx, fileID)
 	if err != nil {
@@ -104,6 +118,9 @@ func (m *Manager) AddFileVersion(ctx context.Context, fileID string, r io.Reader
 func (m *Manager) addVersion(ctx context.Context, f *fileMeta, etag string, r io.Reader) (*File, error) {
 	if r == nil {
 		return nil, ErrMissing
+	}
+	if err := checkVersionCount(f); err != nil {
+		return nil, err
 	}
 	data, err := readCapped(r, m.cfg.limits.MaxBytes)
 	if err != nil {
@@ -147,7 +164,18 @@ func (m *Manager) addVersion(ctx context.Context, f *fileMeta, etag string, r io
 		}
 		// Another version was added meanwhile: number ours after it.
 		f, etag = cur, curETag
+		if err := checkVersionCount(f); err != nil {
+			m.discard(key)
+			return nil, err
+		}
 	}
+}
+
+func checkVersionCount(f *fileMeta) error {
+	if len(f.Versions) >= MaxFileVersions {
+		return fmt.Errorf("photo: file %s has %d versions, the most allowed: %w", f.ID, MaxFileVersions, ErrInvalidInput)
+	}
+	return nil
 }
 
 // File returns the file fileID, or an error wrapping ErrFileNotFound.

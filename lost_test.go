@@ -3,7 +3,9 @@ package photo_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -133,5 +135,92 @@ func TestLostResponses(t *testing.T) {
 				r.Close()
 			}
 		})
+	}
+}
+
+// TestFileLimits checks that a file's name and its number of versions are
+// bounded: its record is read back with a size limit, and a record that
+// grew past it would make the file, and Sweep, fail.
+func TestFileLimits(t *testing.T) {
+	ctx := context.Background()
+	m, _ := newManager(t, nil)
+	tests := []struct {
+		name     string
+		fileName string
+		ok       bool
+	}{
+		{"plain", "me.jpg", true},
+		{"unicode", "fötö 写真.jpg", true},
+		{"empty", "", true},
+		{"longest", strings.Repeat("a", photo.MaxFileNameLen), true},
+		{"too long", strings.Repeat("a", photo.MaxFileNameLen+1), false},
+		{"huge", strings.Repeat("a", 2<<20), false},
+		{"control character", "a\x00b", false},
+		{"bad UTF-8", "a\xffb", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := m.CreateFile(ctx, "u", tt.fileName, strings.NewReader("x"))
+			if (err == nil) != tt.ok || (err != nil && !errors.Is(err, photo.ErrInvalidInput)) {
+				t.Fatalf("CreateFile(name of %d bytes) = %v, want ok %v or ErrInvalidInput", len(tt.fileName), err, tt.ok)
+			}
+		})
+	}
+	t.Run("versions", func(t *testing.T) {
+		f, err := m.CreateFile(ctx, "u", "a", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 2; i <= photo.MaxFileVersions; i++ {
+			if _, err := m.AddFileVersion(ctx, f.ID, strings.NewReader("x")); err != nil {
+				t.Fatalf("version %d: %v", i, err)
+			}
+		}
+		_, err = m.AddFileVersion(ctx, f.ID, strings.NewReader("x"))
+		if !errors.Is(err, photo.ErrInvalidInput) {
+			t.Fatalf("version %d: %v, want ErrInvalidInput", photo.MaxFileVersions+1, err)
+		}
+		if f, err = m.File(ctx, f.ID); err != nil || len(f.Versions) != photo.MaxFileVersions {
+			t.Fatalf("File after the limit: %v", err)
+		}
+		if _, err := m.Sweep(ctx, nil); err != nil {
+			t.Fatalf("Sweep: %v", err)
+		}
+	})
+}
+
+// TestSweepSkipsUnreadableRecords checks that one record Sweep cannot read
+// protects its own blobs but does not stop the sweep of everything else.
+func TestSweepSkipsUnreadableRecords(t *testing.T) {
+	ctx := context.Background()
+	m, st := newManager(t, &photo.Options{Sizes: []int{32}})
+	orphans := []string{
+		"users/00000000000000000000000000000000/v/aaaaaaaaaaaaaaaa.aaaaaaaa/32.jpg", // no record
+		"users/ffffffffffffffffffffffffffffffff/v/aaaaaaaaaaaaaaaa.aaaaaaaa/32.jpg", // no record
+		"files/069zzzzzzzzzzzzzzz/aaaaaaaa",                                         // no record
+	}
+	protected := []string{
+		"users/11111111111111111111111111111111/record.json",
+		"users/11111111111111111111111111111111/v/aaaaaaaaaaaaaaaa.aaaaaaaa/32.jpg",
+		"files/069000000000000000/meta.json",
+		"files/069000000000000000/aaaaaaaa",
+	}
+	for _, k := range append(slices.Clone(orphans), protected...) {
+		if _, err := st.Put(ctx, k, strings.NewReader("{not json"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := m.Sweep(ctx, &photo.SweepOptions{GracePeriod: time.Nanosecond})
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if res.Removed != len(orphans) {
+		t.Errorf("Sweep removed %d objects, want %d", res.Removed, len(orphans))
+	}
+	left := append(keys(t, st, "files/"), keys(t, st, "users/")...)
+	slices.Sort(left)
+	want := slices.Sorted(slices.Values(protected))
+	if !slices.Equal(left, want) {
+		t.Errorf("left %q, want %q", left, want)
 	}
 }

@@ -37,8 +37,9 @@ type SweepResult struct {
 // Sweep removes blobs that no record references: what a Set or Delete that
 // crashed, or whose clean-up failed, left behind. It never touches a blob
 // that a record references, nor one younger than the grace period (which
-// a Set in progress may be about to commit). It is safe to run at any time,
-// from any number of processes sharing the store.
+// a Set in progress may be about to commit), nor the blobs of a record it
+// cannot read (it logs a warning and goes on). It is safe to run at any
+// time, from any number of processes sharing the store.
 func (m *Manager) Sweep(ctx context.Context, opts *SweepOptions) (SweepResult, error) {
 	var o SweepOptions
 	if opts != nil {
@@ -76,7 +77,14 @@ func (m *Manager) Sweep(ctx context.Context, opts *SweepOptions) (SweepResult, e
 		}
 		keep, err := m.referencedPrefix(ctx, user+"/record.json")
 		if err != nil {
-			return err
+			if ctx.Err() != nil {
+				return err
+			}
+			// An unreadable record protects its user's blobs: never
+			// delete what might be referenced. Carry on with the others.
+			m.cfg.log.Warn("photo: sweep: skipping the blobs of an unreadable record", "prefix", user, "err", err)
+			blobs = blobs[:0]
+			return nil
 		}
 		for _, b := range blobs {
 			if keep != "" && strings.HasPrefix(b.Key, keep) {
@@ -124,7 +132,13 @@ func (m *Manager) Sweep(ctx context.Context, opts *SweepOptions) (SweepResult, e
 		}
 		f, _, err := m.loadFile(ctx, strings.TrimPrefix(file, "files/"))
 		if err != nil && !errors.Is(err, ErrFileNotFound) {
-			return err
+			if ctx.Err() != nil {
+				return err
+			}
+			// As with records: an unreadable file protects its blobs.
+			m.cfg.log.Warn("photo: sweep: skipping the blobs of an unreadable file", "prefix", file, "err", err)
+			fblobs = fblobs[:0]
+			return nil
 		}
 		keep := map[string]bool{}
 		if f != nil {

@@ -205,7 +205,7 @@ func (m *Manager) CreateUpload(ctx context.Context, owner, name, contentType str
 	if err := checkUserID(owner); err != nil {
 		return nil, err
 	}
-	if !validUploadName(name) {
+	if !validName(name, MaxUploadNameLen) {
 		return nil, fmt.Errorf("photo: create upload: the name must be valid UTF-8 of at most %d bytes without control characters: %w", MaxUploadNameLen, ErrInvalidInput)
 	}
 	switch max := m.cfg.limits.MaxBytes; {
@@ -240,8 +240,10 @@ func (m *Manager) CreateUpload(ctx context.Context, owner, name, contentType str
 	}
 }
 
-func validUploadName(name string) bool {
-	if len(name) > MaxUploadNameLen || !utf8.ValidString(name) {
+// validName reports whether name is valid UTF-8 of at most max bytes
+// without control characters.
+func validName(name string, max int) bool {
+	if len(name) > max || !utf8.ValidString(name) {
 		return false
 	}
 	for _, r := range name {
