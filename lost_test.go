@@ -224,3 +224,71 @@ func TestSweepSkipsUnreadableRecords(t *testing.T) {
 		t.Errorf("left %q, want %q", left, want)
 	}
 }
+
+// hookStore runs hook once, before the first Put of a key ending in
+// suffix.
+type hookStore struct {
+	storage.Store
+	mu     sync.Mutex
+	suffix string
+	hook   func()
+}
+
+func (s *hookStore) Put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) (storage.Attrs, error) {
+	s.mu.Lock()
+	var hook func()
+	if s.hook != nil && strings.HasSuffix(key, s.suffix) {
+		hook, s.hook = s.hook, nil
+	}
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return s.Store.Put(ctx, key, r, opts)
+}
+
+// TestOnDemandRacesRemoval makes an on-demand rendition of a version that
+// a Delete or a Set removes while the rendition is being made: the blob it
+// stores under the removed version is garbage that Sweep must remove.
+func TestOnDemandRacesRemoval(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		remove func(m *photo.Manager) error
+	}{
+		{"delete", func(m *photo.Manager) error { return m.Delete(ctx, "u", nil) }},
+		{"set", func(m *photo.Manager) error {
+			_, err := m.Set(ctx, "u", bytes.NewReader(testJPEG(t, 9)), nil)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &hookStore{Store: memstore.New()}
+			m, err := photo.New(st, &photo.Options{Sizes: []int{16, 32, 64}, OnDemandSizes: []int{48}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := m.Set(ctx, "u", bytes.NewReader(testJPEG(t, 1)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.mu.Lock()
+			st.suffix = "/d48" // the on-demand blob, once made
+			st.hook = func() {
+				if err := tc.remove(m); err != nil {
+					t.Error(err)
+				}
+			}
+			st.mu.Unlock()
+			b, err := m.OpenRendition(ctx, "u", p.VersionID, 48)
+			if err == nil {
+				b.Close()
+			}
+			t.Logf("OpenRendition during the removal: %v", err)
+			if _, err := m.Sweep(ctx, &photo.SweepOptions{GracePeriod: time.Nanosecond}); err != nil {
+				t.Fatal(err)
+			}
+			checkNoGarbage(t, st)
+		})
+	}
+}

@@ -742,6 +742,12 @@ func (m *Manager) openOnDemand(ctx context.Context, v *version, size int) (*Blob
 	if i < 0 {
 		return nil, fmt.Errorf("photo: open: %w", ErrNotFound)
 	}
+	// Making a size is rendering: it waits for a slot like Set, so that a
+	// burst of first requests cannot take every CPU.
+	if err := m.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("photo: open: %w", err)
+	}
+	defer m.release()
 	src, err := m.store.Open(ctx, v.Prefix+v.Renditions[i].Name)
 	if err != nil {
 		return nil, fmt.Errorf("photo: open: %w", ErrNotFound)
