@@ -44,10 +44,14 @@ type File struct {
 
 // FileVersion describes one version of a File.
 type FileVersion struct {
-	Number      int       `json:"number"`
-	Bytes       int64     `json:"bytes"`
-	ContentType string    `json:"contentType"`
-	Created     time.Time `json:"created"`
+	// Number is the version's number, 1 for the first.
+	Number int `json:"number"`
+	// Bytes is the version's length.
+	Bytes int64 `json:"bytes"`
+	// ContentType is the media type sniffed from the bytes.
+	ContentType string `json:"contentType"`
+	// Created is when the version was stored.
+	Created time.Time `json:"created"`
 }
 
 type fileMeta struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // ImportCode says why a URL import failed.
@@ -63,7 +64,9 @@ func (m *Manager) CompleteImport(ctx context.Context, userID, importID string, r
 	p, err := m.Set(ctx, userID, r, &o)
 	var ie *Error
 	if errors.As(err, &ie) {
-		fe := m.FailImport(ctx, userID, importID, &ImportError{Code: ImportCode(ie.Code), Message: ie.Error()})
+		// The message is shown as it is: without the package prefix.
+		msg := strings.TrimPrefix(ie.Error(), "photo: ")
+		fe := m.FailImport(ctx, userID, importID, &ImportError{Code: ImportCode(ie.Code), Message: msg})
 		if fe != nil && !errors.Is(fe, ErrConflict) {
 			return nil, errors.Join(err, fe)
 		}

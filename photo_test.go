@@ -499,6 +499,7 @@ func TestImports(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(got.Status, photo.StatusFailed)
 	is.Equal(got.Error.Code, photo.ImportCode(photo.CodeNotImage))
+	is.True(!strings.HasPrefix(got.Error.Message, "photo:")) // shown as it is
 	is.Equal(got.VersionID, old.VersionID)
 
 	id3, _, err := m.BeginImport(ctx, "u", "https://example.com/c.jpg")
