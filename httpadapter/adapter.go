@@ -92,6 +92,18 @@ type Options struct {
 	// MaxRequestBytes in memory. Further ones wait their turn, or end with
 	// 503 if the client gives up first. Default 4 times GOMAXPROCS.
 	MaxConcurrentWrites int
+	// BodyIdleTimeout cuts off a request body that sends nothing for this
+	// long, so that a stalled client does not hold a write slot (and its
+	// memory) for ever. Default 30 seconds. It needs a ResponseWriter that
+	// http.ResponseController can set read deadlines on (net/http's own,
+	// or a wrapper with Unwrap); with another, bodies are not timed.
+	BodyIdleTimeout time.Duration
+	// MinBodyRate is the slowest average rate, in bytes a second, at which
+	// a request body may arrive once BodyIdleTimeout has passed since it
+	// began; a slower one is cut off, so a client that trickles a byte now
+	// and then cannot hold a slot for ever either. Default 4 KiB/s (a
+	// 20 MiB upload may take about 85 minutes); negative turns it off.
+	MinBodyRate int64
 	// SigningKey signs the expiring email photo URLs of the Chatter
 	// dialect. Empty means a random key made by New, so such URLs stop
 	// working when the process restarts; photod keeps one in its data
@@ -175,12 +187,18 @@ func New(svc *photo.Manager, opts *Options) (*Handler, error) {
 	if o.MaxConcurrentWrites <= 0 {
 		o.MaxConcurrentWrites = 4 * runtime.GOMAXPROCS(0)
 	}
+	if o.BodyIdleTimeout <= 0 {
+		o.BodyIdleTimeout = DefaultBodyIdleTimeout
+	}
+	if o.MinBodyRate == 0 {
+		o.MinBodyRate = DefaultMinBodyRate
+	}
 	h.writes = make(chan struct{}, o.MaxConcurrentWrites)
 	for _, rt := range h.routes() {
 		if rt.dialect == 0 || o.Dialects&rt.dialect != 0 {
 			handler := rt.handler
 			if m, _, _ := strings.Cut(rt.pattern, " "); m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch {
-				handler = h.limitWrites(handler)
+				handler = h.limitWrites(rt.dialect, handler)
 			}
 			h.mux.HandleFunc(rt.pattern, handler)
 		}
@@ -202,9 +220,20 @@ func (h *Handler) Close(ctx context.Context) error {
 }
 
 // limitWrites serves next once a write slot is free, so that the bodies
-// held in memory stay bounded however many clients upload at once.
-func (h *Handler) limitWrites(next http.HandlerFunc) http.HandlerFunc {
+// held in memory stay bounded however many clients upload at once. The
+// body is timed (see timeBody), and a request that the handler will
+// refuse on its Authorization header alone, before reading its body,
+// takes no slot: only Slack may find a token in the body, and only when
+// the header carries none.
+func (h *Handler) limitWrites(d Dialect, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		r = h.timeBody(w, r)
+		p, a := h.authenticate(r)
+		r = r.WithContext(context.WithValue(r.Context(), authKey{}, &authResult{r.Header.Get("Authorization"), p, a}))
+		if a == authBad || (a == authNone && d != Slack) {
+			next(w, r)
+			return
+		}
 		select {
 		case h.writes <- struct{}{}:
 			defer func() { <-h.writes }()
@@ -264,8 +293,23 @@ const (
 	authOK
 )
 
+// authKey is the context key of an authResult.
+type authKey struct{}
+
+// authResult is the outcome of authenticating a request with the given
+// Authorization header, kept so that limitWrites and the handler do not
+// both call the Authenticator.
+type authResult struct {
+	header string
+	p      Principal
+	a      auth
+}
+
 // authenticate runs the Authenticator on r.
 func (h *Handler) authenticate(r *http.Request) (Principal, auth) {
+	if c, ok := r.Context().Value(authKey{}).(*authResult); ok && c.header == r.Header.Get("Authorization") {
+		return c.p, c.a
+	}
 	if h.opts.Authenticate == nil {
 		return Principal{}, authNone
 	}

@@ -237,7 +237,7 @@ func TestAuthenticatorEdgeCases(t *testing.T) {
 // and that a Chatter 401/403/404 and a Slack failure are shaped as their
 // documents say.
 func TestErrorTable(t *testing.T) {
-	for k := kInternal; k <= kLinkExpired; k++ {
+	for k := kInternal; k < numKinds; k++ {
 		w, ok := wordings[k]
 		if !ok {
 			t.Errorf("kind %d has no wording", k)

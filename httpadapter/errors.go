@@ -35,6 +35,10 @@ const (
 	kLinkExpired        // a signed photo URL past its expiry
 	kInvalidURL         // profile-image's url field is not an absolute http(s) URL
 	kBusy               // the URL import queue is full, or the adapter is closing
+	kBodyTimeout        // the request body stalled or arrived too slowly
+	kBadForm            // a form body (multipart or urlencoded) that cannot be parsed
+
+	numKinds // the number of kinds; keep last
 )
 
 // wording is how every dialect says one kind of failure. This table is the
@@ -71,6 +75,8 @@ var wordings = map[kind]wording{
 	kLinkExpired:   {410, "INSUFFICIENT_ACCESS", "token_expired", "link-expired", "", "", "the link has expired; ask for a new one"},
 	kInvalidURL:    {400, "INVALID_INPUT", "invalid_arguments", "validation-failure", "invalid-url", "url", "the URL is not a valid absolute http or https URL"},
 	kBusy:          {503, "SERVER_UNAVAILABLE", "ratelimited", "import-queue-full", "", "", "too many URL imports are in progress; try again later"},
+	kBodyTimeout:   {408, "INVALID_INPUT", "request_timeout", "request-timeout", "", "", "the request body stopped arriving or arrived too slowly"},
+	kBadForm:       {400, "INVALID_INPUT", "invalid_form_data", "bad-request", "", "", "the form data is malformed"},
 }
 
 // classify turns an error into its kind and a message safe to show: the
@@ -118,6 +124,8 @@ func classify(err error) (kind, string) {
 		return kIncomplete, wordings[kIncomplete].message
 	case errors.Is(err, photo.ErrInvalidUserID):
 		return kBadRequest, "the user ID is invalid"
+	case isBodyTimeout(err):
+		return kBodyTimeout, wordings[kBodyTimeout].message
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return kCanceled, wordings[kCanceled].message
 	}

@@ -53,7 +53,7 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, fileField str
 	case "multipart/form-data":
 		boundary := params["boundary"]
 		if boundary == "" {
-			return nil, fail(kBadRequest, "", "the multipart body has no boundary")
+			return nil, fail(kBadForm, "", "the multipart body has no boundary")
 		}
 		mr := multipart.NewReader(r.Body, boundary)
 		for {
@@ -62,7 +62,7 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, fileField str
 				return f, nil
 			}
 			if err != nil {
-				return nil, bodyError(err)
+				return nil, formError(err)
 			}
 			name := p.FormName()
 			switch {
@@ -70,12 +70,12 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, fileField str
 				var buf bytes.Buffer
 				n, err := io.Copy(&buf, io.LimitReader(p, maxFile+1))
 				if err != nil {
-					return nil, bodyError(err)
+					return nil, formError(err)
 				}
 				if n > maxFile {
 					f.fileTooLarge = true
 					if _, err := io.Copy(io.Discard, p); err != nil {
-						return nil, bodyError(err)
+						return nil, formError(err)
 					}
 					continue
 				}
@@ -88,17 +88,17 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, fileField str
 				// part). A larger stray file is skipped.
 				v, err := io.ReadAll(io.LimitReader(p, maxFieldBytes+1))
 				if err != nil {
-					return nil, bodyError(err)
+					return nil, formError(err)
 				}
 				if len(v) <= maxFieldBytes {
 					f.fields[name] = string(v)
 				} else if _, err := io.Copy(io.Discard, p); err != nil {
-					return nil, bodyError(err)
+					return nil, formError(err)
 				}
 			default:
 				v, err := io.ReadAll(io.LimitReader(p, maxFieldBytes+1))
 				if err != nil {
-					return nil, bodyError(err)
+					return nil, formError(err)
 				}
 				if len(v) > maxFieldBytes {
 					return nil, fail(kBadRequest, name, fmt.Sprintf("the field %q is too long", name))
@@ -109,14 +109,14 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, fileField str
 	case "application/x-www-form-urlencoded":
 		data, err := io.ReadAll(io.LimitReader(r.Body, maxFieldBytes*4+1))
 		if err != nil {
-			return nil, bodyError(err)
+			return nil, formError(err)
 		}
 		if len(data) > maxFieldBytes*4 {
-			return nil, fail(kBadRequest, "", "the form is too long")
+			return nil, fail(kBadForm, "", "the form is too long")
 		}
 		vals, err := url.ParseQuery(string(data))
 		if err != nil {
-			return nil, fail(kBadRequest, "", "the form is malformed")
+			return nil, fail(kBadForm, "", "the form is malformed")
 		}
 		for k, v := range vals {
 			if len(v) > 0 {
@@ -134,8 +134,22 @@ func bodyError(err error) error {
 	if errors.As(err, &mbe) {
 		return err
 	}
+	if isBodyTimeout(err) {
+		return fail(kBodyTimeout, "", "")
+	}
 	if strings.Contains(err.Error(), "multipart") {
-		return fail(kBadRequest, "", "the multipart body is malformed")
+		return fail(kBadForm, "", "the multipart body is malformed")
 	}
 	return fail(kBadRequest, "", "the request body could not be read")
+}
+
+// formError words a failure to read a form body: as bodyError, except
+// that a body that cannot be read as a form is Slack's invalid_form_data.
+func formError(err error) error {
+	err = bodyError(err)
+	var re *requestError
+	if errors.As(err, &re) && re.kind == kBadRequest {
+		re.kind = kBadForm
+	}
+	return err
 }

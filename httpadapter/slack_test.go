@@ -85,9 +85,9 @@ func TestSlackSetPhoto(t *testing.T) {
 	add(setCase{name: "too many bytes", hdr: h, body: b, want: slackErr("too_large"), unchange: "alice"})
 	h, b = mp(bearerAlice, image(make([]byte, 2<<20)))
 	add(setCase{name: "body over the request limit, chunked", hdr: h, body: b, chunked: true, want: slackErr("too_large"), unchange: "alice"})
-	add(setCase{name: "multipart without boundary", hdr: withAuth(bearerAlice, map[string]string{"Content-Type": "multipart/form-data"}), body: b, want: slackErr("invalid_arguments"), unchange: "alice"})
+	add(setCase{name: "multipart without boundary", hdr: withAuth(bearerAlice, map[string]string{"Content-Type": "multipart/form-data"}), body: b, want: slackErr("invalid_form_data"), unchange: "alice"})
 	h, b = mp(bearerAlice, image(img))
-	add(setCase{name: "multipart cut short", hdr: h, body: b[:len(b)-200], want: slackErr("invalid_arguments"), unchange: "alice"})
+	add(setCase{name: "multipart cut short", hdr: h, body: b[:len(b)-200], want: slackErr("invalid_form_data"), unchange: "alice"})
 
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
