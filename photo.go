@@ -179,9 +179,11 @@ type Options struct {
 	// 2048.
 	OriginalMaxSide int
 	// MaxConcurrent bounds how many images are decoded and rendered at
-	// once (each may hold up to Limits.MaxPixels pixels); default
-	// GOMAXPROCS. Further calls wait their turn, or give up when their
-	// context ends.
+	// once; default GOMAXPROCS. Further calls wait their turn, or give up
+	// when their context ends. Size memory by it: one image may hold up to
+	// Limits.MaxPixels pixels, and rendering one allocates up to about 15
+	// bytes a pixel (some 700 MB for a 16-bit PNG at the default 50
+	// megapixels).
 	MaxConcurrent int
 	// ImportTimeout is how long an import may stay downloading before Get
 	// reports it failed (a process that crashed mid-download never
