@@ -194,14 +194,19 @@ func New(svc *photo.Manager, opts *Options) (*Handler, error) {
 		o.MinBodyRate = DefaultMinBodyRate
 	}
 	h.writes = make(chan struct{}, o.MaxConcurrentWrites)
+	var on []route
 	for _, rt := range h.routes() {
 		if rt.dialect == 0 || o.Dialects&rt.dialect != 0 {
+			on = append(on, rt)
 			handler := rt.handler
 			if m, _, _ := strings.Cut(rt.pattern, " "); m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch {
 				handler = h.limitWrites(rt.dialect, handler)
 			}
 			h.mux.HandleFunc(rt.pattern, handler)
 		}
+	}
+	for _, rt := range h.fallbackRoutes(on) {
+		h.mux.HandleFunc(rt.pattern, rt.handler)
 	}
 	return h, nil
 }

@@ -14,29 +14,31 @@ import (
 type kind int
 
 const (
-	kInternal      kind = iota
-	kNoAuth             // no credentials
-	kBadAuth            // credentials refused
-	kForbidden          // a principal acting on another user's photo
-	kNotFound           // no photo, no version, no upload, no file
-	kConflict           // a revision or import superseded
-	kBadRequest         // malformed request: fields, JSON, ranges
-	kCanceled           // the client went away or the request timed out
-	kMissing            // photo.CodeMissing: no image given
-	kFileTooLarge       // photo.CodeFileTooLarge, http.MaxBytesError
-	kBadImage           // not an image, unsupported, corrupt, truncated, too small
-	kImageTooLarge      // photo.CodeImageTooLarge
-	kTooManyFrames      // photo.CodeTooManyFrames
-	kBadCrop            // photo.CodeBadCrop
-	kRangeConflict      // a resumable chunk that does not start where the upload ends
-	kRangeInvalid       // a chunk past the declared length, or a wrong total
-	kIncomplete         // associating an upload that has not all its bytes
-	kBadSignature       // a signed photo URL whose signature does not match
-	kLinkExpired        // a signed photo URL past its expiry
-	kInvalidURL         // profile-image's url field is not an absolute http(s) URL
-	kBusy               // the URL import queue is full, or the adapter is closing
-	kBodyTimeout        // the request body stalled or arrived too slowly
-	kBadForm            // a form body (multipart or urlencoded) that cannot be parsed
+	kInternal         kind = iota
+	kNoAuth                // no credentials
+	kBadAuth               // credentials refused
+	kForbidden             // a principal acting on another user's photo
+	kNotFound              // no photo, no version, no upload, no file
+	kConflict              // a revision or import superseded
+	kBadRequest            // malformed request: fields, JSON, ranges
+	kCanceled              // the client went away or the request timed out
+	kMissing               // photo.CodeMissing: no image given
+	kFileTooLarge          // photo.CodeFileTooLarge, http.MaxBytesError
+	kBadImage              // not an image, unsupported, corrupt, truncated, too small
+	kImageTooLarge         // photo.CodeImageTooLarge
+	kTooManyFrames         // photo.CodeTooManyFrames
+	kBadCrop               // photo.CodeBadCrop
+	kRangeConflict         // a resumable chunk that does not start where the upload ends
+	kRangeInvalid          // a chunk past the declared length, or a wrong total
+	kIncomplete            // associating an upload that has not all its bytes
+	kBadSignature          // a signed photo URL whose signature does not match
+	kLinkExpired           // a signed photo URL past its expiry
+	kInvalidURL            // profile-image's url field is not an absolute http(s) URL
+	kBusy                  // the URL import queue is full, or the adapter is closing
+	kBodyTimeout           // the request body stalled or arrived too slowly
+	kBadForm               // a form body (multipart or urlencoded) that cannot be parsed
+	kMethodNotAllowed      // a path the adapter has, with an HTTP method it does not serve
+	kUnknownMethod         // a Slack method the adapter does not have
 
 	numKinds // the number of kinds; keep last
 )
@@ -54,29 +56,31 @@ type wording struct {
 }
 
 var wordings = map[kind]wording{
-	kInternal:      {500, "UNKNOWN_EXCEPTION", "internal_error", "internal-error", "", "", "an internal error occurred"},
-	kNoAuth:        {401, "INVALID_SESSION_ID", "not_authed", "unauthorized", "", "", "no credentials were given"},
-	kBadAuth:       {401, "INVALID_SESSION_ID", "invalid_auth", "invalid-credentials", "", "", "the credentials are invalid or expired"},
-	kForbidden:     {403, "INSUFFICIENT_ACCESS", "access_denied", "forbidden", "", "", "you may not change this user's photo"},
-	kNotFound:      {404, "NOT_FOUND", "not_found", "not-found", "", "", "the requested resource does not exist"},
-	kConflict:      {409, "CONFLICT", "internal_error", "conflict", "", "", "the photo was changed by another request"},
-	kBadRequest:    {400, "INVALID_INPUT", "invalid_arguments", "bad-request", "", "", "the request is malformed"},
-	kCanceled:      {503, "REQUEST_LIMIT_EXCEEDED", "request_timeout", "unavailable", "", "", "the request did not complete"},
-	kMissing:       {400, "INVALID_INPUT", "invalid_arguments", "validation-failure", "field-missing", "file", "no image was given"},
-	kFileTooLarge:  {400, "INVALID_INPUT", "too_large", "validation-failure", "file-too-large", "file", "the file is too large"},
-	kBadImage:      {400, "INVALID_INPUT", "bad_image", "validation-failure", "invalid-file-format", "file", "the file is not a supported image"},
-	kImageTooLarge: {400, "INVALID_INPUT", "too_large", "validation-failure", "file-too-large", "file", "the image dimensions are too large"},
-	kTooManyFrames: {400, "INVALID_INPUT", "too_many_frames", "validation-failure", "invalid-file-format", "file", "the animation has too many frames"},
-	kBadCrop:       {400, "FIELD_INTEGRITY_EXCEPTION", "invalid_arguments", "validation-failure", "invalid-crop", "crop", "the crop box does not fit the image"},
-	kRangeConflict: {409, "INVALID_INPUT", "invalid_arguments", "range-conflict", "", "", "the chunk does not continue the upload"},
-	kRangeInvalid:  {416, "INVALID_INPUT", "invalid_arguments", "range-not-satisfiable", "", "", "the content range does not fit the declared length"},
-	kIncomplete:    {409, "INVALID_INPUT", "invalid_arguments", "upload-incomplete", "", "", "the upload has not received all its bytes"},
-	kBadSignature:  {403, "INSUFFICIENT_ACCESS", "invalid_auth", "invalid-signature", "", "", "the link's signature is not valid"},
-	kLinkExpired:   {410, "INSUFFICIENT_ACCESS", "token_expired", "link-expired", "", "", "the link has expired; ask for a new one"},
-	kInvalidURL:    {400, "INVALID_INPUT", "invalid_arguments", "validation-failure", "invalid-url", "url", "the URL is not a valid absolute http or https URL"},
-	kBusy:          {503, "SERVER_UNAVAILABLE", "ratelimited", "import-queue-full", "", "", "too many URL imports are in progress; try again later"},
-	kBodyTimeout:   {408, "INVALID_INPUT", "request_timeout", "request-timeout", "", "", "the request body stopped arriving or arrived too slowly"},
-	kBadForm:       {400, "INVALID_INPUT", "invalid_form_data", "bad-request", "", "", "the form data is malformed"},
+	kInternal:         {500, "UNKNOWN_EXCEPTION", "internal_error", "internal-error", "", "", "an internal error occurred"},
+	kNoAuth:           {401, "INVALID_SESSION_ID", "not_authed", "unauthorized", "", "", "no credentials were given"},
+	kBadAuth:          {401, "INVALID_SESSION_ID", "invalid_auth", "invalid-credentials", "", "", "the credentials are invalid or expired"},
+	kForbidden:        {403, "INSUFFICIENT_ACCESS", "access_denied", "forbidden", "", "", "you may not change this user's photo"},
+	kNotFound:         {404, "NOT_FOUND", "not_found", "not-found", "", "", "the requested resource does not exist"},
+	kConflict:         {409, "CONFLICT", "internal_error", "conflict", "", "", "the photo was changed by another request"},
+	kBadRequest:       {400, "INVALID_INPUT", "invalid_arguments", "bad-request", "", "", "the request is malformed"},
+	kCanceled:         {503, "REQUEST_LIMIT_EXCEEDED", "request_timeout", "unavailable", "", "", "the request did not complete"},
+	kMissing:          {400, "INVALID_INPUT", "invalid_arguments", "validation-failure", "field-missing", "file", "no image was given"},
+	kFileTooLarge:     {400, "INVALID_INPUT", "too_large", "validation-failure", "file-too-large", "file", "the file is too large"},
+	kBadImage:         {400, "INVALID_INPUT", "bad_image", "validation-failure", "invalid-file-format", "file", "the file is not a supported image"},
+	kImageTooLarge:    {400, "INVALID_INPUT", "too_large", "validation-failure", "file-too-large", "file", "the image dimensions are too large"},
+	kTooManyFrames:    {400, "INVALID_INPUT", "too_many_frames", "validation-failure", "invalid-file-format", "file", "the animation has too many frames"},
+	kBadCrop:          {400, "FIELD_INTEGRITY_EXCEPTION", "invalid_arguments", "validation-failure", "invalid-crop", "crop", "the crop box does not fit the image"},
+	kRangeConflict:    {409, "INVALID_INPUT", "invalid_arguments", "range-conflict", "", "", "the chunk does not continue the upload"},
+	kRangeInvalid:     {416, "INVALID_INPUT", "invalid_arguments", "range-not-satisfiable", "", "", "the content range does not fit the declared length"},
+	kIncomplete:       {409, "INVALID_INPUT", "invalid_arguments", "upload-incomplete", "", "", "the upload has not received all its bytes"},
+	kBadSignature:     {403, "INSUFFICIENT_ACCESS", "invalid_auth", "invalid-signature", "", "", "the link's signature is not valid"},
+	kLinkExpired:      {410, "INSUFFICIENT_ACCESS", "token_expired", "link-expired", "", "", "the link has expired; ask for a new one"},
+	kInvalidURL:       {400, "INVALID_INPUT", "invalid_arguments", "validation-failure", "invalid-url", "url", "the URL is not a valid absolute http or https URL"},
+	kBusy:             {503, "SERVER_UNAVAILABLE", "ratelimited", "import-queue-full", "", "", "too many URL imports are in progress; try again later"},
+	kBodyTimeout:      {408, "INVALID_INPUT", "request_timeout", "request-timeout", "", "", "the request body stopped arriving or arrived too slowly"},
+	kBadForm:          {400, "INVALID_INPUT", "invalid_form_data", "bad-request", "", "", "the form data is malformed"},
+	kMethodNotAllowed: {405, "METHOD_NOT_ALLOWED", "invalid_arguments", "method-not-allowed", "", "", "the HTTP method is not allowed here"},
+	kUnknownMethod:    {404, "NOT_FOUND", "unknown_method", "not-found", "", "", "the requested resource does not exist"},
 }
 
 // classify turns an error into its kind and a message safe to show: the

@@ -144,7 +144,7 @@ func TestSlackDeletePhoto(t *testing.T) {
 		{Name: "token in a multipart body", Method: http.MethodPost, URL: "/api/users.deletePhoto", ReqHeader: hMP, ReqBody: bMP, Code: slackStatus, ResBody: slackOKBody, Check: wantNoPhoto(e, "bob")},
 		{Name: "admin for another user", Method: http.MethodPost, URL: "/api/users.deletePhoto?user=carol", ReqHeader: withAuth(bearerAdmin, nil), Code: slackStatus, ResBody: slackOKBody},
 		{Name: "token in the query", Method: http.MethodPost, URL: "/api/users.deletePhoto?token=alice-token", Code: slackStatus, ResBody: slackOKBody},
-		{Name: "GET is not allowed", URL: "/api/users.deletePhoto", Code: http.StatusMethodNotAllowed},
+		{Name: "GET is not allowed", URL: "/api/users.deletePhoto", ReqHeader: withAuth(bearerAlice, nil), Code: slackStatus, ResBody: slackErr("invalid_arguments")},
 	})
 }
 
