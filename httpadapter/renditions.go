@@ -183,6 +183,12 @@ func (h *Handler) redirectCurrent(w http.ResponseWriter, r *http.Request) {
 		h.restError(w, r, err, nil)
 		return
 	}
-	w.Header().Set("Cache-Control", cache)
-	http.Redirect(w, r, h.renditionURL(r, userID, p.VersionID, size), http.StatusFound)
+	hd := w.Header()
+	hd.Set("Cache-Control", cache)
+	// Not http.Redirect: its little HTML body would make this the one
+	// page the adapter serves.
+	hd.Set("Location", h.renditionURL(r, userID, p.VersionID, size))
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusFound)
 }

@@ -148,6 +148,17 @@ func TestRenditionServing(t *testing.T) {
 			ResHeader: map[string]string{"Location": e.URL + u64, "Cache-Control": "public, max-age=60"},
 		},
 		{
+			// The redirect carries no HTML: nothing the adapter serves is
+			// a page.
+			Name: "redirect has no HTML body", URL: currentPath("alice", "64"), Code: http.StatusFound,
+			ResHeader: map[string]string{"X-Content-Type-Options": "nosniff", "Content-Length": "0"},
+			Check: func(t *testing.T, res *http.Response, body []byte) {
+				if ct := res.Header.Get("Content-Type"); strings.Contains(ct, "html") || len(body) != 0 {
+					t.Errorf("redirect Content-Type %q, body %q", ct, body)
+				}
+			},
+		},
+		{
 			Name: "current original", URL: currentPath("alice", "original"), Code: http.StatusFound,
 			ResHeader: map[string]string{"Location": e.URL + versionedPath("alice", vid, "original")},
 		},
