@@ -66,6 +66,8 @@
     too_large: "The image is too large.",
     too_many_frames: "The animation has too many frames.",
     invalid_arguments: "The request's arguments are invalid.",
+    invalid_form_data: "The upload's form data was malformed or cut short.",
+    request_timeout: "The upload stopped arriving or arrived too slowly; try again.",
     access_denied: "You may not change this photo.",
     internal_error: "The server failed; try again.",
   };
