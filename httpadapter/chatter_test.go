@@ -212,6 +212,8 @@ func TestChatterFiles(t *testing.T) {
 	hJSONTitle, bJSONTitle := multipartReq(t, withAuth(bearerAlice, nil),
 		part{Name: "json", ContentType: "application/json", Data: []byte(`{"title":"From JSON"}`)}, filePart("fileData", "x.bin", "", img1))
 	hEmpty, bEmpty := multipartReq(t, withAuth(bearerAlice, nil), fieldPart("title", "nothing"))
+	hLongTitle, bLongTitle := multipartReq(t, withAuth(bearerAlice, nil),
+		fieldPart("title", strings.Repeat("t", 300)), filePart("fileData", "x.jpg", "", img1))
 	runTests(t, e, []httpTest{
 		{Name: "info", URL: filePath(fileID), ReqHeader: withAuth(bearerAlice, nil), Code: http.StatusOK, ResContains: []string{`"versionNumber":"1"`}},
 		{Name: "info by admin", URL: filePath(fileID), ReqHeader: withAuth(bearerAdmin, nil), Code: http.StatusOK},
@@ -224,6 +226,7 @@ func TestChatterFiles(t *testing.T) {
 		{Name: "new version of an unknown file", Method: http.MethodPost, URL: filePath("069000000000000AAA"), ReqHeader: h2, ReqBody: b2, Code: http.StatusNotFound},
 		{Name: "create for another user", Method: http.MethodPost, URL: filesPath("alice"), ReqHeader: hBob, ReqBody: bBob, Code: http.StatusForbidden},
 		{Name: "create by admin for another user", Method: http.MethodPost, URL: filesPath("bob"), ReqHeader: hTitled, ReqBody: bTitled, Code: http.StatusCreated, ResContains: []string{`"title":"Team photo"`, `"owner":{"id":"bob"}`}},
+		{Name: "create with a title too long", Method: http.MethodPost, URL: filesPath("me"), ReqHeader: hLongTitle, ReqBody: bLongTitle, Code: http.StatusBadRequest, Check: wantChatterError("INVALID_INPUT")},
 		{Name: "create with title in json part", Method: http.MethodPost, URL: filesPath("me"), ReqHeader: hJSONTitle, ReqBody: bJSONTitle, Code: http.StatusCreated, ResContains: []string{`"title":"From JSON"`}},
 		{Name: "create without fileData", Method: http.MethodPost, URL: filesPath("me"), ReqHeader: hEmpty, ReqBody: bEmpty, Code: http.StatusBadRequest, Check: wantChatterError("INVALID_INPUT")},
 		{Name: "create without multipart", Method: http.MethodPost, URL: filesPath("me"), ReqHeader: withAuth(bearerAlice, map[string]string{"Content-Type": "image/jpeg"}), ReqBody: img1, Code: http.StatusBadRequest, Check: wantChatterError("INVALID_INPUT")},

@@ -128,6 +128,12 @@ func classify(err error) (kind, string) {
 		return kIncomplete, wordings[kIncomplete].message
 	case errors.Is(err, photo.ErrInvalidUserID):
 		return kBadRequest, "the user ID is invalid"
+	case errors.Is(err, photo.ErrInvalidInput):
+		// An input error of the library that is not an image's (a file
+		// name too long, too many versions): its words are the library's
+		// own, without the package prefix and the sentinel's suffix.
+		msg := strings.TrimSuffix(err.Error(), ": "+photo.ErrInvalidInput.Error())
+		return kBadRequest, strings.TrimPrefix(msg, "photo: ")
 	case isBodyTimeout(err):
 		return kBodyTimeout, wordings[kBodyTimeout].message
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
