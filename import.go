@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 )
 
@@ -42,6 +43,7 @@ func (m *Manager) BeginImport(ctx context.Context, userID, source string) (strin
 		return "", nil, err
 	}
 	id := newNonce(10)
+	source = recordableSource(source)
 	rec, _, err := m.commit(ctx, userID, 0, func(rec *record) error {
 		rec.Pending = &pending{ID: id, Source: source, Started: m.cfg.now().UTC()}
 		return nil
@@ -50,6 +52,23 @@ func (m *Manager) BeginImport(ctx context.Context, userID, source string) (strin
 		return "", nil, fmt.Errorf("photo: begin import for %q: %w", userID, err)
 	}
 	return id, m.photo(rec), nil
+}
+
+// maxSourceLen bounds the source an import keeps in the user's record.
+const maxSourceLen = 2048
+
+// recordableSource is what of an import's source the record may keep: a
+// URL without the user name and password it may carry, at most
+// maxSourceLen bytes.
+func recordableSource(source string) string {
+	if u, err := url.Parse(source); err == nil && u.User != nil {
+		u.User = nil
+		source = u.String()
+	}
+	if len(source) > maxSourceLen {
+		source = strings.ToValidUTF8(source[:maxSourceLen], "")
+	}
+	return source
 }
 
 // CompleteImport is Set for the import importID: it commits only if that
