@@ -189,6 +189,7 @@ func (h *Handler) chatterGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-cache")
+	setPhotoETag(w, p)
 	writeJSON(w, http.StatusOK, h.chatterPhotoBody(r, userID, p))
 }
 
@@ -202,9 +203,13 @@ func (h *Handler) chatterPost(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		in, err = h.readChatterInput(w, r)
 	}
+	var rev int64
+	if err == nil {
+		rev, err = ifRevision(r)
+	}
 	var ph *photo.Photo
 	if err == nil {
-		opts := &photo.SetOptions{Crop: in.crop}
+		opts := &photo.SetOptions{Crop: in.crop, IfRevision: rev}
 		switch {
 		case in.file != nil:
 			ph, err = h.svc.Set(r.Context(), userID, bytes.NewReader(in.file), opts)
@@ -223,6 +228,7 @@ func (h *Handler) chatterPost(w http.ResponseWriter, r *http.Request) {
 		h.chatterError(w, r, err)
 		return
 	}
+	setPhotoETag(w, ph)
 	writeJSON(w, http.StatusCreated, h.chatterPhotoBody(r, userID, ph))
 }
 
@@ -232,8 +238,12 @@ func (h *Handler) chatterDelete(w http.ResponseWriter, r *http.Request) {
 	if err == nil && !mayChange(p, userID) {
 		err = fail(kForbidden, "", "you may not change another user's photo")
 	}
+	var rev int64
 	if err == nil {
-		err = h.svc.Delete(r.Context(), userID, nil)
+		rev, err = ifRevision(r)
+	}
+	if err == nil {
+		err = h.svc.Delete(r.Context(), userID, &photo.DeleteOptions{IfRevision: rev})
 		if errors.Is(err, photo.ErrNotFound) {
 			err = nil // nothing to delete: the outcome is the same
 		}

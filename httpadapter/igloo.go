@@ -375,7 +375,12 @@ func (h *Handler) iglooAssociate(w http.ResponseWriter, r *http.Request) {
 		h.restError(w, r, fail(kIncomplete, "", ""), map[string]any{"received": u.Received, "length": u.Length})
 		return
 	}
-	ph, err := h.svc.SetFromUpload(r.Context(), userID, key, nil)
+	rev, err := ifRevision(r)
+	if err != nil {
+		h.restError(w, r, err, nil)
+		return
+	}
+	ph, err := h.svc.SetFromUpload(r.Context(), userID, key, &photo.SetOptions{IfRevision: rev})
 	if err != nil {
 		if errors.Is(err, photo.ErrNotFound) {
 			// Another request used the upload meanwhile.
@@ -387,5 +392,6 @@ func (h *Handler) iglooAssociate(w http.ResponseWriter, r *http.Request) {
 	if h.opts.Dialects&ProfileImage != 0 {
 		w.Header().Set("Location", h.baseURL(r)+"/v1/users/"+pathSegment(userID)+"/profile/profile-image")
 	}
+	setPhotoETag(w, ph)
 	writeJSON(w, http.StatusCreated, h.newImageBody(r, ph))
 }

@@ -164,6 +164,7 @@ func (h *Handler) profileImageGet(w http.ResponseWriter, r *http.Request) {
 		h.profileImageError(w, r, err)
 		return
 	}
+	setPhotoETag(w, p)
 	writeJSON(w, http.StatusOK, h.newImageBody(r, p))
 }
 
@@ -192,11 +193,17 @@ func (h *Handler) profileImagePost(w http.ResponseWriter, r *http.Request) {
 		h.profileImageError(w, r, err)
 		return
 	}
-	p, err := h.svc.Set(r.Context(), userID, bytes.NewReader(f.file), nil)
+	rev, err := ifRevision(r)
 	if err != nil {
 		h.profileImageError(w, r, err)
 		return
 	}
+	p, err := h.svc.Set(r.Context(), userID, bytes.NewReader(f.file), &photo.SetOptions{IfRevision: rev})
+	if err != nil {
+		h.profileImageError(w, r, err)
+		return
+	}
+	setPhotoETag(w, p)
 	writeJSON(w, http.StatusCreated, h.newImageBody(r, p))
 }
 
@@ -247,7 +254,11 @@ func (h *Handler) profileImageDelete(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h.piPrincipal(w, r, userID); !ok {
 		return
 	}
-	if err := h.svc.Delete(r.Context(), userID, nil); err != nil {
+	rev, err := ifRevision(r)
+	if err == nil {
+		err = h.svc.Delete(r.Context(), userID, &photo.DeleteOptions{IfRevision: rev})
+	}
+	if err != nil {
 		if errors.Is(err, photo.ErrNotFound) {
 			err = fail(kNotFound, "", "the user has no profile image")
 		}
