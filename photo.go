@@ -147,24 +147,27 @@ type DeleteOptions struct {
 	IfRevision int64
 }
 
-// DefaultSizes are the square rendition sizes made when Options.Sizes is
-// nil: Slack's 24, 32, 48, 72, 192, 512 and 1024, and Chatter's 64, 160 and
-// 200.
-var DefaultSizes = []int{24, 32, 48, 64, 72, 160, 192, 200, 512, 1024}
+// DefaultSizes returns the square rendition sizes made when Options.Sizes
+// is nil: Slack's 24, 32, 48, 72, 192, 512 and 1024, and Chatter's 64, 160
+// and 200. Each call returns a new slice.
+func DefaultSizes() []int { return []int{24, 32, 48, 64, 72, 160, 192, 200, 512, 1024} }
 
-// DefaultOnDemandSizes are the sizes, besides Options.Sizes, that
+// DefaultOnDemandSizes returns the sizes, besides Options.Sizes, that
 // OpenRendition makes on first request when Options.OnDemandSizes is nil.
-var DefaultOnDemandSizes = []int{16, 40, 80, 96, 100, 128, 150, 256, 300, 384, 400, 640, 800}
+// Each call returns a new slice.
+func DefaultOnDemandSizes() []int {
+	return []int{16, 40, 80, 96, 100, 128, 150, 256, 300, 384, 400, 640, 800}
+}
 
 // Options configure a Manager. A nil *Options, and every zero field, takes
 // the documented default.
 type Options struct {
 	// Limits bound uploads; zero fields take the defaults of Limits.
 	Limits Limits
-	// Sizes are the square rendition sizes; nil means DefaultSizes.
+	// Sizes are the square rendition sizes; nil means DefaultSizes().
 	Sizes []int
 	// OnDemandSizes are further sizes made on first request and then
-	// stored; nil means DefaultOnDemandSizes. Each must be at most the
+	// stored; nil means DefaultOnDemandSizes(). Each must be at most the
 	// largest of Sizes.
 	OnDemandSizes []int
 	// Fit is how a non-square image without a crop box becomes square;
@@ -242,10 +245,10 @@ func New(store storage.Store, opts *Options) (*Manager, error) {
 		now:             o.Now,
 	}
 	if c.sizes == nil {
-		c.sizes = slices.Clone(DefaultSizes)
+		c.sizes = DefaultSizes()
 	}
 	if c.onDemand == nil {
-		c.onDemand = slices.Clone(DefaultOnDemandSizes)
+		c.onDemand = DefaultOnDemandSizes()
 	}
 	slices.Sort(c.sizes)
 	c.sizes = slices.Compact(c.sizes)

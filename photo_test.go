@@ -153,7 +153,7 @@ func TestSetGetRoundTrip(t *testing.T) {
 		img := decodeRendition(t, m, p, r.Size)
 		is.Equal(img.Bounds().Dx(), r.Width)
 	}
-	is.Equal(sizes, photo.DefaultSizes)
+	is.Equal(sizes, photo.DefaultSizes())
 
 	got, err := m.Get(ctx, "alice")
 	is.NoErr(err)
