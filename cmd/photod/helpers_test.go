@@ -90,9 +90,10 @@ type photod struct {
 func startPhotod(t testing.TB, args ...string) *photod {
 	t.Helper()
 	p := &photod{stdout: newSyncBuffer(), stderr: newSyncBuffer(), done: make(chan error, 1)}
-	hasData := false
+	hasData, hasTokens := false, false
 	for _, a := range args {
 		hasData = hasData || a == "-data" || strings.HasPrefix(a, "-data=")
+		hasTokens = hasTokens || a == "-tokens" || strings.HasPrefix(a, "-tokens=")
 	}
 	full := []string{"-addr", "127.0.0.1:0", "-log-level", "debug"}
 	if !hasData {
@@ -112,9 +113,14 @@ func startPhotod(t testing.TB, args ...string) *photod {
 		}
 	})
 
+	// photod prints the URL and then, in demo mode, the token: wait for
+	// both, or the test may read the output between the two lines.
+	const tokenLine = "photod: demo token for user \"demo\": "
 	deadline := time.After(time.Minute)
 	for {
-		if u, ok := p.stdout.line("photod: serving "); ok {
+		u, serving := p.stdout.line("photod: serving ")
+		_, token := p.stdout.line(tokenLine)
+		if serving && (token || hasTokens) {
 			p.URL = strings.TrimSuffix(strings.Fields(u)[0], "/")
 			break
 		}
@@ -127,7 +133,7 @@ func startPhotod(t testing.TB, args ...string) *photod {
 			t.Fatalf("photod did not start within a minute:\n%s", p.stderr.String())
 		}
 	}
-	if l, ok := p.stdout.line("photod: demo token for user \"demo\": "); ok {
+	if l, ok := p.stdout.line(tokenLine); ok {
 		p.Token = l
 	}
 	return p
