@@ -123,7 +123,7 @@ func checkServed(t *testing.T, m *photo.Manager, p *photo.Photo) {
 }
 
 // allKeys lists every key under prefix.
-func allKeys(t *testing.T, st storage.Store, prefix string) []string {
+func allKeys(t testing.TB, st storage.Store, prefix string) []string {
 	t.Helper()
 	var keys []string
 	token := ""

@@ -217,7 +217,7 @@ func TestSweepSkipsUnreadableRecords(t *testing.T) {
 	if res.Removed != len(orphans) {
 		t.Errorf("Sweep removed %d objects, want %d", res.Removed, len(orphans))
 	}
-	left := append(keys(t, st, "files/"), keys(t, st, "users/")...)
+	left := append(allKeys(t, st, "files/"), allKeys(t, st, "users/")...)
 	slices.Sort(left)
 	want := slices.Sorted(slices.Values(protected))
 	if !slices.Equal(left, want) {

@@ -74,26 +74,6 @@ func newManager(t testing.TB, opts *photo.Options) (*photo.Manager, *memstore.St
 	return m, st
 }
 
-// keys lists every key in the store under prefix.
-func keys(t testing.TB, st storage.Store, prefix string) []string {
-	t.Helper()
-	var out []string
-	token := ""
-	for {
-		page, err := st.List(context.Background(), prefix, &storage.ListOptions{PageToken: token})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range page.Objects {
-			out = append(out, o.Key)
-		}
-		if page.NextPageToken == "" {
-			return out
-		}
-		token = page.NextPageToken
-	}
-}
-
 // decodeRendition opens and decodes one rendition.
 func decodeRendition(t testing.TB, m *photo.Manager, p *photo.Photo, size int) image.Image {
 	t.Helper()
@@ -190,14 +170,14 @@ func TestVersionIDs(t *testing.T) {
 			m, st := newManager(t, nil)
 			p1, err := m.Set(ctx, "u", bytes.NewReader(tt.first), tt.firstOpts)
 			is.NoErr(err)
-			before := keys(t, st, "users/")
+			before := allKeys(t, st, "users/")
 			p2, err := m.Set(ctx, "u", bytes.NewReader(tt.second), tt.secondOpts)
 			is.NoErr(err)
 			is.Equal(p1.VersionID == p2.VersionID, tt.same)
 			if tt.same {
 				// Idempotent: nothing was written, the revision stays.
 				is.Equal(p2.Revision, p1.Revision)
-				is.Equal(keys(t, st, "users/"), before)
+				is.Equal(allKeys(t, st, "users/"), before)
 			} else {
 				is.Equal(p2.Revision, p1.Revision+1)
 			}
@@ -240,7 +220,7 @@ func TestDeleteRemovesBlobs(t *testing.T) {
 	is.NoErr(err)
 	b.Close()
 	is.NoErr(m.Delete(ctx, "u", nil))
-	for _, k := range keys(t, st, "users/") {
+	for _, k := range allKeys(t, st, "users/") {
 		is.True(strings.HasSuffix(k, "/record.json")) // only the tombstone is left
 	}
 	_, err = m.OpenRendition(ctx, "u", p.VersionID, 64)
@@ -270,7 +250,7 @@ func TestConcurrentSets(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(p.Revision, int64(n))
 	prefixes := map[string]bool{}
-	for _, k := range keys(t, st, "users/") {
+	for _, k := range allKeys(t, st, "users/") {
 		if i := strings.Index(k, "/v/"); i >= 0 {
 			prefixes[k[:strings.LastIndexByte(k, '/')]] = true
 		}
@@ -308,7 +288,7 @@ func TestConcurrentSetsWithRevision(t *testing.T) {
 	wg.Wait()
 	is.Equal(wins, 1)
 	prefixes := map[string]bool{}
-	for _, k := range keys(t, st, "users/") {
+	for _, k := range allKeys(t, st, "users/") {
 		if strings.Contains(k, "/v/") {
 			prefixes[k[:strings.LastIndexByte(k, '/')]] = true
 		}
@@ -363,7 +343,7 @@ func TestCropAndFit(t *testing.T) {
 				is.True(errors.As(err, &pe))
 				is.Equal(pe.Code, tt.code)
 				is.True(errors.Is(err, photo.ErrBadCrop))
-				is.Equal(len(keys(t, st, "")), 0) // nothing stored
+				is.Equal(len(allKeys(t, st, "")), 0) // nothing stored
 				return
 			}
 			is.NoErr(err)
@@ -430,7 +410,7 @@ func TestUserIDs(t *testing.T) {
 			is.Equal(got.UserID, tt.id)
 		})
 	}
-	for _, k := range keys(t, st, "") {
+	for _, k := range allKeys(t, st, "") {
 		if err := storage.ValidateKey(k); err != nil {
 			t.Errorf("key %q: %v", k, err)
 		}
@@ -446,14 +426,14 @@ func TestOnDemandSizes(t *testing.T) {
 	m, st := newManager(t, nil)
 	p, err := m.Set(ctx, "u", bytes.NewReader(encodeJPEG(t, quadrants(500, 500))), nil)
 	is.NoErr(err)
-	n := len(keys(t, st, "users/"))
+	n := len(allKeys(t, st, "users/"))
 	b, err := m.OpenRendition(ctx, "u", p.VersionID, 100)
 	is.NoErr(err)
 	is.Equal(b.Rendition.Width, 100)
 	is.Equal(b.Rendition.Height, 100)
 	first, _ := io.ReadAll(b)
 	b.Close()
-	is.Equal(len(keys(t, st, "users/")), n+1) // stored once
+	is.Equal(len(allKeys(t, st, "users/")), n+1) // stored once
 
 	b, err = m.OpenRendition(ctx, "u", p.VersionID, 100)
 	is.NoErr(err)
@@ -583,7 +563,7 @@ func TestSweep(t *testing.T) {
 	m, st := newManager(t, &photo.Options{Sizes: []int{32}, Now: clock})
 	p, err := m.Set(ctx, "u", bytes.NewReader(encodeJPEG(t, quadrants(40, 40))), nil)
 	is.NoErr(err)
-	live := keys(t, st, "users/")
+	live := allKeys(t, st, "users/")
 
 	// What a crashed Set leaves: blobs under a prefix no record names.
 	rec := strings.TrimSuffix(live[0], "/record.json") // "users/<hash>"
@@ -609,8 +589,8 @@ func TestSweep(t *testing.T) {
 	res, err = m.Sweep(ctx, nil)
 	is.NoErr(err)
 	is.Equal(res.Removed, 3)
-	is.Equal(keys(t, st, "users/"), live)
-	is.Equal(len(keys(t, st, "files/")), 0)
+	is.Equal(allKeys(t, st, "users/"), live)
+	is.Equal(len(allKeys(t, st, "files/")), 0)
 	for _, r := range p.Renditions {
 		decodeRendition(t, m, p, r.Size)
 	}

@@ -71,21 +71,7 @@ func uploadPayload(t testing.TB, w, h int, seed uint64) []byte {
 // uploadObjects lists the stored objects of upload key.
 func uploadObjects(t testing.TB, st storage.Store, key string) []string {
 	t.Helper()
-	var out []string
-	token := ""
-	for {
-		page, err := st.List(context.Background(), "uploads/"+key+"/", &storage.ListOptions{PageToken: token})
-		if err != nil {
-			t.Fatalf("List: %v", err)
-		}
-		for _, o := range page.Objects {
-			out = append(out, o.Key)
-		}
-		if page.NextPageToken == "" {
-			return out
-		}
-		token = page.NextPageToken
-	}
+	return allKeys(t, st, "uploads/"+key+"/")
 }
 
 // testUploads is the resumable-upload suite, run on any backend: every
