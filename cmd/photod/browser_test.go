@@ -10,7 +10,6 @@ import (
 	_ "image/png"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -496,19 +495,7 @@ func meanAbsDiff(img image.Image, src *image.NRGBA, r image.Rectangle) float64 {
 func TestBrowserResumableAndURL(t *testing.T) {
 	ctx := browser(t)
 	pngBytes := pngImage(t, 400, 300)
-	source := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/me.png":
-			w.Header().Set("Content-Type", "image/png")
-			w.Write(pngBytes)
-		case "/broken.png":
-			w.Header().Set("Content-Type", "image/png")
-			w.Write([]byte("not a PNG at all"))
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer source.Close()
+	source := imageSource(t, pngBytes, "/broken.png", []byte("not a PNG at all"))
 	srv := startPhotod(t, "-url-import-allow", "127.0.0.0/8")
 	console := watchConsole(ctx)
 

@@ -11,7 +11,6 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,19 +140,7 @@ func TestEndToEnd(t *testing.T) {
 	// A loopback server for the URL import, which photod may reach only
 	// because -url-import-allow names loopback.
 	pngBytes := pngImage(t, 300, 200)
-	source := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/me.png":
-			w.Header().Set("Content-Type", "image/png")
-			w.Write(pngBytes)
-		case "/not-an-image":
-			w.Header().Set("Content-Type", "image/png")
-			w.Write([]byte("<html>this is not an image</html>"))
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer source.Close()
+	source := imageSource(t, pngBytes, "/not-an-image", []byte("<html>this is not an image</html>"))
 
 	tokensFile := writeTokens(t)
 	srv := startPhotod(t, "-tokens", tokensFile, "-url-import-allow", "127.0.0.0/8", "-url-import-allow", "::1/128")

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -163,4 +165,25 @@ func freeLoopbackPort(t testing.TB) int {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	return port
+}
+
+// imageSource is a loopback server for URL imports: it serves png at
+// /me.png, bad (bytes that only claim to be a PNG) at badPath, and 404
+// elsewhere. It is closed when the test ends.
+func imageSource(t testing.TB, png []byte, badPath string, bad []byte) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/me.png":
+			w.Header().Set("Content-Type", "image/png")
+			w.Write(png)
+		case badPath:
+			w.Header().Set("Content-Type", "image/png")
+			w.Write(bad)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }
