@@ -39,6 +39,9 @@ const (
 	kBadForm               // a form body (multipart or urlencoded) that cannot be parsed
 	kMethodNotAllowed      // a path the adapter has, with an HTTP method it does not serve
 	kUnknownMethod         // a Slack method the adapter does not have
+	kRateLimited           // a rate limit (per principal or global) was reached
+	kQuota                 // photo.ErrQuotaExceeded: the caller holds too much already
+	kServerBusy            // photo.ErrBusy, or no write slot came free in time
 
 	numKinds // the number of kinds; keep last
 )
@@ -81,6 +84,9 @@ var wordings = map[kind]wording{
 	kBadForm:          {400, "INVALID_INPUT", "invalid_form_data", "bad-request", "", "", "the form data is malformed"},
 	kMethodNotAllowed: {405, "METHOD_NOT_ALLOWED", "invalid_arguments", "method-not-allowed", "", "", "the HTTP method is not allowed here"},
 	kUnknownMethod:    {404, "NOT_FOUND", "unknown_method", "not-found", "", "", "the requested resource does not exist"},
+	kRateLimited:      {429, "REQUEST_LIMIT_EXCEEDED", "ratelimited", "rate-limited", "", "", "too many requests; try again later"},
+	kQuota:            {403, "REQUEST_LIMIT_EXCEEDED", "limit_exceeded", "quota-exceeded", "", "", "a quota was exceeded"},
+	kServerBusy:       {503, "SERVER_UNAVAILABLE", "ratelimited", "busy", "", "", "the server is busy; try again later"},
 }
 
 // classify turns an error into its kind and a message safe to show: the
@@ -122,6 +128,14 @@ func classify(err error) (kind, string) {
 		return kFileTooLarge, wordings[kFileTooLarge].message
 	case errors.Is(err, photo.ErrNotFound), errors.Is(err, photo.ErrFileNotFound):
 		return kNotFound, wordings[kNotFound].message
+	case errors.Is(err, photo.ErrQuotaExceeded):
+		var qe *photo.QuotaError
+		if errors.As(err, &qe) {
+			return kQuota, strings.TrimPrefix(qe.Error(), "photo: ")
+		}
+		return kQuota, wordings[kQuota].message
+	case errors.Is(err, photo.ErrBusy):
+		return kServerBusy, wordings[kServerBusy].message
 	case errors.Is(err, photo.ErrConflict):
 		return kConflict, wordings[kConflict].message
 	case errors.Is(err, photo.ErrUploadIncomplete):
