@@ -86,6 +86,8 @@ type Store struct {
 	// whatever it holds. Across processes (OsFs) rmdir refuses a non-empty
 	// directory, and a writer that loses its directory makes it again.
 	dirs sync.RWMutex
+	// trailers caches the trailers of files opened (see trailerCache).
+	trailers trailerCache
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -159,12 +161,8 @@ var errCorrupt = errors.New("not an object file (bad trailer)")
 
 // readTrailer reads the metadata of the object file f and returns it with
 // the length of the object's bytes.
-func readTrailer(f afero.File) (trailer, int64, error) {
+func parseTrailer(f io.ReaderAt, fi fs.FileInfo) (trailer, int64, error) {
 	var t trailer
-	fi, err := f.Stat()
-	if err != nil {
-		return t, 0, err
-	}
 	if fi.IsDir() {
 		return t, 0, fs.ErrNotExist
 	}
@@ -214,7 +212,7 @@ func (s *Store) stat(key string) (storage.Attrs, bool, error) {
 		return storage.Attrs{}, false, err
 	}
 	defer f.Close()
-	t, size, err := readTrailer(f)
+	t, size, err := s.trailers.readTrailer(f, path.Join(dir, name))
 	if notFound(err) {
 		return storage.Attrs{}, false, nil
 	}
@@ -362,7 +360,7 @@ func (s *Store) Open(ctx context.Context, key string) (storage.Reader, error) {
 	if err != nil {
 		return nil, fail("open", key, err)
 	}
-	t, size, err := readTrailer(f)
+	t, size, err := s.trailers.readTrailer(f, path.Join(dir, name))
 	if err != nil {
 		f.Close()
 		if notFound(err) {
@@ -383,6 +381,32 @@ type reader struct {
 func (r *reader) Read(p []byte) (int, error) {
 	n, err := r.SectionReader.Read(p)
 	if err != nil && err != io.EOF {
+		err = fail("read", r.key, err)
+	}
+	return n, err
+}
+
+// WriteTo writes the rest of the object to w. On the operating system's
+// file system it hands w the open file itself, limited to the object's
+// bytes, so that a network connection can send them with sendfile(2)
+// without copying them through user space.
+func (r *reader) WriteTo(w io.Writer) (int64, error) {
+	pos, _ := r.SectionReader.Seek(0, io.SeekCurrent)
+	rest := r.SectionReader.Size() - pos
+	if rest <= 0 {
+		return 0, nil
+	}
+	var n int64
+	var err error
+	if f := osFile(r.f); f != nil {
+		if _, err = f.Seek(pos, io.SeekStart); err == nil {
+			n, err = io.Copy(w, &io.LimitedReader{R: f, N: rest})
+		}
+	} else {
+		n, err = io.Copy(w, io.NewSectionReader(r.SectionReader, pos, rest))
+	}
+	r.SectionReader.Seek(pos+n, io.SeekStart)
+	if err != nil {
 		err = fail("read", r.key, err)
 	}
 	return n, err
