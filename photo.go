@@ -219,6 +219,8 @@ type Manager struct {
 	store storage.Store
 	cfg   config
 	sem   chan struct{}
+	// versions caches immutable facts of versions for serving.
+	versions *versionCache
 }
 
 var _ Service = (*Manager)(nil)
@@ -287,7 +289,7 @@ func New(store storage.Store, opts *Options) (*Manager, error) {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	return &Manager{store: store, cfg: c, sem: make(chan struct{}, n)}, nil
+	return &Manager{store: store, cfg: c, sem: make(chan struct{}, n), versions: newVersionCache(defaultVersionCacheEntries)}, nil
 }
 
 // Store returns the storage the Manager keeps its objects in.
@@ -680,18 +682,39 @@ func (m *Manager) OpenRendition(ctx context.Context, userID, versionID string, s
 	if err := checkUserID(userID); err != nil {
 		return nil, err
 	}
-	notFound := fmt.Errorf("photo: open %q/%s/%d: %w", userID, versionID, size, ErrNotFound)
 	if !isVersionID(versionID) {
-		return nil, notFound
+		return nil, renditionNotFound(userID, versionID, size)
+	}
+	// A version seen before needs no record read: its blobs are there
+	// while it is current, and gone once a change replaced it.
+	if v := m.versions.get(userID, versionID); v != nil {
+		b, err := m.openVersion(ctx, userID, v, size)
+		if !errors.Is(err, ErrNotFound) {
+			return b, err
+		}
+		m.versions.forget(userID, v)
 	}
 	rec, _, err := loadRecord(ctx, m.store, userID)
 	if err != nil {
 		return nil, fmt.Errorf("photo: open %q: %w", userID, err)
 	}
 	if rec == nil || rec.Current == nil || rec.Current.ID != versionID {
-		return nil, notFound
+		return nil, renditionNotFound(userID, versionID, size)
 	}
-	v := rec.Current
+	b, err := m.openVersion(ctx, userID, rec.Current, size)
+	if err == nil {
+		m.versions.put(userID, rec.Current)
+	}
+	return b, err
+}
+
+func renditionNotFound(userID, versionID string, size int) error {
+	return fmt.Errorf("photo: open %q/%s/%d: %w", userID, versionID, size, ErrNotFound)
+}
+
+// openVersion opens the blob of size in v, or returns an error wrapping
+// ErrNotFound if v has no such size or its blobs are gone.
+func (m *Manager) openVersion(ctx context.Context, userID string, v *version, size int) (*Blob, error) {
 	var b *blob
 	if size == 0 {
 		b = &v.Original
@@ -700,14 +723,14 @@ func (m *Manager) OpenRendition(ctx context.Context, userID, versionID string, s
 	}
 	if b == nil {
 		if !slices.Contains(m.cfg.onDemand, size) {
-			return nil, notFound
+			return nil, renditionNotFound(userID, v.ID, size)
 		}
 		return m.openOnDemand(ctx, v, size)
 	}
 	r, err := m.store.Open(ctx, v.Prefix+b.Name)
 	if errors.Is(err, storage.ErrNotFound) {
-		// The version was replaced between reading the record and opening.
-		return nil, notFound
+		// The version was replaced since its record was read.
+		return nil, renditionNotFound(userID, v.ID, size)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("photo: open %q: %w", userID, err)
