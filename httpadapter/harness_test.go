@@ -160,6 +160,8 @@ type envConfig struct {
 	Prefix string
 	// NoAuth leaves Options.Authenticate nil.
 	NoAuth bool
+	// Store is the store under the faultStore; nil means a new memstore.
+	Store storage.Store
 }
 
 // testEnv is a handler served over loopback.
@@ -185,7 +187,10 @@ func newTestHandler(t *testing.T, opts *Options) *testEnv {
 func newTestEnv(t *testing.T, cfg envConfig) *testEnv {
 	t.Helper()
 	clock := newTestClock()
-	st := &faultStore{Store: memstore.New()}
+	st := &faultStore{Store: cfg.Store}
+	if st.Store == nil {
+		st.Store = memstore.New()
+	}
 	var po photo.Options
 	if cfg.Photo != nil {
 		po = *cfg.Photo

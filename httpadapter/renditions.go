@@ -2,10 +2,12 @@ package httpadapter
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/profilephoto/photo"
 )
@@ -111,9 +113,12 @@ func (h *Handler) currentURL(r *http.Request, userID string, size int) string {
 	return h.baseURL(r) + "/photos/" + pathSegment(userID) + "/" + sizeSegment(size)
 }
 
-// serveRendition serves the bytes of a rendition with http.ServeContent,
-// which answers Range, If-None-Match (304), If-Range and HEAD. The bytes
-// are public: their URL holds the version, which nobody can guess.
+// serveRendition serves the bytes of a rendition. The bytes are public:
+// their URL holds the version, which nobody can guess. A plain GET or
+// HEAD, perhaps with If-None-Match, is answered here, so that the bytes
+// reach the connection through the store's own WriteTo (sendfile on the
+// filesystem store); Range and the other conditional requests go to
+// http.ServeContent, which answers Range, If-Range, If-Match and the dates.
 func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) {
 	size, ok := h.parseSize(r.PathValue("size"))
 	if !ok {
@@ -130,12 +135,57 @@ func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) {
 	}
 	defer b.Close()
 	hd := w.Header()
+	etag := strconv.Quote(b.Rendition.ETag)
 	// Setting Content-Type keeps ServeContent from sniffing the bytes.
 	hd.Set("Content-Type", b.Rendition.ContentType)
-	hd.Set("ETag", strconv.Quote(b.Rendition.ETag))
+	hd.Set("ETag", etag)
 	hd.Set("Cache-Control", cacheImmutable)
 	hd.Set("X-Content-Type-Options", "nosniff")
-	http.ServeContent(w, r, "", b.ModTime, b)
+	if !plainRequest(r) {
+		http.ServeContent(w, r, "", b.ModTime, b)
+		return
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagListed(inm, etag) {
+		hd.Del("Content-Type")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	hd.Set("Accept-Ranges", "bytes")
+	hd.Set("Content-Length", strconv.FormatInt(b.Attrs().Size, 10))
+	if !b.ModTime.IsZero() {
+		hd.Set("Last-Modified", b.ModTime.UTC().Format(http.TimeFormat))
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		// b.Reader, not b: the store's reader may have a WriteTo.
+		if _, err := io.Copy(w, b.Reader); err != nil {
+			h.log.DebugContext(r.Context(), "httpadapter: serving a rendition ended early", "err", err)
+		}
+	}
+}
+
+// plainRequest reports whether r asks for the whole body with no
+// condition other than If-None-Match.
+func plainRequest(r *http.Request) bool {
+	for _, k := range []string{"Range", "If-Range", "If-Match", "If-Unmodified-Since", "If-Modified-Since"} {
+		if _, ok := r.Header[k]; ok {
+			return false
+		}
+	}
+	return true
+}
+
+// etagListed reports whether the If-None-Match value list names etag (a
+// strong tag, quoted) or is "*". The comparison is weak, as RFC 9110
+// asks for If-None-Match: W/"x" matches "x".
+func etagListed(list, etag string) bool {
+	for tag := range strings.SplitSeq(list, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == etag {
+			return true
+		}
+	}
+	return false
 }
 
 // redirectCurrent answers 302 to the current version's rendition. It is

@@ -10,7 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/afero"
+
 	"github.com/profilephoto/photo"
+	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/aferostore"
+	"github.com/profilephoto/photo/storage/memstore"
 )
 
 // versionedPath is the path of one rendition, as the adapter writes it.
@@ -38,7 +43,27 @@ func checkImage(w, h int) func(*testing.T, *http.Response, []byte) {
 }
 
 func TestRenditionServing(t *testing.T) {
-	e := newTestHandler(t, nil)
+	for _, st := range []struct {
+		name string
+		open func(t *testing.T) storage.Store
+	}{
+		{"memstore", func(*testing.T) storage.Store { return memstore.New() }},
+		// The filesystem store hands its files to the connection (sendfile).
+		{"aferostore-OsFs", func(t *testing.T) storage.Store {
+			st, err := aferostore.New(afero.NewBasePathFs(afero.NewOsFs(), t.TempDir()), &aferostore.Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			testRenditionServing(t, newTestEnv(t, envConfig{Store: st.open(t)}))
+		})
+	}
+}
+
+func testRenditionServing(t *testing.T, e *testEnv) {
 	p := e.setPhoto(t, "alice", jpegImage(t, 300, 200))
 	vid := p.VersionID
 	r64, ok := p.Rendition(64)
@@ -64,6 +89,7 @@ func TestRenditionServing(t *testing.T) {
 				"X-Content-Type-Options": "nosniff",
 				"Content-Length":         strconv.FormatInt(r64.Bytes, 10),
 				"Last-Modified":          "*",
+				"Accept-Ranges":          "bytes",
 			},
 			Check: checkImage(64, 64),
 		},
@@ -86,6 +112,18 @@ func TestRenditionServing(t *testing.T) {
 		{
 			Name: "If-None-Match star", URL: u64, ReqHeader: map[string]string{"If-None-Match": "*"},
 			Code: http.StatusNotModified,
+		},
+		{
+			Name: "If-None-Match weak, in a list", URL: u64, ReqHeader: map[string]string{"If-None-Match": `"other", W/` + etag},
+			Code: http.StatusNotModified, ResHeader: map[string]string{"ETag": etag},
+		},
+		{
+			Name: "If-Modified-Since later", URL: u64, ReqHeader: map[string]string{"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+			Code: http.StatusNotModified,
+		},
+		{
+			Name: "If-Match other", URL: u64, ReqHeader: map[string]string{"If-Match": `"other"`},
+			Code: http.StatusPreconditionFailed,
 		},
 		{
 			Name: "If-None-Match other", URL: u64, ReqHeader: map[string]string{"If-None-Match": `"other"`},
