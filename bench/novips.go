@@ -1,0 +1,13 @@
+//go:build !cgo
+
+package main
+
+import "errors"
+
+const vipsAvailable = false
+
+func vipsInit() error { return errors.New("built without cgo") }
+
+func vipsRenditions([]byte, int, int, int, []int, int) ([][]byte, error) {
+	return nil, errors.New("built without cgo")
+}
