@@ -478,4 +478,3 @@ func fmtList(fs []float64, f string) string {
 	}
 	return out
 }
-
