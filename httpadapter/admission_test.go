@@ -150,7 +150,6 @@ func TestAnonymousTricklersDoNotStarveAuthenticated(t *testing.T) {
 	end()
 }
 
-
 // waitHeld waits until n slots of pool are taken.
 func waitHeld(t *testing.T, pool chan struct{}, n int) {
 	t.Helper()
