@@ -263,8 +263,15 @@ func New(svc *photo.Manager, opts *Options) (*Handler, error) {
 	return h, nil
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Every answer is in the words of the
+// dialect whose prefix the path has ({code, message} JSON for the others):
+// a path that is not clean ("//", "." or ".." segments) is not found,
+// rather than redirected, and so is a CONNECT.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.EscapedPath(); r.Method == http.MethodConnect || !isClean(p) {
+		h.notFound(h.dialectOf(p), w, r)
+		return
+	}
 	h.mux.ServeHTTP(w, r)
 }
 
