@@ -142,7 +142,9 @@ func (a *admission) unref(key string, ps *principalSlots, taken bool) {
 // A request waits at most Options.WriteWait for its slots, then is
 // refused with a retryable error in its dialect's words and Retry-After.
 // The body is timed (see timeBody).
-func (h *Handler) limitWrites(d Dialect, next http.HandlerFunc) http.HandlerFunc {
+//
+// A request that is not rated (a read sent as POST) skips the rate limits.
+func (h *Handler) limitWrites(d Dialect, rated bool, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r = h.timeBody(w, r)
 		p, a := h.authenticate(r)
@@ -156,11 +158,13 @@ func (h *Handler) limitWrites(d Dialect, next http.HandlerFunc) http.HandlerFunc
 		if a == authOK {
 			key = p.ID
 		} else {
-			res.lateLimit = true
+			res.lateLimit = rated
 		}
-		if ok, after := h.writeRates.allow(key, true); !ok {
-			h.dialectError(d, w, r, retryLater(kRateLimited, "", after))
-			return
+		if rated {
+			if ok, after := h.writeRates.allow(key, true); !ok {
+				h.dialectError(d, w, r, retryLater(kRateLimited, "", after))
+				return
+			}
 		}
 		release, err := h.admit.acquire(r.Context(), key)
 		if err != nil {

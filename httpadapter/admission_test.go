@@ -291,6 +291,9 @@ func TestWriteRateLimits(t *testing.T) {
 		if res.StatusCode == 429 {
 			t.Errorf("a DELETE (no body) was rate limited: %s", b)
 		}
+		// users.profile.get is a read, even when POSTed.
+		res, b = e.do(t, http.MethodPost, "/api/users.profile.get", withAuth(bearerAlice, form), "", false)
+		wantSlackOK(t, res, b)
 		// Bob has his own bucket.
 		res, b = deletePhoto(e, bearerBob, "")
 		wantSlackOK(t, res, b)
