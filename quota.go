@@ -21,10 +21,12 @@ package photo
 //     so a crash between the two writes never locks a user out for longer
 //     than the object would have lived;
 //   - when a reservation would be refused, entries that have not changed
-//     for quotaSettle are checked against their objects: an entry whose
-//     upload or file is gone is dropped, and one whose object exists takes
-//     its bytes and expiry from the object's record. So what a crash
-//     leaves costs a user at most quotaSettle of waiting.
+//     (or been checked) for quotaSettle are checked against their objects:
+//     an entry whose upload or file is gone is dropped, and one whose
+//     object exists takes its bytes and expiry from the object's record.
+//     So what a crash leaves costs a user at most quotaSettle of waiting,
+//     and a user asking again and again at a full quota costs at most one
+//     read per entry per quotaSettle.
 
 import (
 	"context"
@@ -127,7 +129,8 @@ type quotaEntry struct {
 	Bytes int64 `json:"b"`
 	// Expires is when the object stops existing; zero for never.
 	Expires time.Time `json:"e,omitzero"`
-	// Changed is when the entry was last changed.
+	// Changed is when the entry was last changed, or checked against its
+	// object.
 	Changed time.Time `json:"c"`
 }
 
@@ -239,15 +242,17 @@ func (m *Manager) reserve(ctx context.Context, k *quotaKind, owner, id string, g
 					}
 					checked[eid] = t
 				}
-				switch {
-				case t == nil:
+				// A present entry takes its object's word and is not
+				// checked again for quotaSettle, so that a user who keeps
+				// asking at a full quota costs one read per entry a
+				// minute.
+				if t == nil {
 					delete(idx.Entries, eid)
-					changed = true
-				case t.Bytes != e.Bytes || !t.Expires.Equal(e.Expires):
-					t.Changed = e.Changed
+				} else {
+					t.Changed = now.UTC()
 					idx.Entries[eid] = *t
-					changed = true
 				}
+				changed = true
 			}
 			prune(idx, now)
 			qerr = over()

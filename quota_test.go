@@ -14,6 +14,7 @@ import (
 
 	"github.com/profilephoto/photo"
 	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/memstore"
 )
 
 // quotaManagers returns two Managers over two handles on one fresh store
@@ -476,5 +477,61 @@ func TestQuotaDefaults(t *testing.T) {
 				t.Errorf("Quotas() = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// openCounter counts the Opens of keys under a prefix.
+type openCounter struct {
+	storage.Store
+	prefix string
+	n      atomic.Int64
+}
+
+func (s *openCounter) Open(ctx context.Context, key string) (storage.Reader, error) {
+	if strings.HasPrefix(key, s.prefix) {
+		s.n.Add(1)
+	}
+	return s.Store.Open(ctx, key)
+}
+
+// TestQuotaChecksAreBounded checks that a user who keeps creating at a
+// full quota makes the Manager read each upload's record at most once a
+// minute, not once per refusal.
+func TestQuotaChecksAreBounded(t *testing.T) {
+	oc := &openCounter{Store: memstore.New(), prefix: "uploads/"}
+	clock := &uploadClock{t: time.Now().UTC()}
+	m, err := photo.New(oc, &photo.Options{Now: clock.Now, Quotas: photo.Quotas{Uploads: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	create := func() error {
+		_, err := m.CreateUpload(ctx, "u", "a.png", "image/png", 100, time.Hour)
+		return err
+	}
+	for range 4 {
+		if err := create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []struct {
+		advance time.Duration
+		reads   int64 // upload records read by 20 refusals
+	}{
+		{0, 0},                // young entries are not checked
+		{time.Minute, 4},      // settled entries are checked once
+		{30 * time.Second, 0}, // and not again within the minute
+		{30 * time.Second, 4},
+	} {
+		clock.Advance(step.advance)
+		oc.n.Store(0)
+		for range 20 {
+			if err := create(); !errors.Is(err, photo.ErrQuotaExceeded) {
+				t.Fatalf("create at a full quota: %v", err)
+			}
+		}
+		if got := oc.n.Load(); got != step.reads {
+			t.Errorf("after %v more: 20 refusals read %d upload records, want %d", step.advance, got, step.reads)
+		}
 	}
 }
