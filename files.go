@@ -28,9 +28,10 @@ type FileRef struct {
 
 // File is a stored file that photos can be set from (Chatter's fileId). A
 // file has numbered versions, 1 first; new bytes make a new version. Every
-// version is an image that passed the same validation as Set. A file
-// lives Quotas.FileTTL after its latest version, and counts against its
-// owner's Quotas meanwhile.
+// version is an image that passed the same validation as Set. A file that
+// no photo was set from lives Quotas.FileTTL after its latest version; one
+// that a photo was set from stays until deleted. Files count against their
+// owner's Quotas while they exist.
 type File struct {
 	// ID is 18 characters and starts with "069", as Salesforce's do.
 	ID string `json:"id"`
@@ -43,8 +44,12 @@ type File struct {
 	// Versions are the file's versions, oldest first.
 	Versions []FileVersion `json:"versions"`
 	// Expires is when the file stops existing: Quotas.FileTTL after its
-	// latest version. Zero when files do not expire.
+	// latest version. Zero when it does not expire: once Used, or when
+	// FileTTL is negative.
 	Expires time.Time `json:"expires,omitzero"`
+	// Used is set once a photo was set from the file (SetFromFile): the
+	// file then stays until deleted, as the source of a photo.
+	Used bool `json:"used,omitempty"`
 }
 
 // FileVersion describes one version of a File.
@@ -73,10 +78,14 @@ func (f *fileMeta) bytes() int64 {
 	return n
 }
 
-// expires is when f stops existing, zero for never. A file stored
-// without an expiry (before files expired, or while FileTTL was negative)
-// expires FileTTL after its latest version if FileTTL is now positive.
+// fileExpires is when f stops existing, zero for never. An unused file
+// stored without an expiry (before files expired, or while FileTTL was
+// negative) expires FileTTL after its latest version if FileTTL is now
+// positive.
 func (m *Manager) fileExpires(f *fileMeta) time.Time {
+	if f.Used {
+		return time.Time{}
+	}
 	if !f.Expires.IsZero() || m.cfg.quotas.FileTTL < 0 || len(f.Versions) == 0 {
 		return f.Expires
 	}
@@ -172,7 +181,7 @@ func (m *Manager) addVersion(ctx context.Context, f *fileMeta, etag string, r io
 	}
 	now := m.cfg.now().UTC()
 	var expires time.Time
-	if ttl := m.cfg.quotas.FileTTL; ttl > 0 {
+	if ttl := m.cfg.quotas.FileTTL; ttl > 0 && !f.Used {
 		expires = now.Add(ttl)
 	}
 	// The quota entry comes first: what a failure leaves behind is counted
@@ -198,6 +207,11 @@ func (m *Manager) addVersion(ctx context.Context, f *fileMeta, etag string, r io
 		f.Versions = append(f.Versions, FileVersion{Number: n, Bytes: size, ContentType: ct, Created: now})
 		f.Keys[n] = key
 		f.Expires = expires
+		if f.Used {
+			// Used meanwhile: a used file does not expire (its quota
+			// entry, made never to expire by the use, stays so).
+			f.Expires = time.Time{}
+		}
 		_, err = putJSON(ctx, m.store, fileKey(f.ID), f, etag)
 		if err == nil {
 			out := f.File
@@ -328,7 +342,44 @@ func (m *Manager) SetFromFile(ctx context.Context, userID, fileID string, versio
 		o = *opts
 	}
 	o.source = &FileRef{FileID: fileID, Version: v.Number}
-	return m.Set(ctx, userID, r, &o)
+	p, err := m.Set(ctx, userID, r, &o)
+	if err != nil {
+		return nil, err
+	}
+	m.markFileUsed(ctx, fileID)
+	return p, nil
+}
+
+// markFileUsed records that a photo was set from the file fileID, so that
+// it stops expiring: its quota entry first (never to expire), then its
+// record. A failure is only logged: the photo is set, and the file at
+// worst expires as an unused one does.
+func (m *Manager) markFileUsed(ctx context.Context, fileID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		f, etag, err := m.loadFile(ctx, fileID)
+		switch {
+		case errors.Is(err, ErrFileNotFound):
+			return // deleted meanwhile
+		case err == nil && f.Used:
+			return
+		case err == nil && attempt == 0:
+			// An entry that went missing is made again only within the
+			// quota: a file that cannot be counted is not kept.
+			err = m.reserve(ctx, m.fileQuota(), f.Owner, f.ID, 0, time.Time{})
+		}
+		if err == nil {
+			f.Used, f.Expires = true, time.Time{}
+			if _, err = putJSON(ctx, m.store, fileKey(f.ID), f, etag); err == nil {
+				return
+			}
+		}
+		if !errors.Is(err, storage.ErrPrecondition) || attempt >= 100 {
+			m.cfg.log.Warn("photo: marking a file used failed; it expires as an unused file", "file", fileID, "err", err)
+			return
+		}
+	}
 }
 
 // DeleteFile removes the file fileID with all its versions, or returns an

@@ -57,11 +57,12 @@ type Quotas struct {
 	// FileBytes bounds the bytes of all versions of all of a user's files.
 	// Default 200 MiB.
 	FileBytes int64
-	// FileTTL is how long a file lives after its latest version was
-	// stored, whether or not a photo was set from it (a photo holds its
-	// own renditions, so it never needs the file again). Expired files
-	// are not found, and ExpireUploads removes them. Default 24 hours;
-	// negative means that files never expire.
+	// FileTTL is how long a file that no photo was set from lives after
+	// its latest version was stored. Expired files are not found, and
+	// ExpireUploads removes them. A file that a photo was set from
+	// (SetFromFile) no longer expires: it stays, and counts, until
+	// deleted; the photo itself holds its own renditions and never needs
+	// the file. Default 24 hours; negative means that files never expire.
 	FileTTL time.Duration
 }
 
@@ -187,7 +188,9 @@ func quotaKey(userID, kind string) string {
 }
 
 // reserve adds grow bytes to the entry id of owner's index of kind k,
-// making the entry if there is none, and sets its expiry; it fails with a
+// making the entry if there is none, and moves its expiry to expires if
+// that is later (zero is never: an entry's expiry only ever moves later,
+// so it is never before its object's); it fails with a
 // *QuotaError if the index would then hold more than the quotas allow
 // (growing a file already counted is refused only for its bytes).
 func (m *Manager) reserve(ctx context.Context, k *quotaKind, owner, id string, grow int64, expires time.Time) error {
@@ -258,9 +261,13 @@ func (m *Manager) reserve(ctx context.Context, k *quotaKind, owner, id string, g
 			qerr = over()
 		}
 		if qerr == nil {
-			e := idx.Entries[id]
+			e, had := idx.Entries[id]
 			e.Bytes += grow
-			e.Expires = expires
+			if had {
+				e.Expires = later(e.Expires, expires)
+			} else {
+				e.Expires = expires
+			}
 			e.Changed = now.UTC()
 			idx.Entries[id] = e
 			changed = true
@@ -323,6 +330,17 @@ func (m *Manager) unreserve(k *quotaKind, owner, id string, shrink int64) {
 			return
 		}
 	}
+}
+
+// later returns the later of two expiries, zero meaning never.
+func later(a, b time.Time) time.Time {
+	if a.IsZero() || b.IsZero() {
+		return time.Time{}
+	}
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // prune drops the entries whose objects have expired.

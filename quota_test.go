@@ -535,3 +535,77 @@ func TestQuotaChecksAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestFileUsedIsKept checks that a file a photo was set from stops
+// expiring, a new version included, and still counts against the quota
+// until it is deleted.
+func TestFileUsedIsKept(t *testing.T) {
+	img := testJPEG(t, 8)
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			clock := &uploadClock{t: time.Now().UTC()}
+			ma, mb, _ := quotaManagers(t, be, photo.Quotas{Files: 2, FileTTL: time.Hour}, clock)
+			ctx := context.Background()
+			create := func(m *photo.Manager) (*photo.File, error) {
+				return m.CreateFile(ctx, "owner", "a.jpg", bytes.NewReader(img))
+			}
+			used, err := create(ma)
+			if err != nil {
+				t.Fatal(err)
+			}
+			unused, err := create(mb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f, err := ma.File(ctx, used.ID); err != nil || f.Used || f.Expires.IsZero() {
+				t.Fatalf("a new file: %+v, %v; want unused with an expiry", f, err)
+			}
+			// An admin may set another user's photo from the file: the
+			// owner's file is used all the same.
+			if _, err := mb.SetFromFile(ctx, "someone-else", used.ID, 0, nil); err != nil {
+				t.Fatal(err)
+			}
+			if f, err := ma.File(ctx, used.ID); err != nil || !f.Used || !f.Expires.IsZero() {
+				t.Fatalf("a used file: %+v, %v; want used without an expiry", f, err)
+			}
+
+			clock.Advance(2 * time.Hour)
+			if n, err := mb.ExpireUploads(ctx); err != nil || n != 1 {
+				t.Fatalf("ExpireUploads = %d, %v; want the unused file removed", n, err)
+			}
+			if _, err := ma.File(ctx, unused.ID); !errors.Is(err, photo.ErrFileNotFound) {
+				t.Errorf("the unused file after its expiry: %v, want ErrFileNotFound", err)
+			}
+			if _, err := ma.File(ctx, used.ID); err != nil {
+				t.Fatalf("the used file after the expiry pass: %v", err)
+			}
+			// The used file still counts.
+			fresh, err := create(ma)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = create(mb)
+			wantQuotaError(t, err, "files", 2)
+			// A new version does not make it expire again.
+			if f, err := mb.AddFileVersion(ctx, used.ID, bytes.NewReader(testJPEG(t, 9))); err != nil || !f.Used || !f.Expires.IsZero() {
+				t.Fatalf("a new version of a used file: %+v, %v; want it used without an expiry", f, err)
+			}
+			clock.Advance(2 * time.Hour)
+			if n, err := ma.ExpireUploads(ctx); err != nil || n != 1 {
+				t.Fatalf("ExpireUploads = %d, %v; want only %s removed", n, err, fresh.ID)
+			}
+			if f, err := ma.File(ctx, used.ID); err != nil || len(f.Versions) != 2 {
+				t.Fatalf("the used file: %+v, %v", f, err)
+			}
+			// Deleting it frees its share.
+			if err := mb.DeleteFile(ctx, used.ID); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if _, err := create(ma); err != nil {
+					t.Fatalf("create after the delete: %v", err)
+				}
+			}
+		})
+	}
+}
