@@ -190,8 +190,9 @@ func (m *Manager) addVersion(ctx context.Context, f *fileMeta, etag string, r io
 	if err := m.reserve(ctx, fq, f.Owner, f.ID, size, expires); err != nil {
 		return nil, err
 	}
+	isNew := etag == ""
 	unreserve := func() {
-		if etag == "" {
+		if isNew {
 			m.unreserve(fq, f.Owner, f.ID, -1)
 		} else {
 			m.unreserve(fq, f.Owner, f.ID, size)
