@@ -46,6 +46,7 @@
 // Files (CreateFile, SetFromFile) give Chatter's fileId and versionNumber;
 // resumable uploads give the three-step upload; BeginImport,
 // CompleteImport and FailImport give the set-from-URL flow with its
-// downloading status. The httpadapter package speaks all of these over
+// downloading status. Options.Quotas bound the uploads and files one user
+// may keep at once. The httpadapter package speaks all of these over
 // HTTP in the dialects of four real APIs, and cmd/photod serves it.
 package photo

@@ -140,10 +140,12 @@ func TestLostResponses(t *testing.T) {
 
 // TestFileLimits checks that a file's name and its number of versions are
 // bounded: its record is read back with a size limit, and a record that
-// grew past it would make the file, and Sweep, fail.
+// grew past it would make the file, and Sweep, fail. The versions are
+// bounded by Quotas.FileVersions, and never beyond MaxFileVersions.
 func TestFileLimits(t *testing.T) {
 	ctx := context.Background()
 	m, _ := newManager(t, nil)
+	img := testJPEG(t, 1)
 	tests := []struct {
 		name     string
 		fileName string
@@ -160,33 +162,47 @@ func TestFileLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := m.CreateFile(ctx, "u", tt.fileName, strings.NewReader("x"))
+			_, err := m.CreateFile(ctx, "u", tt.fileName, bytes.NewReader(img))
 			if (err == nil) != tt.ok || (err != nil && !errors.Is(err, photo.ErrInvalidInput)) {
 				t.Fatalf("CreateFile(name of %d bytes) = %v, want ok %v or ErrInvalidInput", len(tt.fileName), err, tt.ok)
 			}
 		})
 	}
-	t.Run("versions", func(t *testing.T) {
-		f, err := m.CreateFile(ctx, "u", "a", strings.NewReader("x"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 2; i <= photo.MaxFileVersions; i++ {
-			if _, err := m.AddFileVersion(ctx, f.ID, strings.NewReader("x")); err != nil {
-				t.Fatalf("version %d: %v", i, err)
+	unlimited, _ := newManager(t, &photo.Options{Quotas: photo.Quotas{FileVersions: -1, FileBytes: -1}})
+	for _, tc := range []struct {
+		name string
+		m    *photo.Manager
+		max  int
+	}{
+		{"versions by default", m, photo.DefaultQuotaFileVersions},
+		{"versions at most MaxFileVersions", unlimited, photo.MaxFileVersions},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.m.Quotas().FileVersions; got != tc.max {
+				t.Fatalf("Quotas().FileVersions = %d, want %d", got, tc.max)
 			}
-		}
-		_, err = m.AddFileVersion(ctx, f.ID, strings.NewReader("x"))
-		if !errors.Is(err, photo.ErrInvalidInput) {
-			t.Fatalf("version %d: %v, want ErrInvalidInput", photo.MaxFileVersions+1, err)
-		}
-		if f, err = m.File(ctx, f.ID); err != nil || len(f.Versions) != photo.MaxFileVersions {
-			t.Fatalf("File after the limit: %v", err)
-		}
-		if _, err := m.Sweep(ctx, nil); err != nil {
-			t.Fatalf("Sweep: %v", err)
-		}
-	})
+			f, err := tc.m.CreateFile(ctx, "versions", "a", bytes.NewReader(img))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 2; i <= tc.max; i++ {
+				if _, err := tc.m.AddFileVersion(ctx, f.ID, bytes.NewReader(img)); err != nil {
+					t.Fatalf("version %d: %v", i, err)
+				}
+			}
+			_, err = tc.m.AddFileVersion(ctx, f.ID, bytes.NewReader(img))
+			var qe *photo.QuotaError
+			if !errors.As(err, &qe) || !errors.Is(err, photo.ErrQuotaExceeded) || *qe != (photo.QuotaError{Quota: "file_versions", Limit: int64(tc.max)}) {
+				t.Fatalf("version %d: %v, want a file_versions QuotaError", tc.max+1, err)
+			}
+			if f, err = tc.m.File(ctx, f.ID); err != nil || len(f.Versions) != tc.max {
+				t.Fatalf("File after the limit: %v", err)
+			}
+			if _, err := tc.m.Sweep(ctx, nil); err != nil {
+				t.Fatalf("Sweep: %v", err)
+			}
+		})
+	}
 }
 
 // TestSweepSkipsUnreadableRecords checks that one record Sweep cannot read

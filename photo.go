@@ -164,6 +164,10 @@ func DefaultOnDemandSizes() []int {
 type Options struct {
 	// Limits bound uploads; zero fields take the defaults of Limits.
 	Limits Limits
+	// Quotas bound what one user keeps in storage (open resumable uploads,
+	// files); zero fields take the defaults of Quotas, negative ones are
+	// off.
+	Quotas Quotas
 	// Sizes are the square rendition sizes; nil means DefaultSizes().
 	Sizes []int
 	// OnDemandSizes are further sizes made on first request and then
@@ -201,6 +205,7 @@ type Options struct {
 
 type config struct {
 	limits          Limits
+	quotas          Quotas
 	sizes           []int
 	onDemand        []int
 	fit             Fit
@@ -236,6 +241,7 @@ func New(store storage.Store, opts *Options) (*Manager, error) {
 	}
 	c := config{
 		limits:          o.Limits.withDefaults(),
+		quotas:          o.Quotas.withDefaults(),
 		sizes:           slices.Clone(o.Sizes),
 		onDemand:        slices.Clone(o.OnDemandSizes),
 		fit:             o.Fit,

@@ -201,6 +201,9 @@ func uploadContentType(contentType string) (string, bool) {
 // parameters and case aside (else CodeUnsupportedFormat). The name is
 // kept for information; it must be valid UTF-8 without control characters,
 // at most MaxUploadNameLen bytes (else an error matching ErrInvalidInput).
+// An upload beyond the owner's Quotas (Uploads, UploadBytes) is refused
+// with a *QuotaError; setting a photo from an upload, deleting it or its
+// expiry frees its share.
 func (m *Manager) CreateUpload(ctx context.Context, owner, name, contentType string, length int64, ttl time.Duration) (*Upload, error) {
 	if err := checkUserID(owner); err != nil {
 		return nil, err
@@ -226,12 +229,22 @@ func (m *Manager) CreateUpload(ctx context.Context, owner, name, contentType str
 		Owner: owner, Name: name, ContentType: ct, Length: length,
 		Created: now, Expires: now.Add(ttl),
 	}, Chunks: []uploadChunk{}}
+	uq := m.uploadQuota()
 	for attempt := 0; ; attempt++ {
 		rec.Key = newUploadKey()
+		// The quota entry comes first: an upload is never stored without
+		// being counted.
+		if err := m.reserve(ctx, uq, owner, rec.Key, length, rec.Expires); err != nil {
+			return nil, err
+		}
 		_, err := m.storeUploadRecord(ctx, rec, "")
 		if err == nil {
 			u := rec.Upload
 			return &u, nil
+		}
+		if errors.Is(err, storage.ErrPrecondition) {
+			// Not written: the entry goes.
+			m.unreserve(uq, owner, rec.Key, -1)
 		}
 		// A key already taken (one chance in 2^59): draw another.
 		if !errors.Is(err, storage.ErrPrecondition) || attempt >= 3 {
@@ -280,7 +293,7 @@ func (m *Manager) loadUpload(ctx context.Context, key string) (*uploadRecord, st
 		return nil, "", fmt.Errorf("photo: %w", err)
 	}
 	if !m.cfg.now().Before(rec.Expires) {
-		m.removeUpload(key)
+		m.removeUpload(key, rec.Owner)
 		return nil, "", notFound
 	}
 	return rec, etag, nil
@@ -507,7 +520,7 @@ func (m *Manager) SetFromUpload(ctx context.Context, userID, key string, opts *S
 	if err != nil {
 		return nil, err
 	}
-	m.removeUpload(key)
+	m.removeUpload(key, rec.Owner)
 	return p, nil
 }
 
@@ -579,31 +592,33 @@ func (c *chunkReader) Close() error {
 // DeleteUpload removes the upload key and its bytes, or returns an error
 // wrapping ErrNotFound when there is no such upload.
 func (m *Manager) DeleteUpload(ctx context.Context, key string) error {
-	if _, _, err := m.loadUpload(ctx, key); err != nil {
+	rec, _, err := m.loadUpload(ctx, key)
+	if err != nil {
 		return err
 	}
-	if err := m.deleteUpload(ctx, key); err != nil {
+	if err := m.deleteUpload(ctx, key, rec.Owner); err != nil {
 		return fmt.Errorf("photo: delete upload %s: %w", key, err)
 	}
 	return nil
 }
 
 // deleteUpload removes the record first, so that the upload is gone in one
-// step, then the chunks; chunks a failure leaves are ExpireUploads' to
-// remove.
-func (m *Manager) deleteUpload(ctx context.Context, key string) error {
+// step, then its entry in owner's quota index, then the chunks; chunks a
+// failure leaves are ExpireUploads' to remove.
+func (m *Manager) deleteUpload(ctx context.Context, key, owner string) error {
 	if err := m.store.Delete(ctx, uploadMetaKey(key)); err != nil {
 		return err
 	}
+	m.unreserve(m.uploadQuota(), owner, key, -1)
 	return deletePrefix(ctx, m.store, uploadPrefix(key))
 }
 
 // removeUpload is deleteUpload on a context of its own, for clean-up that
 // must not depend on the caller's request; a failure is only logged.
-func (m *Manager) removeUpload(key string) {
+func (m *Manager) removeUpload(key, owner string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := m.deleteUpload(ctx, key); err != nil {
+	if err := m.deleteUpload(ctx, key, owner); err != nil {
 		m.cfg.log.Warn("photo: removing an upload failed; ExpireUploads will", "upload", key, "err", err)
 	}
 }
@@ -620,12 +635,14 @@ func (m *Manager) discardKeys(keys ...string) {
 }
 
 // ExpireUploads removes every upload whose Expires has passed, with its
-// bytes, and returns how many it removed. It also removes chunk objects
-// that no upload lists (left by a crash between a chunk's write and its
-// record's) once they are an hour old. Expired uploads are refused as soon
-// as they expire whether or not this runs; it reclaims their space, so a
-// server should call it now and then. It is safe to run at any time, from
-// any number of processes sharing the store.
+// bytes, and every file whose Expires has passed (see Quotas.FileTTL),
+// with its versions, and returns how many uploads and files it removed.
+// It also removes chunk objects that no upload lists (left by a crash
+// between a chunk's write and its record's) once they are an hour old.
+// Expired uploads and files are refused as soon as they expire whether or
+// not this runs; it reclaims their space, so a server should call it now
+// and then. It is safe to run at any time, from any number of processes
+// sharing the store.
 func (m *Manager) ExpireUploads(ctx context.Context) (int, error) {
 	now := m.cfg.now()
 	removed := 0
@@ -649,7 +666,7 @@ func (m *Manager) ExpireUploads(ctx context.Context) (int, error) {
 			return nil
 		}
 		if rec != nil && !now.Before(rec.Expires) {
-			if err := m.deleteUpload(ctx, key); err != nil {
+			if err := m.deleteUpload(ctx, key, rec.Owner); err != nil {
 				return err
 			}
 			removed++
@@ -696,6 +713,11 @@ func (m *Manager) ExpireUploads(ctx context.Context) (int, error) {
 	}
 	if err := judge(); err != nil {
 		return removed, fmt.Errorf("photo: expire uploads: %w", err)
+	}
+	n, err := m.expireFiles(ctx)
+	removed += n
+	if err != nil {
+		return removed, fmt.Errorf("photo: expire files: %w", err)
 	}
 	return removed, nil
 }

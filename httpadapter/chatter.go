@@ -23,6 +23,7 @@ import (
 //	POST /services/data/{apiVersion}/connect/files/users/{userId}   create a file (part fileData)
 //	GET  /services/data/{apiVersion}/connect/files/{fileId}         a file's details
 //	POST /services/data/{apiVersion}/connect/files/{fileId}         upload a new version (part fileData)
+//	DELETE /services/data/{apiVersion}/connect/files/{fileId}       remove a file (204)
 //
 // apiVersion is "v" and a version such as "34.0"; userId "me" is the
 // caller. There is one photo per user: the community forms reach the same
@@ -40,6 +41,11 @@ import (
 //     them ("the large profile picture", "the small profile").
 //   - url is absolute, like every URL the adapter answers with.
 //   - A fileId must name a file the caller owns (an admin may use any).
+//   - Files exist to become photos: a file or version that is not an image
+//     a photo POST would accept is refused (400 INVALID_INPUT), and files
+//     expire, and count against quotas, as photo.Quotas says (403
+//     REQUEST_LIMIT_EXCEEDED when full). A photo set from a file keeps
+//     working after the file is deleted or expires.
 
 // Salesforce's sizes of the Photo body.
 const (
@@ -70,6 +76,7 @@ func (h *Handler) chatterRoutes() []route {
 		{"POST " + files + "/users/{userId}", Chatter, h.chatterCreateFile},
 		{"GET " + files + "/{fileId}", Chatter, h.chatterFileInfo},
 		{"POST " + files + "/{fileId}", Chatter, h.chatterAddFileVersion},
+		{"DELETE " + files + "/{fileId}", Chatter, h.chatterDeleteFile},
 	}
 }
 
@@ -497,6 +504,22 @@ func (h *Handler) chatterAddFileVersion(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	writeJSON(w, http.StatusCreated, h.chatterFileBody(r, f))
+}
+
+// chatterDeleteFile removes a file, for its owner or an admin.
+func (h *Handler) chatterDeleteFile(w http.ResponseWriter, r *http.Request) {
+	f, err := h.chatterOwnFile(r)
+	if err == nil {
+		err = h.svc.DeleteFile(r.Context(), f.ID)
+	}
+	if errors.Is(err, photo.ErrFileNotFound) {
+		err = fail(kNotFound, "", "the file does not exist")
+	}
+	if err != nil {
+		h.chatterError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // chatterOwnFile authenticates r and returns the file {fileId} if the

@@ -44,7 +44,10 @@ import (
 //
 // Uploads expire Options.UploadTTL after their creation, finished or not:
 // then they answer 404 and their bytes are removed, at once when asked
-// for, or by Sweep.
+// for, or by Sweep. A user's open uploads are bounded by the Manager's
+// photo.Quotas (count and declared bytes): a create beyond them answers
+// 403 quota-exceeded; associating, deleting or the expiry of an upload
+// frees its share.
 
 const (
 	iglooCommunity = "/.api2/api/v1/communities/{communityKey}"
