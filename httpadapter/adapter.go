@@ -88,10 +88,46 @@ type Options struct {
 	// Limits.MaxBytes plus 1 MiB for the multipart framing and fields.
 	MaxRequestBytes int64
 	// MaxConcurrentWrites bounds how many requests that carry a body
-	// (POST, PUT, PATCH) are served at once, because each may hold up to
-	// MaxRequestBytes in memory. Further ones wait their turn, or end with
-	// 503 if the client gives up first. Default 4 times GOMAXPROCS.
+	// (POST, PUT, PATCH) and whose principal is known are served at once,
+	// because each may hold up to MaxRequestBytes in memory. Further ones
+	// wait their turn, up to WriteWait. Default 4 times GOMAXPROCS.
 	MaxConcurrentWrites int
+	// MaxAnonymousWrites bounds how many Slack requests without an
+	// Authorization header (whose token may be in the body, so whose
+	// principal is not known until the body is read) are served at once.
+	// They have this pool to themselves, apart from MaxConcurrentWrites,
+	// so slow anonymous bodies never keep an authenticated write out.
+	// Default 2 (DefaultMaxAnonymousWrites).
+	MaxAnonymousWrites int
+	// MaxWritesPerPrincipal bounds how many writes one principal has in
+	// flight at once, so that one user cannot hold every slot; a further
+	// one waits, up to WriteWait, then gets 429 (Chatter
+	// REQUEST_LIMIT_EXCEEDED, Slack ratelimited) with Retry-After.
+	// Default 2 (DefaultMaxWritesPerPrincipal); negative means no bound.
+	MaxWritesPerPrincipal int
+	// WriteWait is the longest a write waits for its slots. Past it, it is
+	// refused with 503 (Chatter SERVER_UNAVAILABLE, Slack HTTP 200
+	// ratelimited, else {"code":"busy"}) and Retry-After. Default 5
+	// seconds (DefaultWriteWait).
+	WriteWait time.Duration
+	// WriteRate limits each principal's writes (every POST, PUT and
+	// PATCH); past it a write is refused with 429 (Chatter
+	// REQUEST_LIMIT_EXCEEDED, Slack ratelimited, else
+	// {"code":"rate-limited"}) and a Retry-After of when the next is
+	// allowed. Default 5 a second with bursts of 50 (DefaultWriteRate,
+	// DefaultWriteBurst); a negative Rate turns it off.
+	WriteRate RateLimit
+	// GlobalWriteRate limits the writes of everyone together, anonymous
+	// Slack requests included, answered as WriteRate. Default 500 a
+	// second with bursts of 1000 (DefaultGlobalWriteRate,
+	// DefaultGlobalWriteBurst); a negative Rate turns it off.
+	GlobalWriteRate RateLimit
+	// MaxTrackedPrincipals bounds how many principals' rate limiters
+	// (writes and URL imports, each) are kept. A principal idle long
+	// enough for its bucket to fill up again is forgotten, and past this
+	// many the least recently seen is. Default 10000
+	// (DefaultMaxTrackedPrincipals).
+	MaxTrackedPrincipals int
 	// BodyIdleTimeout cuts off a request body that sends nothing for this
 	// long, so that a stalled client does not hold a write slot (and its
 	// memory) for ever. Default 30 seconds. It needs a ResponseWriter that
@@ -133,8 +169,9 @@ type Handler struct {
 	mux  *http.ServeMux
 	now  func() time.Time
 
-	imports *importer
-	writes  chan struct{} // a slot per body-carrying request being served
+	imports    *importer
+	admit      *admission // write slots
+	writeRates *limiters  // write rate limits
 
 	closeOnce sync.Once
 }
@@ -179,28 +216,46 @@ func New(svc *photo.Manager, opts *Options) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	if o.MaxConcurrentWrites <= 0 {
+		o.MaxConcurrentWrites = 4 * runtime.GOMAXPROCS(0)
+	}
+	if o.MaxAnonymousWrites <= 0 {
+		o.MaxAnonymousWrites = DefaultMaxAnonymousWrites
+	}
+	if o.MaxWritesPerPrincipal == 0 {
+		o.MaxWritesPerPrincipal = DefaultMaxWritesPerPrincipal
+	}
+	if o.WriteWait <= 0 {
+		o.WriteWait = DefaultWriteWait
+	}
+	o.WriteRate = o.WriteRate.resolve(RateLimit{DefaultWriteRate, DefaultWriteBurst})
+	o.GlobalWriteRate = o.GlobalWriteRate.resolve(RateLimit{DefaultGlobalWriteRate, DefaultGlobalWriteBurst})
+	if o.MaxTrackedPrincipals <= 0 {
+		o.MaxTrackedPrincipals = DefaultMaxTrackedPrincipals
+	}
+	h.admit = newAdmission(o.MaxConcurrentWrites, o.MaxAnonymousWrites, o.MaxWritesPerPrincipal, o.WriteWait)
+	h.writeRates = newLimiters(h.now, o.WriteRate, o.GlobalWriteRate, o.MaxTrackedPrincipals)
 	imp, err := newImporter(h, o.URLImport)
 	if err != nil {
 		return nil, err
 	}
 	h.imports = imp
-	if o.MaxConcurrentWrites <= 0 {
-		o.MaxConcurrentWrites = 4 * runtime.GOMAXPROCS(0)
-	}
 	if o.BodyIdleTimeout <= 0 {
 		o.BodyIdleTimeout = DefaultBodyIdleTimeout
 	}
 	if o.MinBodyRate == 0 {
 		o.MinBodyRate = DefaultMinBodyRate
 	}
-	h.writes = make(chan struct{}, o.MaxConcurrentWrites)
 	var on []route
 	for _, rt := range h.routes() {
 		if rt.dialect == 0 || o.Dialects&rt.dialect != 0 {
 			on = append(on, rt)
 			handler := rt.handler
 			if m, _, _ := strings.Cut(rt.pattern, " "); m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch {
-				handler = h.limitWrites(rt.dialect, handler)
+				// users.profile.get is a read that Slack clients often
+				// POST: it takes a slot (it may carry a form) but is not
+				// counted against the write rate limits.
+				handler = h.limitWrites(rt.dialect, rt.pattern != "POST /api/users.profile.get", handler)
 			}
 			h.mux.HandleFunc(rt.pattern, handler)
 		}
@@ -211,8 +266,15 @@ func New(svc *photo.Manager, opts *Options) (*Handler, error) {
 	return h, nil
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Every answer is in the words of the
+// dialect whose prefix the path has ({code, message} JSON for the others):
+// a path that is not clean ("//", "." or ".." segments) is not found,
+// rather than redirected, and so is a CONNECT.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.EscapedPath(); r.Method == http.MethodConnect || !isClean(p) {
+		h.notFound(h.dialectOf(p), w, r)
+		return
+	}
 	h.mux.ServeHTTP(w, r)
 }
 
@@ -222,32 +284,6 @@ func (h *Handler) Close(ctx context.Context) error {
 	var err error
 	h.closeOnce.Do(func() { err = h.imports.close(ctx) })
 	return err
-}
-
-// limitWrites serves next once a write slot is free, so that the bodies
-// held in memory stay bounded however many clients upload at once. The
-// body is timed (see timeBody), and a request that the handler will
-// refuse on its Authorization header alone, before reading its body,
-// takes no slot: only Slack may find a token in the body, and only when
-// the header carries none.
-func (h *Handler) limitWrites(d Dialect, next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		r = h.timeBody(w, r)
-		p, a := h.authenticate(r)
-		r = r.WithContext(context.WithValue(r.Context(), authKey{}, &authResult{r.Header.Get("Authorization"), p, a}))
-		if a == authBad || (a == authNone && d != Slack) {
-			next(w, r)
-			return
-		}
-		select {
-		case h.writes <- struct{}{}:
-			defer func() { <-h.writes }()
-			next(w, r)
-		case <-r.Context().Done():
-			w.Header().Set("Retry-After", "5")
-			http.Error(w, "the server is busy", http.StatusServiceUnavailable)
-		}
-	}
 }
 
 // route is one entry of the adapter's route table; the OpenAPI document is
@@ -308,6 +344,9 @@ type authResult struct {
 	header string
 	p      Principal
 	a      auth
+	// lateLimit marks a write admitted before its principal was known,
+	// whose per-principal rate limit admitLate checks.
+	lateLimit bool
 }
 
 // authenticate runs the Authenticator on r.

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/profilephoto/photo"
 )
@@ -159,9 +161,10 @@ func classify(err error) (kind, string) {
 // requestError is a failure the adapter itself finds in a request, with a
 // message safe to show.
 type requestError struct {
-	kind  kind
-	msg   string
-	field string // the offending field, for profile-image's field errors
+	kind       kind
+	msg        string
+	field      string        // the offending field, for profile-image's field errors
+	retryAfter time.Duration // for a retryable refusal: when to come back; 0 for the default
 }
 
 func (e *requestError) Error() string { return e.msg }
@@ -172,6 +175,36 @@ func fail(k kind, field, msg string) error {
 		msg = wordings[k].message
 	}
 	return &requestError{kind: k, msg: msg, field: field}
+}
+
+// retryLater returns a retryable refusal of kind k (kRateLimited,
+// kServerBusy or kBusy) whose answer tells the client to come back after
+// d (0: defaultRetryAfter). An empty msg takes the table's.
+func retryLater(k kind, msg string, d time.Duration) error {
+	if msg == "" {
+		msg = wordings[k].message
+	}
+	return &requestError{kind: k, msg: msg, retryAfter: d}
+}
+
+// defaultRetryAfter is the Retry-After of a retryable refusal that names
+// no delay of its own.
+const defaultRetryAfter = 5 * time.Second
+
+// setRetryAfter adds Retry-After, in whole seconds rounded up, to the
+// answer of a retryable kind: the delay err carries, or
+// defaultRetryAfter. Every dialect's error writer calls it, Slack's too:
+// Slack sends the header with its ratelimited error.
+func setRetryAfter(w http.ResponseWriter, err error, k kind) {
+	if k != kRateLimited && k != kServerBusy && k != kBusy {
+		return
+	}
+	d := defaultRetryAfter
+	var re *requestError
+	if errors.As(err, &re) && re.retryAfter > 0 {
+		d = re.retryAfter
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 }
 
 // logFailure logs what a client will not see: the cause of a 5xx.
@@ -193,6 +226,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (h *Handler) chatterError(w http.ResponseWriter, r *http.Request, err error) {
 	k, msg := classify(err)
 	h.logFailure(r, k, err)
+	setRetryAfter(w, err, k)
 	wd := wordings[k]
 	writeJSON(w, wd.status, []map[string]string{{"errorCode": wd.chatterCode, "message": msg}})
 }
@@ -201,6 +235,7 @@ func (h *Handler) chatterError(w http.ResponseWriter, r *http.Request, err error
 func (h *Handler) slackError(w http.ResponseWriter, r *http.Request, err error) {
 	k, _ := classify(err)
 	h.logFailure(r, k, err)
+	setRetryAfter(w, err, k)
 	writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": wordings[k].slack})
 }
 
@@ -217,6 +252,7 @@ type fieldError struct {
 func (h *Handler) profileImageError(w http.ResponseWriter, r *http.Request, err error) {
 	k, msg := classify(err)
 	h.logFailure(r, k, err)
+	setRetryAfter(w, err, k)
 	wd := wordings[k]
 	body := map[string]any{"code": wd.piCode, "message": msg}
 	var re *requestError
@@ -235,6 +271,7 @@ func (h *Handler) profileImageError(w http.ResponseWriter, r *http.Request, err 
 func (h *Handler) restError(w http.ResponseWriter, r *http.Request, err error, extra map[string]any) {
 	k, msg := classify(err)
 	h.logFailure(r, k, err)
+	setRetryAfter(w, err, k)
 	wd := wordings[k]
 	body := map[string]any{"code": wd.piCode, "message": msg}
 	for key, v := range extra {

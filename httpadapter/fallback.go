@@ -59,37 +59,72 @@ func (a *allowed) of(r *http.Request) []string {
 	return a.methods[p]
 }
 
-// fallbackRoutes are the catch-all patterns of the dialects that are on.
+// fallbackRoutes are the catch-all patterns of the dialects that are on,
+// each also without its trailing slash (so that the mux does not redirect
+// "/api" to "/api/"), and "/" for any other path: {code, message} 404.
 func (h *Handler) fallbackRoutes(on []route) []route {
 	a := newAllowed(on)
+	answer := func(d Dialect) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			methods := a.of(r)
+			if len(methods) == 0 {
+				h.notFound(d, w, r)
+				return
+			}
+			msg := "the HTTP method " + r.Method + " is not allowed here; allowed: " + strings.Join(methods, ", ")
+			if d != Slack {
+				w.Header().Set("Allow", strings.Join(methods, ", "))
+			}
+			h.dialectError(d, w, r, fail(kMethodNotAllowed, "", msg))
+		}
+	}
 	var rs []route
 	for _, fp := range fallbackPrefixes {
 		if fp.dialect != 0 && h.opts.Dialects&fp.dialect == 0 {
 			continue
 		}
-		d := fp.dialect
-		rs = append(rs, route{fp.prefix, d, func(w http.ResponseWriter, r *http.Request) {
-			k, msg := kNotFound, "the requested resource does not exist"
-			if methods := a.of(r); len(methods) > 0 {
-				k = kMethodNotAllowed
-				msg = "the HTTP method " + r.Method + " is not allowed here; allowed: " + strings.Join(methods, ", ")
-				if d != Slack {
-					w.Header().Set("Allow", strings.Join(methods, ", "))
-				}
-			}
-			err := fail(k, "", msg)
-			switch d {
-			case Chatter:
-				h.chatterError(w, r, err)
-			case Slack:
-				if k == kNotFound {
-					err = fail(kUnknownMethod, "", "")
-				}
-				h.slackError(w, r, err)
-			default:
-				h.restError(w, r, err, nil)
-			}
-		}})
+		rs = append(rs, route{fp.prefix, fp.dialect, answer(fp.dialect)}, route{strings.TrimSuffix(fp.prefix, "/"), fp.dialect, answer(fp.dialect)})
 	}
-	return rs
+	return append(rs, route{"/", 0, answer(0)})
+}
+
+// notFound answers a path no route has in dialect d's words (Slack's
+// unknown_method).
+func (h *Handler) notFound(d Dialect, w http.ResponseWriter, r *http.Request) {
+	k := kNotFound
+	if d == Slack {
+		k = kUnknownMethod
+	}
+	h.dialectError(d, w, r, fail(k, "", ""))
+}
+
+// dialectOf returns the dialect whose prefix path has, 0 when none that
+// is on does.
+func (h *Handler) dialectOf(path string) Dialect {
+	for _, fp := range fallbackPrefixes {
+		if strings.HasPrefix(path, fp.prefix) || path == strings.TrimSuffix(fp.prefix, "/") {
+			if fp.dialect != 0 && h.opts.Dialects&fp.dialect == 0 {
+				return 0
+			}
+			return fp.dialect
+		}
+	}
+	return 0
+}
+
+// isClean reports whether an escaped path is one the ServeMux serves as
+// it is, rather than redirecting to a cleaned form with an HTML body: it
+// begins with a slash and has no empty, "." or ".." segment (a final
+// slash apart).
+func isClean(p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, s := range segs {
+		if (s == "" && i != len(segs)-1) || s == "." || s == ".." {
+			return false
+		}
+	}
+	return true
 }

@@ -215,6 +215,13 @@ func newTestEnv(t *testing.T, cfg envConfig) *testEnv {
 	if o.Now == nil {
 		o.Now = clock.Now
 	}
+	// The test clock stands still, so a rate limit would be a lifetime
+	// allowance: they are off unless a test sets one.
+	for _, l := range []*RateLimit{&o.WriteRate, &o.GlobalWriteRate, &o.URLImport.Rate, &o.URLImport.GlobalRate} {
+		if *l == (RateLimit{}) {
+			l.Rate = -1
+		}
+	}
 	if o.Logger == nil {
 		o.Logger = testLogger(t)
 	}

@@ -21,6 +21,14 @@ import (
 // header, and the user's photo is left as it was: a server under a flood
 // of imports says so instead of holding requests or memory.
 //
+// The pool is shared fairly: each user's photo has at most one import in
+// it, waiting or running. A newer import of the same photo takes the
+// older one's place: the older is cancelled at once (its download too) and
+// recorded as interrupted, so one user posting many imports holds one
+// place, never the queue. Imports are also rate limited, per caller (Rate)
+// and in all (GlobalRate): past a limit an import is refused with 429
+// {"code":"rate-limited"} and a Retry-After of when the next is allowed.
+//
 // The fetch is safe against server-side request forgery: only http and
 // https, only public unicast addresses (plus Allow), checked on the
 // address actually dialled and again on every redirect; see
@@ -47,6 +55,15 @@ type URLImportOptions struct {
 	// Resolver resolves host names; default net.DefaultResolver. Tests
 	// inject one so that no name is looked up beyond the machine.
 	Resolver Resolver
+	// Rate limits each caller's imports; default one every 5 seconds
+	// with bursts of 10 (DefaultImportRate, DefaultImportBurst). A
+	// negative Rate turns it off. Options.MaxTrackedPrincipals bounds the
+	// callers tracked.
+	Rate RateLimit
+	// GlobalRate limits everyone's imports together; default 20 a second
+	// with bursts of 50 (DefaultGlobalImportRate,
+	// DefaultGlobalImportBurst). A negative Rate turns it off.
+	GlobalRate RateLimit
 	// Dial connects to an address that passed the policy (always an IP
 	// literal and a port); default a net.Dialer. Tests inject one to
 	// record what would have been dialled.
@@ -80,17 +97,30 @@ type importer struct {
 	h       *Handler
 	fetcher *safefetch.Fetcher
 	timeout time.Duration // of one whole import
+	rates   *limiters
 
-	slots   chan struct{} // one per accepted import not yet finished
+	slots   chan struct{} // one per user with an import in the pool
 	workers chan struct{} // one per import running
 
 	base   context.Context // cancelled when close gives up waiting
 	cancel context.CancelFunc
 
-	mu     sync.Mutex // guards closed and the Adds of wg
+	mu     sync.Mutex // guards closed, jobs and the Adds of wg
 	closed bool
+	jobs   map[string]*importJob // each user's newest import; it owns the user's slot
 	wg     sync.WaitGroup
 }
+
+// importJob is one accepted import of a user's photo.
+type importJob struct {
+	user   string
+	ctx    context.Context // cancelled with errSuperseded by a newer import
+	cancel context.CancelCauseFunc
+}
+
+// errSuperseded is the cause of an import's cancellation when a newer
+// import of the same photo takes its place.
+var errSuperseded = errors.New("httpadapter: a newer import of the photo replaced this one")
 
 func newImporter(h *Handler, o URLImportOptions) (*importer, error) {
 	if o.Workers <= 0 {
@@ -123,15 +153,19 @@ func newImporter(h *Handler, o URLImportOptions) (*importer, error) {
 			return nil, errors.New("httpadapter: New: URLImport.Allow holds an invalid prefix")
 		}
 	}
+	per := o.Rate.resolve(RateLimit{DefaultImportRate, DefaultImportBurst})
+	global := o.GlobalRate.resolve(RateLimit{DefaultGlobalImportRate, DefaultGlobalImportBurst})
 	base, cancel := context.WithCancel(context.Background())
 	return &importer{
 		h:       h,
 		fetcher: safefetch.New(fo),
 		timeout: o.Timeout + renderAllowance,
+		rates:   newLimiters(h.now, per, global, h.opts.MaxTrackedPrincipals),
 		slots:   make(chan struct{}, o.Workers+o.Queue),
 		workers: make(chan struct{}, o.Workers),
 		base:    base,
 		cancel:  cancel,
+		jobs:    map[string]*importJob{},
 	}, nil
 }
 
@@ -140,50 +174,84 @@ func newImporter(h *Handler, o URLImportOptions) (*importer, error) {
 func (i *importer) check(rawURL string) error { return i.fetcher.Check(rawURL) }
 
 // submit marks userID's photo as downloading from rawURL and starts the
-// import, or refuses with kBusy when the pool is full or closing (leaving
-// the photo as it was). It returns the photo as it then stands.
-func (i *importer) submit(ctx context.Context, userID, rawURL string) (*photo.Photo, error) {
+// import on behalf of callerID. It refuses with kRateLimited past a rate
+// limit, and with kBusy when the pool is full or closing, leaving the
+// photo as it was. An import of the same photo already in the pool is
+// cancelled and this one takes its place. It returns the photo as it then
+// stands.
+func (i *importer) submit(ctx context.Context, callerID, userID, rawURL string) (*photo.Photo, error) {
 	i.mu.Lock()
 	if i.closed {
 		i.mu.Unlock()
 		return nil, fail(kBusy, "", "the server is shutting down; try again later")
 	}
-	select {
-	case i.slots <- struct{}{}:
-	default:
+	if ok, after := i.rates.allow(callerID, true); !ok {
 		i.mu.Unlock()
-		return nil, fail(kBusy, "", "")
+		return nil, retryLater(kRateLimited, "too many URL imports; try again later", after)
 	}
+	old := i.jobs[userID]
+	if old == nil {
+		select {
+		case i.slots <- struct{}{}:
+		default:
+			i.mu.Unlock()
+			return nil, fail(kBusy, "", "")
+		}
+	}
+	jctx, cancel := context.WithCancelCause(i.base)
+	job := &importJob{user: userID, ctx: jctx, cancel: cancel}
+	i.jobs[userID] = job
 	i.wg.Add(1)
 	i.mu.Unlock()
 
 	id, p, err := i.h.svc.BeginImport(ctx, userID, rawURL)
 	if err != nil {
-		<-i.slots
-		i.wg.Done()
+		i.end(job, old)
 		return nil, err
 	}
-	go i.run(userID, id, rawURL)
+	if old != nil {
+		old.cancel(errSuperseded)
+	}
+	go i.run(job, id, rawURL)
 	return p, nil
 }
 
-// run performs one import once a worker is free.
-func (i *importer) run(userID, importID, rawURL string) {
-	defer i.wg.Done()
-	defer func() { <-i.slots }()
+// end removes job from the pool. The user's slot goes with it, unless a
+// newer import holds it, or prev (the import job replaced, nil if none) is
+// still running and takes it back.
+func (i *importer) end(job, prev *importJob) {
+	i.mu.Lock()
+	if i.jobs[job.user] == job {
+		if prev != nil && prev.ctx.Err() == nil {
+			i.jobs[job.user] = prev
+		} else {
+			delete(i.jobs, job.user)
+			<-i.slots
+		}
+	}
+	i.mu.Unlock()
+	job.cancel(nil)
+	i.wg.Done()
+}
+
+// run performs one import once a worker is free, unless a newer one
+// replaces it first.
+func (i *importer) run(job *importJob, importID, rawURL string) {
+	defer i.end(job, nil)
+	userID := job.user
 	select {
 	case i.workers <- struct{}{}:
 		defer func() { <-i.workers }()
-	case <-i.base.Done():
-		i.fail(userID, importID, &photo.ImportError{Code: photo.ImportInterrupted}, nil)
+	case <-job.ctx.Done():
+		i.fail(job, importID, &photo.ImportError{Code: photo.ImportInterrupted}, nil)
 		return
 	}
-	ctx, cancel := context.WithTimeout(i.base, i.timeout)
+	ctx, cancel := context.WithTimeout(job.ctx, i.timeout)
 	defer cancel()
 
 	resp, err := i.fetcher.Fetch(ctx, rawURL)
 	if err != nil {
-		i.fail(userID, importID, fetchFailure(err), err)
+		i.fail(job, importID, fetchFailure(err), err)
 		return
 	}
 	defer resp.Close()
@@ -195,14 +263,14 @@ func (i *importer) run(userID, importID, rawURL string) {
 		i.h.log.Info("httpadapter: URL import done", "user", userID, "import", importID, "version", p.VersionID)
 	case errors.As(err, &se):
 		// The download broke off while the image was being read.
-		i.fail(userID, importID, fetchFailure(err), err)
+		i.fail(job, importID, fetchFailure(err), err)
 	case errors.As(err, &pe):
 		// CompleteImport recorded the refusal.
 		i.h.log.Info("httpadapter: URL import refused", "user", userID, "import", importID, "code", pe.Code)
 	case errors.Is(err, photo.ErrConflict):
 		i.h.log.Info("httpadapter: URL import superseded", "user", userID, "import", importID)
 	default:
-		i.fail(userID, importID, &photo.ImportError{Code: photo.ImportDownloadFailed, Message: "the import failed"}, err)
+		i.fail(job, importID, &photo.ImportError{Code: photo.ImportDownloadFailed, Message: "the import failed"}, err)
 	}
 }
 
@@ -227,9 +295,19 @@ func fetchFailure(err error) *photo.ImportError {
 
 // fail records that an import failed, on a context of its own: the
 // import's may be spent. cause, if any, is logged, never shown.
-func (i *importer) fail(userID, importID string, ie *photo.ImportError, cause error) {
-	if i.base.Err() != nil {
+//
+// A replaced import is recorded too: the newer one has normally moved the
+// photo on, so that FailImport finds a conflict and changes nothing, but
+// if the two began in the other order the photo must not stay
+// downloading.
+func (i *importer) fail(job *importJob, importID string, ie *photo.ImportError, cause error) {
+	userID := job.user
+	switch {
+	case i.base.Err() != nil:
 		ie = &photo.ImportError{Code: photo.ImportInterrupted, Message: "the server shut down during the download"}
+	case errors.Is(context.Cause(job.ctx), errSuperseded):
+		ie = &photo.ImportError{Code: photo.ImportInterrupted, Message: "a newer import replaced this one"}
+		cause = nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(i.base), bookkeepingTimeout)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -196,4 +197,136 @@ func TestImportOptions(t *testing.T) {
 	if _, err := New(e.M, &Options{URLImport: URLImportOptions{Allow: []netip.Prefix{{}}}}); err == nil {
 		t.Error("New accepted an invalid Allow prefix")
 	}
+}
+
+// slowSource is an image source whose /slow downloads send a few bytes
+// and then nothing until the importer gives up on them (or the test
+// ends), counting the downloads begun and those cancelled; /ok serves a
+// photo at once.
+type slowSource struct {
+	URL                string
+	mu                 sync.Mutex
+	started, cancelled int
+}
+
+func newSlowSource(t *testing.T) *slowSource {
+	t.Helper()
+	img := jpegImage(t, 64, 64)
+	s := &slowSource{}
+	done := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.started++
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Write(img[:16])
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			s.mu.Lock()
+			s.cancelled++
+			s.mu.Unlock()
+		case <-done:
+		}
+	})
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Write(img)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		close(done)
+		srv.Close()
+	})
+	s.URL = srv.URL
+	return s
+}
+
+// counts returns the downloads begun and cancelled so far.
+func (s *slowSource) counts() (started, cancelled int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.started, s.cancelled
+}
+
+// TestImportsAreFair is the URL-import part of the hostile-world issue:
+// one user posting 70 imports from a slow source holds one place in the
+// pool, each newer import cancelling the older one's download, so that
+// another user's import is accepted and finishes at once.
+func TestImportsAreFair(t *testing.T) {
+	src := newSlowSource(t)
+	e := newTestHandler(t, &Options{URLImport: URLImportOptions{Allow: loopbackOnly, Workers: 2, Queue: 4}})
+	for i := range 70 {
+		importFrom(t, e, bearerAlice, "alice", fmt.Sprintf("%s/slow?n=%d", src.URL, i))
+	}
+	t0 := time.Now()
+	importFrom(t, e, bearerBob, "bob", src.URL+"/ok")
+	checkImageBody(t, e, "bob", settle(t, e, "bob"))
+	if took := time.Since(t0); took > 10*time.Second {
+		t.Errorf("bob's import took %v behind alice's", took)
+	}
+	t.Logf("bob's import behind alice's 70 took %v", time.Since(t0).Round(time.Millisecond))
+
+	// Every download of alice's but the last is cancelled, and she holds
+	// one place in the pool.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		started, cancelled := src.counts()
+		if started-cancelled == 1 && len(e.H.imports.slots) == 1 {
+			t.Logf("alice's downloads: %d begun, %d cancelled", started, cancelled)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's downloads: %d begun, %d cancelled; %d places taken in the pool; want all but one cancelled and one place",
+				started, cancelled, len(e.H.imports.slots))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p := e.getPhoto(t, "alice")
+	if p == nil || p.Status != "downloading" {
+		t.Errorf("alice's photo %+v, want downloading", p)
+	}
+	// Alice's last import ends with the test: Close cancels it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	e.H.Close(ctx)
+}
+
+// TestImportRateLimits checks URLImportOptions.Rate and GlobalRate on the
+// test clock.
+func TestImportRateLimits(t *testing.T) {
+	src := newSlowSource(t)
+	post := func(e *testEnv, auth, user string) (*http.Response, []byte) {
+		return e.do(t, http.MethodPost, piURL(user), withAuth(auth, map[string]string{"Content-Type": "application/json"}),
+			fmt.Sprintf(`{"url": %q}`, src.URL+"/ok"), false)
+	}
+	t.Run("per caller", func(t *testing.T) {
+		e := newTestHandler(t, &Options{URLImport: URLImportOptions{Allow: loopbackOnly, Rate: RateLimit{Rate: 0.1, Burst: 2}}})
+		importFrom(t, e, bearerAlice, "alice", src.URL+"/ok")
+		importFrom(t, e, bearerAlice, "alice", src.URL+"/ok")
+		res, b := post(e, bearerAlice, "alice")
+		if res.StatusCode != 429 || res.Header.Get("Retry-After") != "10" {
+			t.Errorf("third import: %d Retry-After %q, want 429 with 10", res.StatusCode, res.Header.Get("Retry-After"))
+		}
+		wantCode("rate-limited")(t, res, b)
+		importFrom(t, e, bearerBob, "bob", src.URL+"/ok")
+		e.Clock.Advance(10 * time.Second)
+		importFrom(t, e, bearerAlice, "alice", src.URL+"/ok")
+		settle(t, e, "alice")
+		settle(t, e, "bob")
+	})
+	t.Run("global", func(t *testing.T) {
+		e := newTestHandler(t, &Options{URLImport: URLImportOptions{Allow: loopbackOnly, GlobalRate: RateLimit{Rate: 1, Burst: 1}}})
+		importFrom(t, e, bearerAlice, "alice", src.URL+"/ok")
+		res, b := post(e, bearerBob, "bob")
+		if res.StatusCode != 429 || res.Header.Get("Retry-After") != "1" {
+			t.Errorf("bob's import: %d Retry-After %q, want 429 with 1", res.StatusCode, res.Header.Get("Retry-After"))
+		}
+		wantCode("rate-limited")(t, res, b)
+		if e.getPhoto(t, "bob") != nil {
+			t.Error("a refused import marked the photo as downloading")
+		}
+		settle(t, e, "alice")
+	})
 }

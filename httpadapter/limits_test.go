@@ -53,7 +53,7 @@ func TestMaxConcurrentWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(e.H.writes) == 0 {
+	for len(e.H.admit.main) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("alice's request never took the write slot")
 		}

@@ -170,11 +170,12 @@ func (h *Handler) profileImageGet(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) profileImagePost(w http.ResponseWriter, r *http.Request) {
 	userID := r.PathValue("userId")
-	if _, ok := h.piPrincipal(w, r, userID); !ok {
+	caller, ok := h.piPrincipal(w, r, userID)
+	if !ok {
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" || strings.HasSuffix(mt, "+json") {
-		h.profileImageFromURL(w, r, userID)
+		h.profileImageFromURL(w, r, caller.ID, userID)
 		return
 	}
 	// Anything else is read as a form, which holds no file unless it is
@@ -209,7 +210,7 @@ func (h *Handler) profileImagePost(w http.ResponseWriter, r *http.Request) {
 
 // profileImageFromURL starts a URL import: 202 with the photo as it now
 // stands (status downloading, and the previous image if there is one).
-func (h *Handler) profileImageFromURL(w http.ResponseWriter, r *http.Request, userID string) {
+func (h *Handler) profileImageFromURL(w http.ResponseWriter, r *http.Request, callerID, userID string) {
 	var body struct {
 		URL any `json:"url"`
 	}
@@ -236,12 +237,8 @@ func (h *Handler) profileImageFromURL(w http.ResponseWriter, r *http.Request, us
 		h.profileImageError(w, r, fail(kInvalidURL, "url", msg))
 		return
 	}
-	p, err := h.imports.submit(r.Context(), userID, raw)
+	p, err := h.imports.submit(r.Context(), callerID, userID, raw)
 	if err != nil {
-		var re *requestError
-		if errors.As(err, &re) && re.kind == kBusy {
-			w.Header().Set("Retry-After", "5")
-		}
 		h.profileImageError(w, r, err)
 		return
 	}

@@ -3,6 +3,7 @@ package httpadapter
 import (
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -142,7 +143,7 @@ func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", cacheImmutable)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if !plainRequest(r) {
-		http.ServeContent(w, r, "", b.ModTime, b)
+		http.ServeContent(&rangeErrorWriter{ResponseWriter: w, h: h, r: r, size: b.Rendition.Bytes}, withoutEmptySuffixRanges(r), "", b.ModTime, b)
 		return
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagListed(inm, etag) {
@@ -186,6 +187,74 @@ func etagListed(list, etag string) bool {
 		}
 	}
 	return false
+}
+
+// rangeErrorWriter answers ServeContent's 416, for a Range header it
+// cannot parse or satisfy, as {code: range-not-satisfiable, message} in
+// JSON instead of its line of plain text, always with the Content-Range
+// (bytes */size) that RFC 9110 asks for.
+type rangeErrorWriter struct {
+	http.ResponseWriter
+	h       *Handler
+	r       *http.Request
+	size    int64 // of the whole representation
+	replied bool  // the 416 is answered: ServeContent's own body is dropped
+}
+
+func (w *rangeErrorWriter) WriteHeader(code int) {
+	if code != http.StatusRequestedRangeNotSatisfiable {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.replied = true
+	hd := w.Header()
+	for _, k := range []string{"Cache-Control", "ETag", "Last-Modified", "Content-Length"} {
+		hd.Del(k)
+	}
+	hd.Set("Content-Range", "bytes */"+strconv.FormatInt(w.size, 10))
+	w.h.restError(w.ResponseWriter, w.r, fail(kRangeInvalid, "", "the requested range cannot be satisfied"), nil)
+}
+
+func (w *rangeErrorWriter) Write(p []byte) (int, error) {
+	if w.replied {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *rangeErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// withoutEmptySuffixRanges returns r without the suffix ranges of length
+// zero ("-0") in its Range header, which RFC 9110 calls unsatisfiable but
+// ServeContent answers with 206 and a malformed Content-Range. When no
+// other range is left, the header asks for a range past any end, which
+// ServeContent answers with 416 (or ignores, as it must, when If-Range
+// does not match).
+func withoutEmptySuffixRanges(r *http.Request) *http.Request {
+	unit, specs, ok := strings.Cut(r.Header.Get("Range"), "=")
+	if !ok || strings.TrimSpace(unit) != "bytes" {
+		return r
+	}
+	var kept []string
+	dropped := false
+	for spec := range strings.SplitSeq(specs, ",") {
+		spec = strings.TrimSpace(spec)
+		if n, isSuffix := strings.CutPrefix(spec, "-"); isSuffix && n != "" && strings.Trim(n, "0") == "" {
+			dropped = true
+			continue
+		}
+		kept = append(kept, spec)
+	}
+	if !dropped {
+		return r
+	}
+	r2 := r.Clone(r.Context())
+	if len(kept) == 0 {
+		kept = []string{strconv.FormatInt(math.MaxInt64, 10) + "-"}
+	}
+	r2.Header.Set("Range", "bytes="+strings.Join(kept, ","))
+	return r2
 }
 
 // redirectCurrent answers 302 to the current version's rendition. It is

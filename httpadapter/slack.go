@@ -66,6 +66,11 @@ func (h *Handler) slackBegin(w http.ResponseWriter, r *http.Request, fileField s
 	if a == authNone {
 		if tok := f.fields["token"]; tok != "" {
 			p, a = h.authenticateToken(r, tok)
+			if a == authOK {
+				if err := h.admitLate(r, p); err != nil {
+					return nil, p, "", err
+				}
+			}
 		}
 	}
 	switch a {

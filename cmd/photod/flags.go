@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/profilephoto/photo/httpadapter"
 )
 
 // config is photod's command line.
@@ -25,6 +28,20 @@ type config struct {
 	logLevel        slog.Level
 	shutdownTimeout time.Duration
 	janitorEvery    time.Duration
+	writeRate       float64       // httpadapter.Options.WriteRate.Rate
+	writeWait       time.Duration // httpadapter.Options.WriteWait
+}
+
+// perUserWriteRate is -write-rate as httpadapter's per-principal limit,
+// with bursts of ten seconds' worth.
+func (c *config) perUserWriteRate() httpadapter.RateLimit {
+	return httpadapter.RateLimit{Rate: c.writeRate, Burst: int(math.Ceil(10 * c.writeRate))}
+}
+
+// globalWriteRate is httpadapter's default global write limit, or off
+// when -write-rate is negative.
+func (c *config) globalWriteRate() httpadapter.RateLimit {
+	return httpadapter.RateLimit{Rate: min(c.writeRate, 0)}
 }
 
 // useS3 reports whether the S3 backend was asked for.
@@ -62,6 +79,8 @@ Flags:
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`: DEBUG, INFO, WARN or ERROR")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for requests and URL imports in flight")
 	fs.DurationVar(&c.janitorEvery, "janitor-interval", 10*time.Minute, "how often to remove expired uploads and unreferenced blobs (0 turns it off)")
+	fs.Float64Var(&c.writeRate, "write-rate", 0, "`writes` a second each user may make (uploads, deletes, chunks; bursts of 10 times as many); 0 means the default, 5; negative turns the per-user and global write rate limits off")
+	fs.DurationVar(&c.writeWait, "write-wait", 0, "longest a write waits for a free slot before a retryable 503; 0 means the default, 5s")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -77,6 +96,9 @@ Flags:
 	}
 	if c.shutdownTimeout <= 0 {
 		return nil, errors.New("photod: -shutdown-timeout must be positive")
+	}
+	if c.writeWait < 0 {
+		return nil, errors.New("photod: -write-wait must not be negative")
 	}
 	if c.janitorEvery < 0 {
 		return nil, errors.New("photod: -janitor-interval must not be negative")

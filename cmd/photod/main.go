@@ -100,11 +100,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	auth := toks.authenticator()
 
 	h, err := httpadapter.New(mgr, &httpadapter.Options{
-		BaseURL:      cfg.baseURL,
-		Authenticate: auth,
-		SigningKey:   st.signingKey,
-		URLImport:    httpadapter.URLImportOptions{Allow: cfg.allow},
-		Logger:       log,
+		BaseURL:         cfg.baseURL,
+		Authenticate:    auth,
+		SigningKey:      st.signingKey,
+		URLImport:       httpadapter.URLImportOptions{Allow: cfg.allow},
+		WriteRate:       cfg.perUserWriteRate(),
+		GlobalWriteRate: cfg.globalWriteRate(),
+		WriteWait:       cfg.writeWait,
+		Logger:          log,
 	})
 	if err != nil {
 		return fmt.Errorf("photod: %w", err)
