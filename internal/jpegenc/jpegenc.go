@@ -250,8 +250,8 @@ func (e *encoder) encodeRows(from, to int) []byte {
 						x0, y0 := (mx*c.hs+bx)*8, (my*c.vs+by)*8
 						loadBlock(&blk, c, x0, y0)
 						fdct(&blk)
-						quantize(&coef, &blk, &e.scale[c.table])
-						pred[ci] = bw.block(&coef, pred[ci], codes)
+						nz := quantize(&coef, &blk, &e.scale[c.table])
+						pred[ci] = bw.block(&coef, nz, pred[ci], codes)
 					}
 				}
 			}
@@ -335,17 +335,21 @@ func fdct1(p0, p1, p2, p3, p4, p5, p6, p7 *float32) {
 }
 
 // quantize divides the transformed block by its steps and rounds to the
-// nearest integer, in zigzag order.
-func quantize(coef *[64]int32, blk *[64]float32, scale *[64]float32) {
+// nearest integer, in zigzag order, and returns the mask of the AC
+// coefficients that are not zero (bit i for zigzag position i).
+func quantize(coef *[64]int32, blk *[64]float32, scale *[64]float32) uint64 {
+	var mask uint64
 	for zi, n := range zigzag {
-		v := blk[n] * scale[n]
-		if v >= 0 {
-			coef[zi] = int32(v + 0.5)
-		} else {
-			coef[zi] = -int32(-v + 0.5)
-		}
+		// Adding a bias keeps the value positive, so that truncation
+		// rounds; the coefficients are far smaller than the bias.
+		v := int32(blk[n]*scale[n]+(roundBias+0.5)) - roundBias
+		coef[zi] = v
+		mask |= uint64(uint32(v|-v)>>31) << zi
 	}
+	return mask &^ 1
 }
+
+const roundBias = 1 << 15
 
 // huffCodes maps each symbol of one table to its code, left-aligned
 // nowhere: the low len bits of code.
@@ -419,26 +423,26 @@ func (w *bitWriter) flush() {
 	}
 }
 
-// block codes one quantized block, given the previous DC value of its
-// component, and returns its DC value.
-func (w *bitWriter) block(coef *[64]int32, pred int32, codes *[2]huffCodes) int32 {
+// block codes one quantized block whose non-zero AC coefficients are
+// marked in nz, given the previous DC value of its component, and returns
+// its DC value.
+func (w *bitWriter) block(coef *[64]int32, nz uint64, pred int32, codes *[2]huffCodes) int32 {
 	dc := coef[0]
 	w.value(dc-pred, &codes[0], 0)
 	ac := &codes[1]
-	run := 0
-	for _, v := range coef[1:] {
-		if v == 0 {
-			run++
-			continue
-		}
+	last := 0
+	for nz != 0 {
+		zi := bits.TrailingZeros64(nz)
+		nz &= nz - 1
+		run := zi - last - 1
 		for run >= 16 {
 			w.put(uint32(ac.code[0xf0]), uint(ac.size[0xf0]))
 			run -= 16
 		}
-		w.value(v, ac, run)
-		run = 0
+		w.value(coef[zi], ac, run)
+		last = zi
 	}
-	if run > 0 {
+	if last != 63 {
 		w.put(uint32(ac.code[0]), uint(ac.size[0]))
 	}
 	return dc
