@@ -22,7 +22,7 @@ import (
 // pipelineVersion is mixed into every version ID. Bump it whenever the
 // bytes the pipeline makes from the same input change, so that caches keyed
 // by version never serve stale bytes.
-const pipelineVersion = 1
+const pipelineVersion = 2
 
 // MaxUserIDLen is the longest user ID, in bytes, that the library accepts.
 const MaxUserIDLen = 256
