@@ -24,7 +24,8 @@ const (
 	slowRate     = 6000
 	slowStep     = 100 * time.Millisecond
 	// slowHoldMax is the longest a slow body trickles before its client
-	// gives up; it is also at most a quarter of the run.
+	// gives up; it is also at most a quarter of the run, and ends with
+	// it.
 	slowHoldMax = 5 * time.Second
 	// oversized is how large an oversized part is: above photod's
 	// default upload limit of 20 MiB.
@@ -108,7 +109,9 @@ func (d *driver) slowBody() (outcome, error) {
 		resp.Body.Close()
 		answered <- &answer{status: resp.StatusCode, header: resp.Header, body: b}
 	}()
-	hold := min(slowHoldMax, d.cfg.duration/4)
+	// Hold on no later than the end of the run (or half a second past
+	// it, for a first request that starts late).
+	hold := min(slowHoldMax, d.cfg.duration/4, max(time.Until(d.stopAt), 5*slowStep))
 	step := make([]byte, slowRate*int(slowStep)/int(time.Second))
 	tick := time.NewTicker(slowStep)
 	defer tick.Stop()
