@@ -151,7 +151,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	janitorCtx, stopJanitor := context.WithCancel(context.Background())
 	defer stopJanitor()
 	if cfg.janitorEvery > 0 {
-		wg.Go(func() { runJanitor(janitorCtx, cfg.janitorEvery, log, janitorTasks(mgr)) })
+		wg.Go(func() { runJanitor(janitorCtx, cfg.janitorEvery, log, janitorTasks(mgr, st.store)) })
 	}
 
 	serveErr := make(chan error, 1)
