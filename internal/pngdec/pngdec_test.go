@@ -346,5 +346,3 @@ func FuzzDecoder(f *testing.F) {
 		}
 	})
 }
-
-
