@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"math"
 	"image/color"
+	"math"
 	"slices"
 	"sync"
 )
