@@ -141,3 +141,45 @@ func rowsRaster(ctx context.Context, src Rows, w, h, ch, shift int) (*raster, er
 	ras.planes = []*pyramid{single(base, geo, geo, false)}
 	return ras.check()
 }
+
+// Footprint estimates the most bytes that rendering an image of w by h
+// stored pixels allocates, besides the decoded image itself: the working
+// plane when rows is true (RenderRows; Render works on the decoder's
+// planes or converts them, which the caller counts), the pyramid levels,
+// the resampler's intermediate rows, and every output with its encoding
+// copies. ch is the working form's bytes per pixel: 1 for gray, 3 for
+// YCbCr (a bound: chroma is usually subsampled), 4 for RGBA.
+func Footprint(w, h, ch int, spec Spec, rows bool) int64 {
+	outs, err := outputs(w, h, spec, true)
+	if err != nil || w <= 0 || h <= 0 {
+		return 0
+	}
+	shift := 0
+	if rows {
+		shift = shiftFor(w, h, spec.Orientation, outs)
+	}
+	lw, lh := int64(w>>shift), int64(h>>shift)
+	c := int64(ch)
+	base := lw * lh * c
+	var n int64
+	if rows {
+		n += base + 2*int64(w)*8 // the plane, the decoder's two rows
+	}
+	n += base / 3 // the pyramid's further levels
+	for i, out := range outs {
+		if out.same >= 0 {
+			continue
+		}
+		px := int64(out.w) * int64(out.h)
+		// The plane, and the resampler's intermediate plane (at most one
+		// output side by the level's other side).
+		n += px*c + int64(max(out.w, out.h))*max(lw, lh)*c
+		if i == 0 {
+			n += px * c / 3 // the original's own pyramid
+		}
+		// Turning upright, unpremultiplying or flattening, and the
+		// encoder's buffers: three RGBA-sized copies at most.
+		n += px * 12
+	}
+	return n + 1<<20
+}
