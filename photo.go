@@ -418,17 +418,7 @@ func (m *Manager) render(ctx context.Context, userID string, data []byte, o *Set
 		}
 		return nil, nil, nil, cropErr
 	}
-	spec := imaging.Spec{
-		Orientation:     src.orientation,
-		Fit:             imaging.Fit(fit),
-		Background:      m.cfg.background,
-		Sizes:           m.cfg.sizes,
-		OriginalMaxSide: m.cfg.originalMaxSide,
-		JPEGQuality:     m.cfg.quality,
-	}
-	if o.Crop != nil {
-		spec.Crop = o.Crop.Rect()
-	}
+	spec := m.spec(src, o.Crop, fit)
 	need := footprint(format, data, src, spec)
 	if err := m.acquire(ctx, need); err != nil {
 		return nil, nil, nil, fmt.Errorf("photo: set %q: %w", userID, err)
@@ -471,6 +461,22 @@ func (m *Manager) render(ctx context.Context, userID string, data []byte, o *Set
 		return nil, nil, nil, fmt.Errorf("photo: set %q: render: %w", userID, err)
 	}
 	return &rendered{source: src, versionID: vid}, res, nil, nil
+}
+
+// spec says what to render of src.
+func (m *Manager) spec(src *source, crop *Crop, fit Fit) imaging.Spec {
+	spec := imaging.Spec{
+		Orientation:     src.orientation,
+		Fit:             imaging.Fit(fit),
+		Background:      m.cfg.background,
+		Sizes:           m.cfg.sizes,
+		OriginalMaxSide: m.cfg.originalMaxSide,
+		JPEGQuality:     m.cfg.quality,
+	}
+	if crop != nil {
+		spec.Crop = crop.Rect()
+	}
+	return spec
 }
 
 // drain reads every row of d, to judge the pixels without keeping them.

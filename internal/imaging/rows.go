@@ -171,15 +171,29 @@ func Footprint(w, h, ch int, spec Spec, rows bool) int64 {
 			continue
 		}
 		px := int64(out.w) * int64(out.h)
-		// The plane, and the resampler's intermediate plane (at most one
-		// output side by the level's other side).
-		n += px*c + int64(max(out.w, out.h))*max(lw, lh)*c
+		side := int64(max(out.w, out.h))
+		// The plane, and the resampler's intermediate plane: one output
+		// side by the level's other side, where the level is the base
+		// for the original and at most four times the output for the
+		// others (the pyramid level it reads).
+		lvl := max(lw, lh)
+		if i > 0 {
+			lvl = min(lvl, 4*side+8)
+		}
+		n += px*c + side*lvl*c
 		if i == 0 {
 			n += px * c / 3 // the original's own pyramid
 		}
 		// Turning upright, unpremultiplying or flattening, and the
-		// encoder's buffers: three RGBA-sized copies at most.
-		n += px * 12
+		// encoder's buffers: three RGBA-sized copies at most; a quarter
+		// of that for YCbCr and gray, encoded from their own planes.
+		if ch == 4 {
+			// Plus a PNG encoder's compressor state, for output with
+			// transparency.
+			n += px*12 + 3<<19
+		} else {
+			n += px * 3
+		}
 	}
 	return n + 1<<20
 }
