@@ -25,6 +25,8 @@ type config struct {
 	logLevel        slog.Level
 	shutdownTimeout time.Duration
 	janitorEvery    time.Duration
+	memoryBudget    byteSize
+	memoryLimit     byteSize
 }
 
 // useS3 reports whether the S3 backend was asked for.
@@ -62,6 +64,8 @@ Flags:
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`: DEBUG, INFO, WARN or ERROR")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for requests and URL imports in flight")
 	fs.DurationVar(&c.janitorEvery, "janitor-interval", 10*time.Minute, "how often to remove expired uploads and unreferenced blobs (0 turns it off)")
+	fs.Var(&c.memoryBudget, "memory-budget", memoryBudgetHelp)
+	fs.Var(&c.memoryLimit, "memory-limit", memoryLimitHelp)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
