@@ -11,6 +11,8 @@ import (
 	"image/png"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -345,4 +347,38 @@ func FuzzDecoder(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPngSuite decodes the PngSuite files of the shared test images (good
+// ones of several colour types and depths, and deliberately broken ones)
+// and compares verdicts and pixels with image/png's.
+func TestPngSuite(t *testing.T) {
+	dir := filepath.Join("..", "..", "..", "shared", "testdata", "pngsuite")
+	files, err := filepath.Glob(filepath.Join(dir, "*.png"))
+	if err != nil || len(files) == 0 {
+		t.Skipf("shared test data not found in %s", dir)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, werr := png.Decode(bytes.NewReader(data))
+			got, ch, err := decodeAll(data)
+			if errors.Is(err, ErrInterlaced) {
+				t.Skip("interlaced: left to image/png")
+			}
+			if verdict(err) != verdict(werr) {
+				t.Fatalf("pngdec: %v (%s); image/png: %v (%s)", err, verdict(err), werr, verdict(werr))
+			}
+			if err != nil {
+				return
+			}
+			wpix, wch := reference(want)
+			if ch != wch || !bytes.Equal(got, wpix) {
+				t.Fatalf("pixels differ from image/png's")
+			}
+		})
+	}
 }
