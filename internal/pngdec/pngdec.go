@@ -13,7 +13,8 @@
 // The file is judged as image/png judges it: the same chunk order rules,
 // chunk and zlib checksums, IDAT continuation, trailing chunks up to IEND.
 // Data that ends early yields an error wrapping io.ErrUnexpectedEOF; every
-// other refusal is a *FormatError.
+// other refusal is a FormatError. Callers judge the declared size first:
+// a decoder holds two rows of the declared width.
 package pngdec
 
 import (
@@ -442,14 +443,22 @@ func (d *Decoder) convert(dst, s []byte) {
 				if !d.trns {
 					dst[x] = s[2*x]
 				} else if v == ty {
-					copy(dst[4*x:4*x+4], []byte{0, 0, 0, 0})
+					dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = 0, 0, 0, 0
 				} else {
 					dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = s[2*x], s[2*x], s[2*x], 255
 				}
 			}
 			return
 		}
-		scale := map[int]uint8{1: 0xff, 2: 0x55, 4: 0x11, 8: 1}[depth]
+		scale := uint8(1)
+		switch depth {
+		case 1:
+			scale = 0xff
+		case 2:
+			scale = 0x55
+		case 4:
+			scale = 0x11
+		}
 		perByte := 8 / depth
 		mask := uint8(1<<depth - 1)
 		for x := range w {
@@ -459,7 +468,7 @@ func (d *Decoder) convert(dst, s []byte) {
 			if !d.trns {
 				dst[x] = v
 			} else if v == d.tr[1] {
-				copy(dst[4*x:4*x+4], []byte{0, 0, 0, 0})
+				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = 0, 0, 0, 0
 			} else {
 				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = v, v, v, 255
 			}
@@ -494,7 +503,7 @@ func (d *Decoder) convert(dst, s []byte) {
 			for x := range w {
 				q := s[3*x : 3*x+3]
 				if d.trns && q[0] == d.tr[1] && q[1] == d.tr[3] && q[2] == d.tr[5] {
-					copy(dst[4*x:4*x+4], []byte{0, 0, 0, 0})
+					dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = 0, 0, 0, 0
 					continue
 				}
 				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = q[0], q[1], q[2], 255
@@ -504,7 +513,7 @@ func (d *Decoder) convert(dst, s []byte) {
 		for x := range w {
 			q := s[6*x : 6*x+6]
 			if d.trns && bytes.Equal(q, d.tr[:]) {
-				copy(dst[4*x:4*x+4], []byte{0, 0, 0, 0})
+				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = 0, 0, 0, 0
 				continue
 			}
 			dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = q[0], q[2], q[4], 255
@@ -538,7 +547,7 @@ func (d *Decoder) finish() error {
 	n, err := 0, error(nil)
 	for i := 0; n == 0 && err == nil; i++ {
 		if i == 100 {
-			return io.ErrNoProgress
+			return FormatError(io.ErrNoProgress.Error())
 		}
 		n, err = d.z.Read(one[:])
 	}
