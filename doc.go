@@ -64,7 +64,8 @@
 // into 8-bit samples one at a time, and where every output needs far less
 // than full resolution, averaged in 2x2 blocks as they arrive, so a
 // 7000x7000 16-bit RGBA upload is held as a 3500x3500 8-bit plane (49 MB
-// instead of image/png's 392 MB) and its estimate is some 150 MB.
+// instead of image/png's 392 MB) and its whole estimate,
+// outputs with transparency included, is some 230 MB.
 //
 // # Beyond Set and Get
 //
