@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -332,6 +333,9 @@ func FuzzDecoder(f *testing.F) {
 		if err != nil || int64(cfg.Width)*int64(cfg.Height) > 1<<20 {
 			return
 		}
+		if n := streamAlloc(data, cfg.Width); n > 2*8*int64(cfg.Width)+1<<20 {
+			t.Fatalf("reading the rows of a %dx%d image allocated %d bytes", cfg.Width, cfg.Height, n)
+		}
 		got, ch, err := decodeAll(data)
 		if errors.Is(err, ErrInterlaced) {
 			return
@@ -380,5 +384,35 @@ func TestPngSuite(t *testing.T) {
 				t.Fatalf("pixels differ from image/png's")
 			}
 		})
+	}
+}
+
+// streamAlloc returns the bytes allocated while every row of data is read
+// into one reused buffer: the decoder's own memory, which must not grow
+// with the image's height.
+func streamAlloc(data []byte, w int) int64 {
+	row := make([]byte, 4*w)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if d, err := NewDecoder(data); err == nil {
+		for d.ReadRow(row) == nil {
+		}
+	}
+	runtime.ReadMemStats(&after)
+	return int64(after.TotalAlloc - before.TotalAlloc)
+}
+
+func TestStreamingMemoryIsBounded(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	f := file{w: 300, h: 2000, depth: 16, ct: 6}
+	f.raw = make([]byte, f.rowBytes()*f.h)
+	for i := range f.raw {
+		f.raw[i] = byte(i / 7919)
+	}
+	data := f.bytes(rng)
+	// The stored pixels take 4.8 MB; the decoder needs two rows and
+	// zlib's window.
+	if n := streamAlloc(data, f.w); n > 2*int64(f.rowBytes())+256<<10 {
+		t.Errorf("reading the rows allocated %d bytes, want at most two rows and 256 KiB", n)
 	}
 }
