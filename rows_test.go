@@ -85,7 +85,9 @@ func TestRowsRenderLikeImagePNG(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			all := func(r *imaging.Result) []imaging.Encoded { return append([]imaging.Encoded{r.Original}, r.Renditions...) }
+			all := func(r *imaging.Result) []imaging.Encoded {
+				return append([]imaging.Encoded{r.Original}, r.Renditions...)
+			}
 			for i, g := range all(got) {
 				if w := all(want)[i]; g.ContentType != w.ContentType || !bytes.Equal(g.Data, w.Data) {
 					t.Fatalf("output %d (size %d, %s) differs from image/png's path (%s)", i, g.Size, g.ContentType, w.ContentType)
