@@ -83,8 +83,8 @@ func (g *gate) acquire(ctx context.Context, need int64, maxWait time.Duration) e
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-timer.C:
-		err = fmt.Errorf("photo: %d MiB of the %d MiB memory budget were not free within %v: %w",
-			(need+1<<20-1)>>20, g.budget>>20, maxWait, ErrBusy)
+		err = fmt.Errorf("photo: no room within %v for an image that needs %d MiB of the %d MiB memory budget and a CPU slot: %w",
+			maxWait, (need+1<<20-1)>>20, g.budget>>20, ErrBusy)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
