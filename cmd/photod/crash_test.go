@@ -633,6 +633,9 @@ func checkReferenced(t *testing.T, st storage.Store, objs []storage.Attrs) {
 					t.Errorf("%s names %s%s of %d bytes; the store has %d (present %v)", o.Key, rec.Current.Prefix, b.Name, b.Bytes, n, ok)
 				}
 			}
+		case len(parts) == 3 && parts[0] == "quotas" && (parts[2] == "uploads.json" || parts[2] == "files.json"):
+			// A user's quota index: a record of its own, one a kind.
+			referenced[o.Key] = true
 		case len(parts) == 3 && parts[0] == "files" && parts[2] == "meta.json":
 			referenced[o.Key] = true
 			meta.Keys = nil
