@@ -22,7 +22,7 @@ import (
 // decimal integer, or "original" for the normalised original. The
 // versioned URL stops working (404) once the user's photo changes: its
 // bytes are gone. The unversioned one also takes the signed expiring
-// query of the Chatter email URLs (see keys.go).
+// query of the Chatter email URLs (see signing.go).
 
 // Cache-Control values of the rendition routes.
 const (
