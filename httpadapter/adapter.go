@@ -159,8 +159,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Handler is the adapter: an http.Handler with its own ServeMux. Close it
-// to wait for background URL imports to finish.
+// Handler is the adapter: an http.Handler with its own ServeMux. Shut it
+// down to wait for background URL imports to finish.
 type Handler struct {
 	svc  *photo.Manager
 	opts Options
@@ -278,9 +278,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// Close stops accepting URL imports and waits until those in flight end or
-// ctx is done.
-func (h *Handler) Close(ctx context.Context) error {
+// Shutdown stops accepting URL imports and waits until those in flight
+// end, or until ctx is done: then it cancels them, records them as
+// interrupted, and returns ctx's error. Call it after http.Server's
+// Shutdown, which ends the requests that start imports. Calls after the
+// first return nil.
+func (h *Handler) Shutdown(ctx context.Context) error {
 	var err error
 	h.closeOnce.Do(func() { err = h.imports.close(ctx) })
 	return err
