@@ -44,7 +44,8 @@ import (
 //
 // Uploads expire Options.UploadTTL after their creation, finished or not:
 // then they answer 404 and their bytes are removed, at once when asked
-// for, or by Sweep. A user's open uploads are bounded by the Manager's
+// for, or by the Manager's ExpireUploads, which a server should call now
+// and then (photod does, every few minutes). A user's open uploads are bounded by the Manager's
 // photo.Quotas (count and declared bytes): a create beyond them answers
 // 403 quota-exceeded; associating, deleting or the expiry of an upload
 // frees its share.
@@ -62,14 +63,6 @@ func (h *Handler) iglooRoutes() []route {
 		{"DELETE " + iglooUploads, Igloo, h.iglooDelete},
 		{"POST " + iglooCommunity + "/attachments/{attachmentKey}/association/{objectId}", Igloo, h.iglooAssociate},
 	}
-}
-
-// Sweep removes expired resumable uploads and their bytes, and returns
-// how many it removed. Expired uploads are refused whether or not Sweep
-// runs; it reclaims their space, so a server should call it now and then
-// (photod does, every few minutes). It uses the Manager's clock.
-func (h *Handler) Sweep(ctx context.Context) (int, error) {
-	return h.svc.ExpireUploads(ctx)
 }
 
 // iglooBody is how an upload is described.

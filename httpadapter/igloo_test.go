@@ -400,7 +400,7 @@ func TestIglooExpiry(t *testing.T) {
 	if objs := uploadKeys(t, e, swept); len(objs) != 2 {
 		t.Fatalf("objects of the upload nobody asked for: %q, want its record and chunk until the sweep", objs)
 	}
-	n, err := e.H.Sweep(context.Background())
+	n, err := e.M.ExpireUploads(context.Background())
 	if err != nil || n != 1 {
 		t.Errorf("Sweep = %d, %v; want 1 upload removed", n, err)
 	}
