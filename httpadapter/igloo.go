@@ -127,22 +127,15 @@ func (h *Handler) igloo(w http.ResponseWriter, r *http.Request) (Principal, stri
 }
 
 // lookup returns the upload key if p may use it: 404 when it does not
-// exist or has expired (its bytes are then removed), 403 when it is
-// another user's.
+// exist or has expired (the Manager then removes its bytes), 403 when it
+// is another user's.
 func (h *Handler) lookup(ctx context.Context, p Principal, key string) (*photo.Upload, error) {
-	gone := fail(kNotFound, "", "the upload does not exist or has expired")
 	u, err := h.svc.Upload(ctx, key)
 	if errors.Is(err, photo.ErrNotFound) {
-		return nil, gone
+		return nil, fail(kNotFound, "", "the upload does not exist or has expired")
 	}
 	if err != nil {
 		return nil, err
-	}
-	if !h.now().Before(u.Expires) {
-		if err := h.svc.DeleteUpload(ctx, key); err != nil && !errors.Is(err, photo.ErrNotFound) {
-			h.log.WarnContext(ctx, "httpadapter: removing an expired upload", "upload", key, "err", err)
-		}
-		return nil, gone
 	}
 	if u.Owner != p.ID && !p.Admin {
 		return nil, fail(kForbidden, "", "the upload belongs to another user")
