@@ -257,11 +257,11 @@ func New(svc *photo.Manager, opts *Options) (*Handler, error) {
 				// counted against the write rate limits.
 				handler = h.limitWrites(rt.dialect, rt.pattern != "POST /api/users.profile.get", handler)
 			}
-			h.mux.HandleFunc(rt.pattern, handler)
+			h.mux.HandleFunc(rt.pattern, h.handle(rt.dialect, handler))
 		}
 	}
 	for _, rt := range h.fallbackRoutes(on) {
-		h.mux.HandleFunc(rt.pattern, rt.handler)
+		h.mux.HandleFunc(rt.pattern, h.handle(rt.dialect, rt.handler))
 	}
 	return h, nil
 }
@@ -272,7 +272,8 @@ func New(svc *photo.Manager, opts *Options) (*Handler, error) {
 // rather than redirected, and so is a CONNECT.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p := r.URL.EscapedPath(); r.Method == http.MethodConnect || !isClean(p) {
-		h.notFound(h.dialectOf(p), w, r)
+		d := h.dialectOf(p)
+		h.writeError(d, w, r, notFound(d))
 		return
 	}
 	h.mux.ServeHTTP(w, r)
@@ -289,12 +290,27 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// handlerFunc serves a request: it writes the answer when it succeeds,
+// and otherwise writes nothing and returns the error, which handle
+// answers in the route's dialect.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
 // route is one entry of the adapter's route table; the OpenAPI document is
 // checked against this table.
 type route struct {
 	pattern string // a Go 1.22 ServeMux pattern, method first
 	dialect Dialect
-	handler http.HandlerFunc
+	handler handlerFunc
+}
+
+// handle makes f a net/http handler whose errors writeError answers in
+// dialect d's words.
+func (h *Handler) handle(d Dialect, f handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := f(w, r); err != nil {
+			h.writeError(d, w, r, err)
+		}
+	}
 }
 
 // routes lists every route of every dialect.

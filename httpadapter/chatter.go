@@ -178,88 +178,84 @@ func (h *Handler) chatterPhotoBody(r *http.Request, userID string, p *photo.Phot
 }
 
 // chatterGet answers the user's Photo; public unless Options.PrivateReads.
-func (h *Handler) chatterGet(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) chatterGet(w http.ResponseWriter, r *http.Request) error {
 	_, userID, err := h.chatterBegin(r, h.opts.PrivateReads)
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
 	}
 	p, err := h.svc.Get(r.Context(), userID)
-	if err == nil && p.VersionID == "" {
-		err = photo.ErrNotFound // a first URL import still downloading
-	}
-	if errors.Is(err, photo.ErrNotFound) || errors.Is(err, photo.ErrInvalidUserID) {
-		err = fail(kNotFound, "", "the user has no photo")
+	// A user whose first URL import still downloads has no photo yet.
+	if errors.Is(err, photo.ErrNotFound) || errors.Is(err, photo.ErrInvalidUserID) || (err == nil && p.VersionID == "") {
+		return fail(kNotFound, "", "the user has no photo")
 	}
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-cache")
 	setPhotoETag(w, p)
 	writeJSON(w, http.StatusOK, h.chatterPhotoBody(r, userID, p))
+	return nil
 }
 
 // chatterPost sets the user's photo from an uploaded file or a stored one.
-func (h *Handler) chatterPost(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) chatterPost(w http.ResponseWriter, r *http.Request) error {
 	p, userID, err := h.chatterBegin(r, true)
-	if err == nil && !mayChange(p, userID) {
-		err = fail(kForbidden, "", "you may not change another user's photo")
+	if err != nil {
+		return err
 	}
-	var in *chatterInput
-	if err == nil {
-		in, err = h.readChatterInput(w, r)
+	if !mayChange(p, userID) {
+		return fail(kForbidden, "", "you may not change another user's photo")
 	}
-	var rev int64
-	if err == nil {
-		rev, err = ifRevision(r)
+	in, err := h.readChatterInput(w, r)
+	if err != nil {
+		return err
 	}
+	rev, err := ifRevision(r)
+	if err != nil {
+		return err
+	}
+	opts := &photo.SetOptions{Crop: in.crop, IfRevision: rev}
 	var ph *photo.Photo
-	if err == nil {
-		opts := &photo.SetOptions{Crop: in.crop, IfRevision: rev}
-		switch {
-		case in.file != nil:
-			ph, err = h.svc.Set(r.Context(), userID, bytes.NewReader(in.file), opts)
-		case in.fileID != "":
-			if err = h.checkFileAccess(r, p, in.fileID); err == nil {
-				ph, err = h.svc.SetFromFile(r.Context(), userID, in.fileID, in.version, opts)
-			}
-		default:
-			err = fail(kMissing, "fileUpload", "no image was given: send a fileUpload part or the fileId of an existing file")
+	switch {
+	case in.file != nil:
+		ph, err = h.svc.Set(r.Context(), userID, bytes.NewReader(in.file), opts)
+	case in.fileID != "":
+		if err = h.checkFileAccess(r, p, in.fileID); err == nil {
+			ph, err = h.svc.SetFromFile(r.Context(), userID, in.fileID, in.version, opts)
 		}
+	default:
+		return fail(kMissing, "fileUpload", "no image was given: send a fileUpload part or the fileId of an existing file")
 	}
 	if errors.Is(err, photo.ErrFileNotFound) {
-		err = fail(kNotFound, "fileId", "the file or file version does not exist")
+		return fail(kNotFound, "fileId", "the file or file version does not exist")
 	}
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
 	}
 	setPhotoETag(w, ph)
 	writeJSON(w, http.StatusCreated, h.chatterPhotoBody(r, userID, ph))
+	return nil
 }
 
 // chatterDelete removes the user's photo.
-func (h *Handler) chatterDelete(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) chatterDelete(w http.ResponseWriter, r *http.Request) error {
 	p, userID, err := h.chatterBegin(r, true)
-	if err == nil && !mayChange(p, userID) {
-		err = fail(kForbidden, "", "you may not change another user's photo")
-	}
-	var rev int64
-	if err == nil {
-		rev, err = ifRevision(r)
-	}
-	if err == nil {
-		err = h.svc.Delete(r.Context(), userID, &photo.DeleteOptions{IfRevision: rev})
-		if errors.Is(err, photo.ErrNotFound) {
-			err = nil // nothing to delete: the outcome is the same
-		}
-	}
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
+	}
+	if !mayChange(p, userID) {
+		return fail(kForbidden, "", "you may not change another user's photo")
+	}
+	rev, err := ifRevision(r)
+	if err != nil {
+		return err
+	}
+	// Nothing to delete is no error: the outcome is the same.
+	if err := h.svc.Delete(r.Context(), userID, &photo.DeleteOptions{IfRevision: rev}); err != nil && !errors.Is(err, photo.ErrNotFound) {
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // checkFileAccess reports whether p may use the file fileID.
@@ -457,69 +453,72 @@ func (h *Handler) readFileData(w http.ResponseWriter, r *http.Request) ([]byte, 
 }
 
 // chatterCreateFile stores a new file owned by {userId}.
-func (h *Handler) chatterCreateFile(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) chatterCreateFile(w http.ResponseWriter, r *http.Request) error {
 	p, userID, err := h.chatterBegin(r, true)
-	if err == nil && !mayChange(p, userID) {
-		err = fail(kForbidden, "", "you may not create files for another user")
-	}
-	var f *photo.File
-	if err == nil {
-		var data []byte
-		var title string
-		if data, title, err = h.readFileData(w, r); err == nil {
-			f, err = h.svc.CreateFile(r.Context(), userID, title, bytes.NewReader(data))
-		}
-	}
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
+	}
+	if !mayChange(p, userID) {
+		return fail(kForbidden, "", "you may not create files for another user")
+	}
+	data, title, err := h.readFileData(w, r)
+	if err != nil {
+		return err
+	}
+	f, err := h.svc.CreateFile(r.Context(), userID, title, bytes.NewReader(data))
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusCreated, h.chatterFileBody(r, f))
+	return nil
 }
 
 // chatterFileInfo answers a file's details, to its owner or an admin.
-func (h *Handler) chatterFileInfo(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) chatterFileInfo(w http.ResponseWriter, r *http.Request) error {
 	f, err := h.chatterOwnFile(r)
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, h.chatterFileBody(r, f))
+	return nil
 }
 
 // chatterAddFileVersion stores new bytes as the file's next version.
-func (h *Handler) chatterAddFileVersion(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) chatterAddFileVersion(w http.ResponseWriter, r *http.Request) error {
 	f, err := h.chatterOwnFile(r)
-	if err == nil {
-		var data []byte
-		if data, _, err = h.readFileData(w, r); err == nil {
-			f, err = h.svc.AddFileVersion(r.Context(), f.ID, bytes.NewReader(data))
-		}
+	if err != nil {
+		return err
 	}
+	data, _, err := h.readFileData(w, r)
+	if err != nil {
+		return err
+	}
+	f, err = h.svc.AddFileVersion(r.Context(), f.ID, bytes.NewReader(data))
 	if errors.Is(err, photo.ErrFileNotFound) {
-		err = fail(kNotFound, "", "the file does not exist")
+		return fail(kNotFound, "", "the file does not exist")
 	}
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, h.chatterFileBody(r, f))
+	return nil
 }
 
 // chatterDeleteFile removes a file, for its owner or an admin.
-func (h *Handler) chatterDeleteFile(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) chatterDeleteFile(w http.ResponseWriter, r *http.Request) error {
 	f, err := h.chatterOwnFile(r)
-	if err == nil {
-		err = h.svc.DeleteFile(r.Context(), f.ID)
+	if err != nil {
+		return err
 	}
+	err = h.svc.DeleteFile(r.Context(), f.ID)
 	if errors.Is(err, photo.ErrFileNotFound) {
-		err = fail(kNotFound, "", "the file does not exist")
+		return fail(kNotFound, "", "the file does not exist")
 	}
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // chatterOwnFile authenticates r and returns the file {fileId} if the

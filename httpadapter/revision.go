@@ -39,5 +39,5 @@ func ifRevision(r *http.Request) (int64, error) {
 		n > 0 && strings.HasPrefix(v, `"r`) && strings.HasSuffix(v, `"`) && len(v) > 3 {
 		return n, nil
 	}
-	return 0, fail(kBadRequest, "If-Match", "If-Match must be the ETag of the photo, as GET returns it")
+	return 0, fail(kBadRequest, "", "If-Match must be the ETag of the photo, as GET returns it")
 }

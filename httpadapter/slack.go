@@ -96,31 +96,30 @@ func slackOK(w http.ResponseWriter, members map[string]any) {
 }
 
 // slackSetPhoto is users.setPhoto.
-func (h *Handler) slackSetPhoto(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) slackSetPhoto(w http.ResponseWriter, r *http.Request) error {
 	f, p, target, err := h.slackBegin(w, r, "image")
-	if err == nil && !mayChange(p, target) {
-		err = fail(kForbidden, "", "")
-	}
-	var crop *photo.Crop
-	if err == nil {
-		crop, err = slackCrop(f.fields)
-	}
-	if err == nil {
-		switch {
-		case f.fileTooLarge:
-			err = fail(kFileTooLarge, "image", "")
-		case f.file == nil:
-			err = fail(kMissing, "image", "")
-		default:
-			opts := &photo.SetOptions{Crop: crop, Fit: photo.Letterbox, FitSet: true}
-			_, err = h.svc.Set(r.Context(), target, bytes.NewReader(f.file), opts)
-		}
-	}
 	if err != nil {
-		h.slackError(w, r, err)
-		return
+		return err
+	}
+	if !mayChange(p, target) {
+		return fail(kForbidden, "", "")
+	}
+	crop, err := slackCrop(f.fields)
+	if err != nil {
+		return err
+	}
+	switch {
+	case f.fileTooLarge:
+		return fail(kFileTooLarge, "image", "")
+	case f.file == nil:
+		return fail(kMissing, "image", "")
+	}
+	opts := &photo.SetOptions{Crop: crop, Fit: photo.Letterbox, FitSet: true}
+	if _, err := h.svc.Set(r.Context(), target, bytes.NewReader(f.file), opts); err != nil {
+		return err
 	}
 	slackOK(w, nil)
+	return nil
 }
 
 // slackCrop reads crop_x, crop_y and crop_w: all three or none.
@@ -149,38 +148,35 @@ func slackCrop(fields map[string]string) (*photo.Crop, error) {
 }
 
 // slackDeletePhoto is users.deletePhoto.
-func (h *Handler) slackDeletePhoto(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) slackDeletePhoto(w http.ResponseWriter, r *http.Request) error {
 	_, p, target, err := h.slackBegin(w, r, "")
-	if err == nil && !mayChange(p, target) {
-		err = fail(kForbidden, "", "")
-	}
-	if err == nil {
-		err = h.svc.Delete(r.Context(), target, nil)
-		if errors.Is(err, photo.ErrNotFound) {
-			err = nil
-		}
-	}
 	if err != nil {
-		h.slackError(w, r, err)
-		return
+		return err
+	}
+	if !mayChange(p, target) {
+		return fail(kForbidden, "", "")
+	}
+	// Without a photo the call is ok: afterwards there is none.
+	if err := h.svc.Delete(r.Context(), target, nil); err != nil && !errors.Is(err, photo.ErrNotFound) {
+		return err
 	}
 	slackOK(w, nil)
+	return nil
 }
 
 // slackProfileGet is users.profile.get: the photo part of the profile of
 // the caller, or of the user argument.
-func (h *Handler) slackProfileGet(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) slackProfileGet(w http.ResponseWriter, r *http.Request) error {
 	_, _, target, err := h.slackBegin(w, r, "")
-	var p *photo.Photo
-	if err == nil {
-		p, err = h.svc.Get(r.Context(), target)
-		if errors.Is(err, photo.ErrNotFound) {
-			p, err = nil, nil
-		}
+	if err != nil {
+		return err
+	}
+	p, err := h.svc.Get(r.Context(), target)
+	if errors.Is(err, photo.ErrNotFound) {
+		p, err = nil, nil
 	}
 	if err != nil {
-		h.slackError(w, r, err)
-		return
+		return err
 	}
 	profile := map[string]any{"is_custom_image": false}
 	if p != nil && p.VersionID != "" {
@@ -192,4 +188,5 @@ func (h *Handler) slackProfileGet(w http.ResponseWriter, r *http.Request) {
 		profile["image_original"] = h.renditionURL(r, target, p.VersionID, 0)
 	}
 	slackOK(w, map[string]any{"profile": profile})
+	return nil
 }
