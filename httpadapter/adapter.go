@@ -26,28 +26,6 @@ import (
 	"github.com/profilephoto/photo"
 )
 
-// Principal is the caller a request acts for.
-type Principal struct {
-	// ID is the caller's user ID.
-	ID string
-	// Admin callers may change any user's photo; others only their own.
-	Admin bool
-}
-
-// ErrNoCredentials is what an Authenticator returns when the request
-// carries no credentials at all. Any other error means the credentials
-// are bad; the dialects answer the two differently (Slack: not_authed vs
-// invalid_auth).
-var ErrNoCredentials = errors.New("httpadapter: no credentials")
-
-// Authenticator returns the principal a request acts for, ErrNoCredentials
-// when it carries none, or another error when its credentials are bad.
-// Slack clients may send the token as a form field instead of a header:
-// the adapter then calls the Authenticator on a copy of the request whose
-// Authorization header is "Bearer <token>", so an Authenticator only ever
-// needs to read the header.
-type Authenticator func(*http.Request) (Principal, error)
-
 // Dialect selects one of the documented APIs.
 type Dialect uint
 
@@ -304,9 +282,11 @@ type route struct {
 }
 
 // handle makes f a net/http handler whose errors writeError answers in
-// dialect d's words.
+// dialect d's words. The request carries an authResult, so that it is
+// authenticated once however many steps ask.
 func (h *Handler) handle(d Dialect, f handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		r = withAuthResult(r)
 		if err := f(w, r); err != nil {
 			h.writeError(d, w, r, err)
 		}
@@ -342,58 +322,4 @@ func (h *Handler) baseURL(r *http.Request) string {
 		prefix = strings.TrimSuffix(orig.EscapedPath(), r.URL.EscapedPath())
 	}
 	return scheme + "://" + r.Host + prefix
-}
-
-// auth is the outcome of authenticating a request.
-type auth int
-
-const (
-	authNone auth = iota // no credentials
-	authBad              // credentials present but refused
-	authOK
-)
-
-// authKey is the context key of an authResult.
-type authKey struct{}
-
-// authResult is the outcome of authenticating a request with the given
-// Authorization header, kept so that limitWrites and the handler do not
-// both call the Authenticator.
-type authResult struct {
-	header string
-	p      Principal
-	a      auth
-	// lateLimit marks a write admitted before its principal was known,
-	// whose per-principal rate limit admitLate checks.
-	lateLimit bool
-}
-
-// authenticate runs the Authenticator on r.
-func (h *Handler) authenticate(r *http.Request) (Principal, auth) {
-	if c, ok := r.Context().Value(authKey{}).(*authResult); ok && c.header == r.Header.Get("Authorization") {
-		return c.p, c.a
-	}
-	if h.opts.Authenticate == nil {
-		return Principal{}, authNone
-	}
-	p, err := h.opts.Authenticate(r)
-	switch {
-	case errors.Is(err, ErrNoCredentials):
-		return Principal{}, authNone
-	case err != nil || p.ID == "":
-		return Principal{}, authBad
-	}
-	return p, authOK
-}
-
-// authenticateToken authenticates a token taken from a form field.
-func (h *Handler) authenticateToken(r *http.Request, token string) (Principal, auth) {
-	r2 := r.Clone(r.Context())
-	r2.Header.Set("Authorization", "Bearer "+token)
-	return h.authenticate(r2)
-}
-
-// mayChange reports whether p may change userID's photo.
-func mayChange(p Principal, userID string) bool {
-	return p.Admin || p.ID == userID
 }

@@ -149,15 +149,13 @@ func (h *Handler) limitWrites(d Dialect, rated bool, next handlerFunc) handlerFu
 	return func(w http.ResponseWriter, r *http.Request) error {
 		r = h.timeBody(w, r)
 		p, a := h.authenticate(r)
-		res := &authResult{header: r.Header.Get("Authorization"), p: p, a: a}
-		r = r.WithContext(context.WithValue(r.Context(), authKey{}, res))
 		if a == authBad || (a == authNone && d != Slack) {
 			return next(w, r)
 		}
 		key := ""
 		if a == authOK {
 			key = p.ID
-		} else {
+		} else if res, ok := r.Context().Value(authKey{}).(*authResult); ok {
 			res.lateLimit = rated
 		}
 		if rated {

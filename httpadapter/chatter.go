@@ -54,12 +54,6 @@ const (
 	chatterLarge  = 200
 )
 
-// Salesforce's messages for a missing and a refused session.
-const (
-	msgNoSession  = "No session ID was given: send one in the Authorization header"
-	msgBadSession = "Session expired or invalid"
-)
-
 func (h *Handler) chatterRoutes() []route {
 	const (
 		user  = "/services/data/{apiVersion}/chatter/users/{userId}/photo"
@@ -128,25 +122,21 @@ func allDigits(s string) bool {
 	return true
 }
 
-// chatterBegin checks the API version and authenticates r. need says
-// whether credentials are required; a token that is present is checked
-// either way. It resolves {userId} ("me" is the caller) when the route
-// has one.
-func (h *Handler) chatterBegin(r *http.Request, need bool) (Principal, string, error) {
+// chatterBegin checks the API version and authorizes r as n asks. It
+// resolves {userId} ("me" is the caller, who must then be signed in) when
+// the route has one.
+func (h *Handler) chatterBegin(r *http.Request, n need) (Principal, string, error) {
 	if !validAPIVersion(r.PathValue("apiVersion")) {
 		return Principal{}, "", fail(kNotFound, "", "the requested resource does not exist: the API version must look like v34.0")
 	}
-	p, a := h.authenticate(r)
-	switch {
-	case a == authBad:
-		return p, "", fail(kBadAuth, "", msgBadSession)
-	case a == authNone && need:
-		return p, "", fail(kNoAuth, "", msgNoSession)
+	p, err := h.authorize(r, n, "", "")
+	if err != nil {
+		return p, "", err
 	}
 	userID := r.PathValue("userId")
 	if userID == "me" {
-		if a != authOK {
-			return p, "", fail(kNoAuth, "", msgNoSession)
+		if p.ID == "" {
+			return p, "", fail(kNoAuth, "", "")
 		}
 		userID = p.ID
 	}
@@ -179,7 +169,7 @@ func (h *Handler) chatterPhotoBody(r *http.Request, userID string, p *photo.Phot
 
 // chatterGet answers the user's Photo; public unless Options.PrivateReads.
 func (h *Handler) chatterGet(w http.ResponseWriter, r *http.Request) error {
-	_, userID, err := h.chatterBegin(r, h.opts.PrivateReads)
+	_, userID, err := h.chatterBegin(r, reader)
 	if err != nil {
 		return err
 	}
@@ -199,12 +189,12 @@ func (h *Handler) chatterGet(w http.ResponseWriter, r *http.Request) error {
 
 // chatterPost sets the user's photo from an uploaded file or a stored one.
 func (h *Handler) chatterPost(w http.ResponseWriter, r *http.Request) error {
-	p, userID, err := h.chatterBegin(r, true)
+	p, userID, err := h.chatterBegin(r, signedIn)
 	if err != nil {
 		return err
 	}
-	if !mayChange(p, userID) {
-		return fail(kForbidden, "", "you may not change another user's photo")
+	if err := permit(p, userID, "you may not change another user's photo"); err != nil {
+		return err
 	}
 	in, err := h.readChatterInput(w, r)
 	if err != nil {
@@ -239,12 +229,12 @@ func (h *Handler) chatterPost(w http.ResponseWriter, r *http.Request) error {
 
 // chatterDelete removes the user's photo.
 func (h *Handler) chatterDelete(w http.ResponseWriter, r *http.Request) error {
-	p, userID, err := h.chatterBegin(r, true)
+	p, userID, err := h.chatterBegin(r, signedIn)
 	if err != nil {
 		return err
 	}
-	if !mayChange(p, userID) {
-		return fail(kForbidden, "", "you may not change another user's photo")
+	if err := permit(p, userID, "you may not change another user's photo"); err != nil {
+		return err
 	}
 	rev, err := ifRevision(r)
 	if err != nil {
@@ -264,10 +254,7 @@ func (h *Handler) checkFileAccess(r *http.Request, p Principal, fileID string) e
 	if err != nil {
 		return err
 	}
-	if !mayChange(p, f.Owner) {
-		return fail(kForbidden, "fileId", "the file belongs to another user")
-	}
-	return nil
+	return permit(p, f.Owner, "the file belongs to another user")
 }
 
 // chatterInput is a photo POST's arguments, from any of the places
@@ -454,12 +441,12 @@ func (h *Handler) readFileData(w http.ResponseWriter, r *http.Request) ([]byte, 
 
 // chatterCreateFile stores a new file owned by {userId}.
 func (h *Handler) chatterCreateFile(w http.ResponseWriter, r *http.Request) error {
-	p, userID, err := h.chatterBegin(r, true)
+	p, userID, err := h.chatterBegin(r, signedIn)
 	if err != nil {
 		return err
 	}
-	if !mayChange(p, userID) {
-		return fail(kForbidden, "", "you may not create files for another user")
+	if err := permit(p, userID, "you may not create files for another user"); err != nil {
+		return err
 	}
 	data, title, err := h.readFileData(w, r)
 	if err != nil {
@@ -524,7 +511,7 @@ func (h *Handler) chatterDeleteFile(w http.ResponseWriter, r *http.Request) erro
 // chatterOwnFile authenticates r and returns the file {fileId} if the
 // caller owns it or is an admin.
 func (h *Handler) chatterOwnFile(r *http.Request) (*photo.File, error) {
-	p, _, err := h.chatterBegin(r, true)
+	p, _, err := h.chatterBegin(r, signedIn)
 	if err != nil {
 		return nil, err
 	}
@@ -535,8 +522,8 @@ func (h *Handler) chatterOwnFile(r *http.Request) (*photo.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !mayChange(p, f.Owner) {
-		return nil, fail(kForbidden, "", "the file belongs to another user")
+	if err := permit(p, f.Owner, "the file belongs to another user"); err != nil {
+		return nil, err
 	}
 	return f, nil
 }

@@ -237,17 +237,40 @@ type fieldError struct {
 	Message string `json:"message,omitempty"`
 }
 
+// chatterMessages are Salesforce's own words for the kinds that have them
+// (a missing and a refused session), which the Chatter dialect says in
+// place of any other message.
+var chatterMessages = map[kind]string{
+	kNoAuth:  msgNoSession,
+	kBadAuth: msgBadSession,
+}
+
+// Salesforce's messages for a missing and a refused session.
+const (
+	msgNoSession  = "No session ID was given: send one in the Authorization header"
+	msgBadSession = "Session expired or invalid"
+)
+
+// iglooChallenges are the WWW-Authenticate headers of the Igloo dialect's
+// 401 answers (RFC 6750).
+var iglooChallenges = map[kind]string{
+	kNoAuth:  `Bearer realm="photo"`,
+	kBadAuth: `Bearer realm="photo", error="invalid_token"`,
+}
+
 // writeError is the adapter's one error writer: it answers err in the
 // words of dialect d, 0 being the rendition routes' and openapi.json's.
 // It classifies err once, logs the cause of an internal error, and adds
 // Retry-After to a retryable refusal; then it writes the dialect's body:
 //
-//   - Chatter: Salesforce's JSON array of {errorCode, message};
+//   - Chatter: Salesforce's JSON array of {errorCode, message}, with
+//     Salesforce's session messages (chatterMessages);
 //   - Slack: HTTP 200 with {"ok": false, "error": code};
 //   - ProfileImage: {code, message}, and for a validation failure
 //     fieldErrors naming the field;
 //   - Igloo and 0: {code, message}, plus the field a request error is
-//     about and the members it carries (an upload's received and length).
+//     about and the members it carries (an upload's received and length);
+//     Igloo's 401 answers have a WWW-Authenticate challenge.
 func (h *Handler) writeError(d Dialect, w http.ResponseWriter, r *http.Request, err error) {
 	k, msg := classify(err)
 	h.logFailure(r, k, err)
@@ -259,6 +282,9 @@ func (h *Handler) writeError(d Dialect, w http.ResponseWriter, r *http.Request, 
 	}
 	switch d {
 	case Chatter:
+		if m, ok := chatterMessages[k]; ok {
+			msg = m
+		}
 		writeJSON(w, wd.status, []map[string]string{{"errorCode": wd.chatterCode, "message": msg}})
 	case Slack:
 		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": wd.slack})
@@ -273,6 +299,9 @@ func (h *Handler) writeError(d Dialect, w http.ResponseWriter, r *http.Request, 
 		}
 		writeJSON(w, wd.status, body)
 	default:
+		if d == Igloo && (k == kNoAuth || k == kBadAuth) {
+			w.Header().Set("WWW-Authenticate", iglooChallenges[k])
+		}
 		body := map[string]any{"code": wd.piCode, "message": msg}
 		if re.field != "" {
 			body["field"] = re.field

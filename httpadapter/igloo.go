@@ -103,18 +103,13 @@ func setProgress(w http.ResponseWriter, received, length int64) {
 	}
 }
 
-// igloo starts every Igloo request: it authenticates and checks the
-// community key, which it returns.
+// igloo starts every Igloo request: it authorizes a signed-in caller and
+// checks the community key, which it returns.
 func (h *Handler) igloo(w http.ResponseWriter, r *http.Request) (Principal, string, error) {
 	w.Header().Set("Cache-Control", "no-store")
-	p, a := h.authenticate(r)
-	switch a {
-	case authNone:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="photo"`)
-		return p, "", fail(kNoAuth, "", "")
-	case authBad:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="photo", error="invalid_token"`)
-		return p, "", fail(kBadAuth, "", "")
+	p, err := h.authorize(r, signedIn, "", "")
+	if err != nil {
+		return p, "", err
 	}
 	ck := r.PathValue("communityKey")
 	if n, err := strconv.ParseUint(ck, 10, 63); err != nil || strconv.FormatUint(n, 10) != ck {
@@ -134,8 +129,8 @@ func (h *Handler) lookup(ctx context.Context, p Principal, key string) (*photo.U
 	if err != nil {
 		return nil, err
 	}
-	if u.Owner != p.ID && !p.Admin {
-		return nil, fail(kForbidden, "", "the upload belongs to another user")
+	if err := permit(p, u.Owner, "the upload belongs to another user"); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
@@ -331,8 +326,8 @@ func (h *Handler) iglooAssociate(w http.ResponseWriter, r *http.Request) error {
 		return fail(kBadRequest, "type", "the type parameter must be ProfilePhoto")
 	}
 	userID := r.PathValue("objectId")
-	if !mayChange(p, userID) {
-		return fail(kForbidden, "", "")
+	if err := permit(p, userID, ""); err != nil {
+		return err
 	}
 	key := r.PathValue("attachmentKey")
 	u, err := h.lookup(r.Context(), p, key)

@@ -127,27 +127,9 @@ func importCode(c photo.ImportCode) string {
 	return string(photo.ImportDownloadFailed)
 }
 
-// piPrincipal authenticates a request that changes a photo: a principal
-// that may change userID's.
-func (h *Handler) piPrincipal(r *http.Request, userID string) (Principal, error) {
-	p, a := h.authenticate(r)
-	switch {
-	case a == authNone:
-		return p, fail(kNoAuth, "", "")
-	case a == authBad:
-		return p, fail(kBadAuth, "", "")
-	case !mayChange(p, userID):
-		return p, fail(kForbidden, "", "")
-	}
-	return p, nil
-}
-
 func (h *Handler) profileImageGet(w http.ResponseWriter, r *http.Request) error {
-	switch _, a := h.authenticate(r); {
-	case a == authBad:
-		return fail(kBadAuth, "", "")
-	case a == authNone && h.opts.PrivateReads:
-		return fail(kNoAuth, "", "")
+	if _, err := h.authorize(r, reader, "", ""); err != nil {
+		return err
 	}
 	userID := r.PathValue("userId")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -165,7 +147,7 @@ func (h *Handler) profileImageGet(w http.ResponseWriter, r *http.Request) error 
 
 func (h *Handler) profileImagePost(w http.ResponseWriter, r *http.Request) error {
 	userID := r.PathValue("userId")
-	caller, err := h.piPrincipal(r, userID)
+	caller, err := h.authorize(r, signedIn, userID, "")
 	if err != nil {
 		return err
 	}
@@ -234,7 +216,7 @@ func (h *Handler) profileImageFromURL(w http.ResponseWriter, r *http.Request, ca
 
 func (h *Handler) profileImageDelete(w http.ResponseWriter, r *http.Request) error {
 	userID := r.PathValue("userId")
-	if _, err := h.piPrincipal(r, userID); err != nil {
+	if _, err := h.authorize(r, signedIn, userID, ""); err != nil {
 		return err
 	}
 	rev, err := ifRevision(r)

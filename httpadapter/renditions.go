@@ -266,20 +266,23 @@ func (h *Handler) redirectCurrent(w http.ResponseWriter, r *http.Request) error 
 	if !ok {
 		return fail(kNotFound, "", "there is no rendition of that size")
 	}
-	cache := cacheCurrent
-	_, a := h.authenticate(r)
+	// A signed URL stands in for credentials.
 	q := r.URL.Query()
+	signed := q.Has("sig") || q.Has("expires")
+	n := reader
+	if signed {
+		n = anyone
+	}
+	if _, err := h.authorize(r, n, "", ""); err != nil {
+		return err
+	}
+	cache := cacheCurrent
 	switch {
-	case a == authBad:
-		return fail(kBadAuth, "", "")
-	case q.Has("sig") || q.Has("expires"):
+	case signed:
 		if err := h.checkPhotoSignature(userID, sizeSeg, q.Get("expires"), q.Get("sig")); err != nil {
 			return err
 		}
 	case h.opts.PrivateReads:
-		if a == authNone {
-			return fail(kNoAuth, "", "")
-		}
 		cache = cacheCurrentPrivate
 	}
 	if h.opts.PrivateReads {

@@ -45,15 +45,15 @@ func (h *Handler) slackRoutes() []route {
 var slackSizes = []int{24, 32, 48, 72, 192, 512, 1024}
 
 // slackBegin reads r's form (fileField names its file part, "" for none)
-// and authenticates it: the Authorization header first, else the token
+// and authorizes it: the Authorization header first, else the token
 // field. It returns the principal and the user the call is about: the
 // caller, or the user argument.
 func (h *Handler) slackBegin(w http.ResponseWriter, r *http.Request, fileField string) (*form, Principal, string, error) {
-	p, a := h.authenticate(r)
-	if a == authBad {
-		// Refused before the body is read: no upload is processed for a
-		// caller we already know we will turn away.
-		return nil, p, "", fail(kBadAuth, "", "")
+	// Bad credentials in the header are refused before the body is read:
+	// no upload is processed for a caller we already know we will turn
+	// away.
+	if _, err := h.authorize(r, anyone, "", ""); err != nil {
+		return nil, Principal{}, "", err
 	}
 	maxFile := int64(0)
 	if fileField != "" {
@@ -61,23 +61,11 @@ func (h *Handler) slackBegin(w http.ResponseWriter, r *http.Request, fileField s
 	}
 	f, err := h.readForm(w, r, fileField, maxFile)
 	if err != nil {
-		return nil, p, "", err
+		return nil, Principal{}, "", err
 	}
-	if a == authNone {
-		if tok := f.fields["token"]; tok != "" {
-			p, a = h.authenticateToken(r, tok)
-			if a == authOK {
-				if err := h.admitLate(r, p); err != nil {
-					return nil, p, "", err
-				}
-			}
-		}
-	}
-	switch a {
-	case authNone:
-		return nil, p, "", fail(kNoAuth, "", "")
-	case authBad:
-		return nil, p, "", fail(kBadAuth, "", "")
+	p, err := h.authorize(r, signedIn, "", f.fields["token"])
+	if err != nil {
+		return nil, Principal{}, "", err
 	}
 	target := p.ID
 	if u := f.fields["user"]; u != "" {
@@ -101,8 +89,8 @@ func (h *Handler) slackSetPhoto(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !mayChange(p, target) {
-		return fail(kForbidden, "", "")
+	if err := permit(p, target, ""); err != nil {
+		return err
 	}
 	crop, err := slackCrop(f.fields)
 	if err != nil {
@@ -153,8 +141,8 @@ func (h *Handler) slackDeletePhoto(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if !mayChange(p, target) {
-		return fail(kForbidden, "", "")
+	if err := permit(p, target, ""); err != nil {
+		return err
 	}
 	// Without a photo the call is ok: afterwards there is none.
 	if err := h.svc.Delete(r.Context(), target, nil); err != nil && !errors.Is(err, photo.ErrNotFound) {
