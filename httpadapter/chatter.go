@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -266,9 +265,6 @@ type chatterInput struct {
 	crop    *photo.Crop
 }
 
-// maxJSONBytes bounds a JSON request body or part.
-const maxJSONBytes = 64 << 10
-
 // readChatterInput reads a photo POST: multipart (binary part fileUpload
 // and an optional part json holding a JSON object), a JSON body, or
 // request parameters (query or urlencoded form). Every place may hold
@@ -300,20 +296,20 @@ func (h *Handler) readChatterInput(w http.ResponseWriter, r *http.Request) (*cha
 			}
 		}
 		if js, ok := f.fields["json"]; ok && strings.TrimSpace(js) != "" {
-			if err := mergeJSONParams(params, []byte(js)); err != nil {
+			var obj map[string]any
+			if err := parseJSON([]byte(js), &obj, msgNotObject); err != nil {
+				return nil, err
+			}
+			if err := mergeJSONParams(params, obj); err != nil {
 				return nil, err
 			}
 		}
 	case mt == "application/json":
-		r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes)
-		data, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBytes+1))
-		if err != nil {
-			return nil, bodyError(err)
+		var obj map[string]any
+		if err := h.readJSON(w, r, &obj, msgNotObject); err != nil {
+			return nil, err
 		}
-		if len(data) > maxJSONBytes {
-			return nil, fail(kBadRequest, "", "the JSON body is too long")
-		}
-		if err := mergeJSONParams(params, data); err != nil {
+		if err := mergeJSONParams(params, obj); err != nil {
 			return nil, err
 		}
 	case !hasBody || (mt == "" && r.ContentLength == 0):
@@ -323,17 +319,14 @@ func (h *Handler) readChatterInput(w http.ResponseWriter, r *http.Request) (*cha
 	return in, in.parse(params)
 }
 
-// mergeJSONParams adds the members of the JSON object data to params,
-// numbers as their text.
-func mergeJSONParams(params map[string]string, data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return fail(kBadRequest, "", "the JSON is malformed: it must be an object")
-	}
-	if dec.More() {
-		return fail(kBadRequest, "", "the JSON is malformed: more than one value")
+// msgNotObject refuses JSON that is not the object Chatter expects.
+const msgNotObject = "the JSON is malformed: it must be an object"
+
+// mergeJSONParams adds the members of a decoded JSON object (nil for
+// JSON's null) to params, numbers as their text.
+func mergeJSONParams(params map[string]string, obj map[string]any) error {
+	if obj == nil {
+		return fail(kBadRequest, "", msgNotObject)
 	}
 	for k, v := range obj {
 		switch v := v.(type) {
@@ -425,8 +418,12 @@ func (h *Handler) readFileData(w http.ResponseWriter, r *http.Request) ([]byte, 
 	}
 	title := f.fields["title"]
 	if js := f.fields["json"]; strings.TrimSpace(js) != "" {
+		var obj map[string]any
+		if err := parseJSON([]byte(js), &obj, msgNotObject); err != nil {
+			return nil, "", err
+		}
 		params := map[string]string{}
-		if err := mergeJSONParams(params, []byte(js)); err != nil {
+		if err := mergeJSONParams(params, obj); err != nil {
 			return nil, "", err
 		}
 		if t := params["title"]; t != "" {

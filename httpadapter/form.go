@@ -2,14 +2,12 @@ package httpadapter
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"strings"
 )
 
 // form is a request body's fields and at most one file, read in full. The
@@ -126,30 +124,4 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, fileField str
 		return f, nil
 	}
 	return f, nil
-}
-
-// bodyError words a failure to read a request body.
-func bodyError(err error) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return err
-	}
-	if isBodyTimeout(err) {
-		return fail(kBodyTimeout, "", "")
-	}
-	if strings.Contains(err.Error(), "multipart") {
-		return fail(kBadForm, "", "the multipart body is malformed")
-	}
-	return fail(kBadRequest, "", "the request body could not be read")
-}
-
-// formError words a failure to read a form body: as bodyError, except
-// that a body that cannot be read as a form is Slack's invalid_form_data.
-func formError(err error) error {
-	err = bodyError(err)
-	var re *requestError
-	if errors.As(err, &re) && re.kind == kBadRequest {
-		re.kind = kBadForm
-	}
-	return err
 }

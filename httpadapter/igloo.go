@@ -166,8 +166,8 @@ func (h *Handler) iglooCreate(w http.ResponseWriter, r *http.Request) error {
 		ContentType   *string
 		Name          *string
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxFieldBytes)).Decode(&req); err != nil {
-		return fail(kBadRequest, "", "the body must be a JSON object with ContentLength, ContentType and Name")
+	if err := h.readJSON(w, r, &req, "the body must be a JSON object with ContentLength, ContentType and Name"); err != nil {
+		return err
 	}
 	switch {
 	case !req.ContentLength.set:

@@ -2,9 +2,7 @@ package httpadapter
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -186,9 +184,8 @@ func (h *Handler) profileImageFromURL(w http.ResponseWriter, r *http.Request, ca
 	var body struct {
 		URL any `json:"url"`
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxFieldBytes))
-	if err := dec.Decode(&body); err != nil {
-		return fail(kBadRequest, "", "the body is not a JSON object")
+	if err := h.readJSON(w, r, &body, "the body is not a JSON object"); err != nil {
+		return err
 	}
 	raw, isString := body.URL.(string)
 	switch {
