@@ -46,11 +46,19 @@ func parseJSON(data []byte, v any, malformed string) error {
 	return nil
 }
 
+// tooLarge is the one refusal of a body or file over a limit of the
+// adapter's (kFileTooLarge), about field ("" for the whole body). The
+// library's own refusal, photo.CodeFileTooLarge, is classified as the
+// same kind.
+func tooLarge(field string) error {
+	return fail(kFileTooLarge, field, "")
+}
+
 // bodyError words a failure to read a request body.
 func bodyError(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return err
+		return tooLarge("")
 	}
 	if isBodyTimeout(err) {
 		return fail(kBodyTimeout, "", "")

@@ -286,10 +286,9 @@ func (h *Handler) readChatterInput(w http.ResponseWriter, r *http.Request) (*cha
 		if err != nil {
 			return nil, err
 		}
-		if f.fileTooLarge {
-			return nil, fail(kFileTooLarge, "fileUpload", "")
+		if in.file, err = f.file(); err != nil {
+			return nil, err
 		}
-		in.file = f.file
 		for k, v := range f.fields {
 			if k != "json" {
 				params[k] = v
@@ -410,10 +409,11 @@ func (h *Handler) readFileData(w http.ResponseWriter, r *http.Request) ([]byte, 
 	if err != nil {
 		return nil, "", err
 	}
-	if f.fileTooLarge {
-		return nil, "", fail(kFileTooLarge, "fileData", "")
+	data, err := f.file()
+	if err != nil {
+		return nil, "", err
 	}
-	if f.file == nil {
+	if data == nil {
 		return nil, "", fail(kMissing, "fileData", "no file was given: send a non-empty part named fileData")
 	}
 	title := f.fields["title"]
@@ -433,7 +433,7 @@ func (h *Handler) readFileData(w http.ResponseWriter, r *http.Request) ([]byte, 
 	if title == "" {
 		title = f.fileName
 	}
-	return f.file, title, nil
+	return data, title, nil
 }
 
 // chatterCreateFile stores a new file owned by {userId}.

@@ -26,7 +26,7 @@ const (
 	kBadRequest            // malformed request: fields, JSON, ranges
 	kCanceled              // the client went away or the request timed out
 	kMissing               // photo.CodeMissing: no image given
-	kFileTooLarge          // photo.CodeFileTooLarge, http.MaxBytesError
+	kFileTooLarge          // photo.CodeFileTooLarge, tooLarge (a file or body over a limit)
 	kBadImage              // not an image, unsupported, corrupt, truncated, too small
 	kImageTooLarge         // photo.CodeImageTooLarge
 	kTooManyFrames         // photo.CodeTooManyFrames
@@ -125,10 +125,7 @@ func classify(err error) (kind, string) {
 		}
 		return kRangeInvalid, ure.Reason
 	}
-	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &mbe):
-		return kFileTooLarge, wordings[kFileTooLarge].message
 	case errors.Is(err, photo.ErrNotFound), errors.Is(err, photo.ErrFileNotFound):
 		return kNotFound, wordings[kNotFound].message
 	case errors.Is(err, photo.ErrQuotaExceeded):

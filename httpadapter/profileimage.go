@@ -155,21 +155,23 @@ func (h *Handler) profileImagePost(w http.ResponseWriter, r *http.Request) error
 	// Anything else is read as a form, which holds no file unless it is
 	// multipart: the file is then missing.
 	f, err := h.readForm(w, r, "file", h.svc.Limits().MaxBytes)
+	if err != nil {
+		return err
+	}
+	data, err := f.file()
 	switch {
 	case err != nil:
 		return err
-	case f.fileTooLarge:
-		return fail(kFileTooLarge, "file", "")
-	case f.file == nil:
+	case data == nil:
 		return fail(kMissing, "file", "the file field is missing")
-	case len(f.file) == 0:
+	case len(data) == 0:
 		return fail(kBadImage, "file", "the file is empty")
 	}
 	rev, err := ifRevision(r)
 	if err != nil {
 		return err
 	}
-	p, err := h.svc.Set(r.Context(), userID, bytes.NewReader(f.file), &photo.SetOptions{IfRevision: rev})
+	p, err := h.svc.Set(r.Context(), userID, bytes.NewReader(data), &photo.SetOptions{IfRevision: rev})
 	if err != nil {
 		return err
 	}

@@ -96,14 +96,15 @@ func (h *Handler) slackSetPhoto(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	data, err := f.file()
 	switch {
-	case f.fileTooLarge:
-		return fail(kFileTooLarge, "image", "")
-	case f.file == nil:
+	case err != nil:
+		return err
+	case data == nil:
 		return fail(kMissing, "image", "")
 	}
 	opts := &photo.SetOptions{Crop: crop, Fit: photo.Letterbox, FitSet: true}
-	if _, err := h.svc.Set(r.Context(), target, bytes.NewReader(f.file), opts); err != nil {
+	if _, err := h.svc.Set(r.Context(), target, bytes.NewReader(data), opts); err != nil {
 		return err
 	}
 	slackOK(w, nil)
