@@ -31,15 +31,19 @@ type Dialect uint
 
 // The dialects. The rendition routes (/photos/...) are always on.
 const (
-	// Chatter is Salesforce Chatter's user photo resource (seed 000).
+	// Chatter is Salesforce Chatter's user photo resource
+	// (/services/data/vXX.X/chatter/users/{userId}/photo) and the small
+	// files resource whose IDs it takes.
 	Chatter Dialect = 1 << iota
-	// Igloo is the three-step resumable upload (seed 001).
+	// Igloo is the three-step resumable upload under /.api2/api/v1:
+	// create an attachment upload, send its bytes in ranged PATCHes,
+	// associate it with a user as the profile photo.
 	Igloo
 	// ProfileImage is the /v1/users/{userId}/profile/profile-image
-	// resource (seed 002).
+	// resource, which also sets a photo from a URL.
 	ProfileImage
-	// Slack is users.setPhoto, users.deletePhoto and users.profile.get
-	// (seed 003).
+	// Slack is Slack's users.setPhoto, users.deletePhoto and
+	// users.profile.get.
 	Slack
 	// AllDialects turns every dialect on.
 	AllDialects = Chatter | Igloo | ProfileImage | Slack

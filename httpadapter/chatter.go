@@ -14,7 +14,7 @@ import (
 	"github.com/profilephoto/photo"
 )
 
-// The Chatter dialect: Salesforce's user photo resource (seed 000) and a
+// The Chatter dialect: Salesforce Chatter's user photo resource and a
 // small files resource whose IDs the photo resource takes as fileId.
 //
 //	GET|POST|DELETE /services/data/{apiVersion}/chatter/users/{userId}/photo

@@ -13,8 +13,9 @@ import (
 	"github.com/profilephoto/photo"
 )
 
-// The three-step resumable upload of seed 001 (Igloo). Every route needs a
-// principal; an upload may be used only by its creator or an admin.
+// The Igloo dialect: a three-step resumable upload (create, send the bytes
+// in ranges, associate with a user). Every route needs a principal; an
+// upload may be used only by its creator or an admin.
 //
 //	POST   .../communities/{communityKey}/attachments
 //	       {"ContentLength": n, "ContentType": "image/png", "Name": "me.png"}

@@ -12,7 +12,7 @@ import (
 	"github.com/profilephoto/photo/internal/safefetch"
 )
 
-// The profile-image dialect (seed 002):
+// The profile-image dialect, a user's profile-image resource:
 //
 //	GET    /v1/users/{userId}/profile/profile-image  200 the image body, 404 when none
 //	POST   /v1/users/{userId}/profile/profile-image  multipart (field file): 201 with the image body

@@ -11,7 +11,7 @@ import (
 	"github.com/profilephoto/photo"
 )
 
-// The Slack dialect (seed 003):
+// The Slack dialect, Slack's users.setPhoto and its neighbours:
 //
 //	POST     /api/users.setPhoto      multipart: image, crop_x, crop_y, crop_w
 //	POST     /api/users.deletePhoto
