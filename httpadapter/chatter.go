@@ -209,9 +209,7 @@ func (h *Handler) chatterPost(w http.ResponseWriter, r *http.Request) error {
 	case in.file != nil:
 		ph, err = h.svc.Set(r.Context(), userID, bytes.NewReader(in.file), opts)
 	case in.fileID != "":
-		if err = h.checkFileAccess(r, p, in.fileID); err == nil {
-			ph, err = h.svc.SetFromFile(r.Context(), userID, in.fileID, in.version, opts)
-		}
+		ph, err = h.setFromFile(r, p, userID, in, opts)
 	default:
 		return fail(kMissing, "fileUpload", "no image was given: send a fileUpload part or the fileId of an existing file")
 	}
@@ -247,13 +245,17 @@ func (h *Handler) chatterDelete(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// checkFileAccess reports whether p may use the file fileID.
-func (h *Handler) checkFileAccess(r *http.Request, p Principal, fileID string) error {
-	f, err := h.svc.File(r.Context(), fileID)
+// setFromFile sets userID's photo from the file (and version) in asks for,
+// which p must be allowed to use.
+func (h *Handler) setFromFile(r *http.Request, p Principal, userID string, in *chatterInput, opts *photo.SetOptions) (*photo.Photo, error) {
+	f, err := h.svc.File(r.Context(), in.fileID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return permit(p, f.Owner, "the file belongs to another user")
+	if err := permit(p, f.Owner, "the file belongs to another user"); err != nil {
+		return nil, err
+	}
+	return h.svc.SetFromFile(r.Context(), userID, in.fileID, in.version, opts)
 }
 
 // chatterInput is a photo POST's arguments, from any of the places
