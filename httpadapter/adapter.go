@@ -26,42 +26,24 @@ import (
 	"github.com/profilephoto/photo"
 )
 
-// Principal is the caller a request acts for.
-type Principal struct {
-	// ID is the caller's user ID.
-	ID string
-	// Admin callers may change any user's photo; others only their own.
-	Admin bool
-}
-
-// ErrNoCredentials is what an Authenticator returns when the request
-// carries no credentials at all. Any other error means the credentials
-// are bad; the dialects answer the two differently (Slack: not_authed vs
-// invalid_auth).
-var ErrNoCredentials = errors.New("httpadapter: no credentials")
-
-// Authenticator returns the principal a request acts for, ErrNoCredentials
-// when it carries none, or another error when its credentials are bad.
-// Slack clients may send the token as a form field instead of a header:
-// the adapter then calls the Authenticator on a copy of the request whose
-// Authorization header is "Bearer <token>", so an Authenticator only ever
-// needs to read the header.
-type Authenticator func(*http.Request) (Principal, error)
-
 // Dialect selects one of the documented APIs.
 type Dialect uint
 
 // The dialects. The rendition routes (/photos/...) are always on.
 const (
-	// Chatter is Salesforce Chatter's user photo resource (seed 000).
+	// Chatter is Salesforce Chatter's user photo resource
+	// (/services/data/vXX.X/chatter/users/{userId}/photo) and the small
+	// files resource whose IDs it takes.
 	Chatter Dialect = 1 << iota
-	// Igloo is the three-step resumable upload (seed 001).
+	// Igloo is the three-step resumable upload under /.api2/api/v1:
+	// create an attachment upload, send its bytes in ranged PATCHes,
+	// associate it with a user as the profile photo.
 	Igloo
 	// ProfileImage is the /v1/users/{userId}/profile/profile-image
-	// resource (seed 002).
+	// resource, which also sets a photo from a URL.
 	ProfileImage
-	// Slack is users.setPhoto, users.deletePhoto and users.profile.get
-	// (seed 003).
+	// Slack is Slack's users.setPhoto, users.deletePhoto and
+	// users.profile.get.
 	Slack
 	// AllDialects turns every dialect on.
 	AllDialects = Chatter | Igloo | ProfileImage | Slack
@@ -159,8 +141,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Handler is the adapter: an http.Handler with its own ServeMux. Close it
-// to wait for background URL imports to finish.
+// Handler is the adapter: an http.Handler with its own ServeMux. Shut it
+// down to wait for background URL imports to finish.
 type Handler struct {
 	svc  *photo.Manager
 	opts Options
@@ -257,11 +239,11 @@ func New(svc *photo.Manager, opts *Options) (*Handler, error) {
 				// counted against the write rate limits.
 				handler = h.limitWrites(rt.dialect, rt.pattern != "POST /api/users.profile.get", handler)
 			}
-			h.mux.HandleFunc(rt.pattern, handler)
+			h.mux.HandleFunc(rt.pattern, h.handle(rt.dialect, handler))
 		}
 	}
 	for _, rt := range h.fallbackRoutes(on) {
-		h.mux.HandleFunc(rt.pattern, rt.handler)
+		h.mux.HandleFunc(rt.pattern, h.handle(rt.dialect, rt.handler))
 	}
 	return h, nil
 }
@@ -272,26 +254,47 @@ func New(svc *photo.Manager, opts *Options) (*Handler, error) {
 // rather than redirected, and so is a CONNECT.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p := r.URL.EscapedPath(); r.Method == http.MethodConnect || !isClean(p) {
-		h.notFound(h.dialectOf(p), w, r)
+		d := h.dialectOf(p)
+		h.writeError(d, w, r, notFound(d))
 		return
 	}
 	h.mux.ServeHTTP(w, r)
 }
 
-// Close stops accepting URL imports and waits until those in flight end or
-// ctx is done.
-func (h *Handler) Close(ctx context.Context) error {
+// Shutdown stops accepting URL imports and waits until those in flight
+// end, or until ctx is done: then it cancels them, records them as
+// interrupted, and returns ctx's error. Call it after http.Server's
+// Shutdown, which ends the requests that start imports. Calls after the
+// first return nil.
+func (h *Handler) Shutdown(ctx context.Context) error {
 	var err error
 	h.closeOnce.Do(func() { err = h.imports.close(ctx) })
 	return err
 }
+
+// handlerFunc serves a request: it writes the answer when it succeeds,
+// and otherwise writes nothing and returns the error, which handle
+// answers in the route's dialect.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // route is one entry of the adapter's route table; the OpenAPI document is
 // checked against this table.
 type route struct {
 	pattern string // a Go 1.22 ServeMux pattern, method first
 	dialect Dialect
-	handler http.HandlerFunc
+	handler handlerFunc
+}
+
+// handle makes f a net/http handler whose errors writeError answers in
+// dialect d's words. The request carries an authResult, so that it is
+// authenticated once however many steps ask.
+func (h *Handler) handle(d Dialect, f handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r = withAuthResult(r)
+		if err := f(w, r); err != nil {
+			h.writeError(d, w, r, err)
+		}
+	}
 }
 
 // routes lists every route of every dialect.
@@ -323,58 +326,4 @@ func (h *Handler) baseURL(r *http.Request) string {
 		prefix = strings.TrimSuffix(orig.EscapedPath(), r.URL.EscapedPath())
 	}
 	return scheme + "://" + r.Host + prefix
-}
-
-// auth is the outcome of authenticating a request.
-type auth int
-
-const (
-	authNone auth = iota // no credentials
-	authBad              // credentials present but refused
-	authOK
-)
-
-// authKey is the context key of an authResult.
-type authKey struct{}
-
-// authResult is the outcome of authenticating a request with the given
-// Authorization header, kept so that limitWrites and the handler do not
-// both call the Authenticator.
-type authResult struct {
-	header string
-	p      Principal
-	a      auth
-	// lateLimit marks a write admitted before its principal was known,
-	// whose per-principal rate limit admitLate checks.
-	lateLimit bool
-}
-
-// authenticate runs the Authenticator on r.
-func (h *Handler) authenticate(r *http.Request) (Principal, auth) {
-	if c, ok := r.Context().Value(authKey{}).(*authResult); ok && c.header == r.Header.Get("Authorization") {
-		return c.p, c.a
-	}
-	if h.opts.Authenticate == nil {
-		return Principal{}, authNone
-	}
-	p, err := h.opts.Authenticate(r)
-	switch {
-	case errors.Is(err, ErrNoCredentials):
-		return Principal{}, authNone
-	case err != nil || p.ID == "":
-		return Principal{}, authBad
-	}
-	return p, authOK
-}
-
-// authenticateToken authenticates a token taken from a form field.
-func (h *Handler) authenticateToken(r *http.Request, token string) (Principal, auth) {
-	r2 := r.Clone(r.Context())
-	r2.Header.Set("Authorization", "Bearer "+token)
-	return h.authenticate(r2)
-}
-
-// mayChange reports whether p may change userID's photo.
-func mayChange(p Principal, userID string) bool {
-	return p.Admin || p.ID == userID
 }

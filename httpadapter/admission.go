@@ -140,39 +140,35 @@ func (a *admission) unref(key string, ps *principalSlots, taken bool) {
 //     read (see admitLate).
 //
 // A request waits at most Options.WriteWait for its slots, then is
-// refused with a retryable error in its dialect's words and Retry-After.
+// refused with a retryable error, which writeError words in the dialect
+// with Retry-After.
 // The body is timed (see timeBody).
 //
 // A request that is not rated (a read sent as POST) skips the rate limits.
-func (h *Handler) limitWrites(d Dialect, rated bool, next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) limitWrites(d Dialect, rated bool, next handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		r = h.timeBody(w, r)
 		p, a := h.authenticate(r)
-		res := &authResult{header: r.Header.Get("Authorization"), p: p, a: a}
-		r = r.WithContext(context.WithValue(r.Context(), authKey{}, res))
 		if a == authBad || (a == authNone && d != Slack) {
-			next(w, r)
-			return
+			return next(w, r)
 		}
 		key := ""
 		if a == authOK {
 			key = p.ID
-		} else {
+		} else if res, ok := r.Context().Value(authKey{}).(*authResult); ok {
 			res.lateLimit = rated
 		}
 		if rated {
 			if ok, after := h.writeRates.allow(key, true); !ok {
-				h.dialectError(d, w, r, retryLater(kRateLimited, "", after))
-				return
+				return retryLater(kRateLimited, "", after)
 			}
 		}
 		release, err := h.admit.acquire(r.Context(), key)
 		if err != nil {
-			h.dialectError(d, w, r, err)
-			return
+			return err
 		}
 		defer release()
-		next(w, r)
+		return next(w, r)
 	}
 }
 
@@ -188,19 +184,4 @@ func (h *Handler) admitLate(r *http.Request, p Principal) error {
 		return retryLater(kRateLimited, "", after)
 	}
 	return nil
-}
-
-// dialectError writes err in the words of dialect d; 0 is the rendition
-// routes' and openapi.json's {code, message}.
-func (h *Handler) dialectError(d Dialect, w http.ResponseWriter, r *http.Request, err error) {
-	switch d {
-	case Chatter:
-		h.chatterError(w, r, err)
-	case Slack:
-		h.slackError(w, r, err)
-	case ProfileImage:
-		h.profileImageError(w, r, err)
-	default:
-		h.restError(w, r, err, nil)
-	}
 }

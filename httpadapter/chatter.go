@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -15,7 +14,7 @@ import (
 	"github.com/profilephoto/photo"
 )
 
-// The Chatter dialect: Salesforce's user photo resource (seed 000) and a
+// The Chatter dialect: Salesforce Chatter's user photo resource and a
 // small files resource whose IDs the photo resource takes as fileId.
 //
 //	GET|POST|DELETE /services/data/{apiVersion}/chatter/users/{userId}/photo
@@ -52,12 +51,6 @@ const (
 	chatterSmall  = 64
 	chatterMedium = 160
 	chatterLarge  = 200
-)
-
-// Salesforce's messages for a missing and a refused session.
-const (
-	msgNoSession  = "No session ID was given: send one in the Authorization header"
-	msgBadSession = "Session expired or invalid"
 )
 
 func (h *Handler) chatterRoutes() []route {
@@ -128,25 +121,21 @@ func allDigits(s string) bool {
 	return true
 }
 
-// chatterBegin checks the API version and authenticates r. need says
-// whether credentials are required; a token that is present is checked
-// either way. It resolves {userId} ("me" is the caller) when the route
-// has one.
-func (h *Handler) chatterBegin(r *http.Request, need bool) (Principal, string, error) {
+// chatterBegin checks the API version and authorizes r as n asks. It
+// resolves {userId} ("me" is the caller, who must then be signed in) when
+// the route has one.
+func (h *Handler) chatterBegin(r *http.Request, n need) (Principal, string, error) {
 	if !validAPIVersion(r.PathValue("apiVersion")) {
 		return Principal{}, "", fail(kNotFound, "", "the requested resource does not exist: the API version must look like v34.0")
 	}
-	p, a := h.authenticate(r)
-	switch {
-	case a == authBad:
-		return p, "", fail(kBadAuth, "", msgBadSession)
-	case a == authNone && need:
-		return p, "", fail(kNoAuth, "", msgNoSession)
+	p, err := h.authorize(r, n, "", "")
+	if err != nil {
+		return p, "", err
 	}
 	userID := r.PathValue("userId")
 	if userID == "me" {
-		if a != authOK {
-			return p, "", fail(kNoAuth, "", msgNoSession)
+		if p.ID == "" {
+			return p, "", fail(kNoAuth, "", "")
 		}
 		userID = p.ID
 	}
@@ -178,100 +167,95 @@ func (h *Handler) chatterPhotoBody(r *http.Request, userID string, p *photo.Phot
 }
 
 // chatterGet answers the user's Photo; public unless Options.PrivateReads.
-func (h *Handler) chatterGet(w http.ResponseWriter, r *http.Request) {
-	_, userID, err := h.chatterBegin(r, h.opts.PrivateReads)
+func (h *Handler) chatterGet(w http.ResponseWriter, r *http.Request) error {
+	_, userID, err := h.chatterBegin(r, reader)
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
 	}
 	p, err := h.svc.Get(r.Context(), userID)
-	if err == nil && p.VersionID == "" {
-		err = photo.ErrNotFound // a first URL import still downloading
-	}
-	if errors.Is(err, photo.ErrNotFound) || errors.Is(err, photo.ErrInvalidUserID) {
-		err = fail(kNotFound, "", "the user has no photo")
+	// A user whose first URL import still downloads has no photo yet.
+	if errors.Is(err, photo.ErrNotFound) || errors.Is(err, photo.ErrInvalidUserID) || (err == nil && p.VersionID == "") {
+		return fail(kNotFound, "", "the user has no photo")
 	}
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-cache")
 	setPhotoETag(w, p)
 	writeJSON(w, http.StatusOK, h.chatterPhotoBody(r, userID, p))
+	return nil
 }
 
 // chatterPost sets the user's photo from an uploaded file or a stored one.
-func (h *Handler) chatterPost(w http.ResponseWriter, r *http.Request) {
-	p, userID, err := h.chatterBegin(r, true)
-	if err == nil && !mayChange(p, userID) {
-		err = fail(kForbidden, "", "you may not change another user's photo")
-	}
-	var in *chatterInput
-	if err == nil {
-		in, err = h.readChatterInput(w, r)
-	}
-	var rev int64
-	if err == nil {
-		rev, err = ifRevision(r)
-	}
-	var ph *photo.Photo
-	if err == nil {
-		opts := &photo.SetOptions{Crop: in.crop, IfRevision: rev}
-		switch {
-		case in.file != nil:
-			ph, err = h.svc.Set(r.Context(), userID, bytes.NewReader(in.file), opts)
-		case in.fileID != "":
-			if err = h.checkFileAccess(r, p, in.fileID); err == nil {
-				ph, err = h.svc.SetFromFile(r.Context(), userID, in.fileID, in.version, opts)
-			}
-		default:
-			err = fail(kMissing, "fileUpload", "no image was given: send a fileUpload part or the fileId of an existing file")
-		}
-	}
-	if errors.Is(err, photo.ErrFileNotFound) {
-		err = fail(kNotFound, "fileId", "the file or file version does not exist")
-	}
-	if err != nil {
-		h.chatterError(w, r, err)
-		return
-	}
-	setPhotoETag(w, ph)
-	writeJSON(w, http.StatusCreated, h.chatterPhotoBody(r, userID, ph))
-}
-
-// chatterDelete removes the user's photo.
-func (h *Handler) chatterDelete(w http.ResponseWriter, r *http.Request) {
-	p, userID, err := h.chatterBegin(r, true)
-	if err == nil && !mayChange(p, userID) {
-		err = fail(kForbidden, "", "you may not change another user's photo")
-	}
-	var rev int64
-	if err == nil {
-		rev, err = ifRevision(r)
-	}
-	if err == nil {
-		err = h.svc.Delete(r.Context(), userID, &photo.DeleteOptions{IfRevision: rev})
-		if errors.Is(err, photo.ErrNotFound) {
-			err = nil // nothing to delete: the outcome is the same
-		}
-	}
-	if err != nil {
-		h.chatterError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// checkFileAccess reports whether p may use the file fileID.
-func (h *Handler) checkFileAccess(r *http.Request, p Principal, fileID string) error {
-	f, err := h.svc.File(r.Context(), fileID)
+func (h *Handler) chatterPost(w http.ResponseWriter, r *http.Request) error {
+	p, userID, err := h.chatterBegin(r, signedIn)
 	if err != nil {
 		return err
 	}
-	if !mayChange(p, f.Owner) {
-		return fail(kForbidden, "fileId", "the file belongs to another user")
+	if err := permit(p, userID, "you may not change another user's photo"); err != nil {
+		return err
 	}
+	in, err := h.readChatterInput(w, r)
+	if err != nil {
+		return err
+	}
+	rev, err := ifRevision(r)
+	if err != nil {
+		return err
+	}
+	opts := &photo.SetOptions{Crop: in.crop, IfRevision: rev}
+	var ph *photo.Photo
+	switch {
+	case in.file != nil:
+		ph, err = h.svc.Set(r.Context(), userID, bytes.NewReader(in.file), opts)
+	case in.fileID != "":
+		ph, err = h.setFromFile(r, p, userID, in, opts)
+	default:
+		return fail(kMissing, "fileUpload", "no image was given: send a fileUpload part or the fileId of an existing file")
+	}
+	if errors.Is(err, photo.ErrFileNotFound) {
+		return fail(kNotFound, "fileId", "the file or file version does not exist")
+	}
+	if err != nil {
+		return err
+	}
+	setPhotoETag(w, ph)
+	writeJSON(w, http.StatusCreated, h.chatterPhotoBody(r, userID, ph))
 	return nil
+}
+
+// chatterDelete removes the user's photo.
+func (h *Handler) chatterDelete(w http.ResponseWriter, r *http.Request) error {
+	p, userID, err := h.chatterBegin(r, signedIn)
+	if err != nil {
+		return err
+	}
+	if err := permit(p, userID, "you may not change another user's photo"); err != nil {
+		return err
+	}
+	rev, err := ifRevision(r)
+	if err != nil {
+		return err
+	}
+	// Nothing to delete is no error: the outcome is the same.
+	if err := h.svc.Delete(r.Context(), userID, &photo.DeleteOptions{IfRevision: rev}); err != nil && !errors.Is(err, photo.ErrNotFound) {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// setFromFile sets userID's photo from the file (and version) in asks for,
+// which p must be allowed to use.
+func (h *Handler) setFromFile(r *http.Request, p Principal, userID string, in *chatterInput, opts *photo.SetOptions) (*photo.Photo, error) {
+	f, err := h.svc.File(r.Context(), in.fileID)
+	if err != nil {
+		return nil, err
+	}
+	if err := permit(p, f.Owner, "the file belongs to another user"); err != nil {
+		return nil, err
+	}
+	return h.svc.SetFromFile(r.Context(), userID, in.fileID, in.version, opts)
 }
 
 // chatterInput is a photo POST's arguments, from any of the places
@@ -282,9 +266,6 @@ type chatterInput struct {
 	version int // 0: the latest
 	crop    *photo.Crop
 }
-
-// maxJSONBytes bounds a JSON request body or part.
-const maxJSONBytes = 64 << 10
 
 // readChatterInput reads a photo POST: multipart (binary part fileUpload
 // and an optional part json holding a JSON object), a JSON body, or
@@ -307,30 +288,29 @@ func (h *Handler) readChatterInput(w http.ResponseWriter, r *http.Request) (*cha
 		if err != nil {
 			return nil, err
 		}
-		if f.fileTooLarge {
-			return nil, fail(kFileTooLarge, "fileUpload", "")
+		if in.file, err = f.file(); err != nil {
+			return nil, err
 		}
-		in.file = f.file
 		for k, v := range f.fields {
 			if k != "json" {
 				params[k] = v
 			}
 		}
 		if js, ok := f.fields["json"]; ok && strings.TrimSpace(js) != "" {
-			if err := mergeJSONParams(params, []byte(js)); err != nil {
+			var obj map[string]any
+			if err := parseJSON([]byte(js), &obj, msgNotObject); err != nil {
+				return nil, err
+			}
+			if err := mergeJSONParams(params, obj); err != nil {
 				return nil, err
 			}
 		}
 	case mt == "application/json":
-		r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes)
-		data, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBytes+1))
-		if err != nil {
-			return nil, bodyError(err)
+		var obj map[string]any
+		if err := h.readJSON(w, r, &obj, msgNotObject); err != nil {
+			return nil, err
 		}
-		if len(data) > maxJSONBytes {
-			return nil, fail(kBadRequest, "", "the JSON body is too long")
-		}
-		if err := mergeJSONParams(params, data); err != nil {
+		if err := mergeJSONParams(params, obj); err != nil {
 			return nil, err
 		}
 	case !hasBody || (mt == "" && r.ContentLength == 0):
@@ -340,17 +320,14 @@ func (h *Handler) readChatterInput(w http.ResponseWriter, r *http.Request) (*cha
 	return in, in.parse(params)
 }
 
-// mergeJSONParams adds the members of the JSON object data to params,
-// numbers as their text.
-func mergeJSONParams(params map[string]string, data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return fail(kBadRequest, "", "the JSON is malformed: it must be an object")
-	}
-	if dec.More() {
-		return fail(kBadRequest, "", "the JSON is malformed: more than one value")
+// msgNotObject refuses JSON that is not the object Chatter expects.
+const msgNotObject = "the JSON is malformed: it must be an object"
+
+// mergeJSONParams adds the members of a decoded JSON object (nil for
+// JSON's null) to params, numbers as their text.
+func mergeJSONParams(params map[string]string, obj map[string]any) error {
+	if obj == nil {
+		return fail(kBadRequest, "", msgNotObject)
 	}
 	for k, v := range obj {
 		switch v := v.(type) {
@@ -434,16 +411,21 @@ func (h *Handler) readFileData(w http.ResponseWriter, r *http.Request) ([]byte, 
 	if err != nil {
 		return nil, "", err
 	}
-	if f.fileTooLarge {
-		return nil, "", fail(kFileTooLarge, "fileData", "")
+	data, err := f.file()
+	if err != nil {
+		return nil, "", err
 	}
-	if f.file == nil {
+	if data == nil {
 		return nil, "", fail(kMissing, "fileData", "no file was given: send a non-empty part named fileData")
 	}
 	title := f.fields["title"]
 	if js := f.fields["json"]; strings.TrimSpace(js) != "" {
+		var obj map[string]any
+		if err := parseJSON([]byte(js), &obj, msgNotObject); err != nil {
+			return nil, "", err
+		}
 		params := map[string]string{}
-		if err := mergeJSONParams(params, []byte(js)); err != nil {
+		if err := mergeJSONParams(params, obj); err != nil {
 			return nil, "", err
 		}
 		if t := params["title"]; t != "" {
@@ -453,79 +435,82 @@ func (h *Handler) readFileData(w http.ResponseWriter, r *http.Request) ([]byte, 
 	if title == "" {
 		title = f.fileName
 	}
-	return f.file, title, nil
+	return data, title, nil
 }
 
 // chatterCreateFile stores a new file owned by {userId}.
-func (h *Handler) chatterCreateFile(w http.ResponseWriter, r *http.Request) {
-	p, userID, err := h.chatterBegin(r, true)
-	if err == nil && !mayChange(p, userID) {
-		err = fail(kForbidden, "", "you may not create files for another user")
-	}
-	var f *photo.File
-	if err == nil {
-		var data []byte
-		var title string
-		if data, title, err = h.readFileData(w, r); err == nil {
-			f, err = h.svc.CreateFile(r.Context(), userID, title, bytes.NewReader(data))
-		}
-	}
+func (h *Handler) chatterCreateFile(w http.ResponseWriter, r *http.Request) error {
+	p, userID, err := h.chatterBegin(r, signedIn)
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
+	}
+	if err := permit(p, userID, "you may not create files for another user"); err != nil {
+		return err
+	}
+	data, title, err := h.readFileData(w, r)
+	if err != nil {
+		return err
+	}
+	f, err := h.svc.CreateFile(r.Context(), userID, title, bytes.NewReader(data))
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusCreated, h.chatterFileBody(r, f))
+	return nil
 }
 
 // chatterFileInfo answers a file's details, to its owner or an admin.
-func (h *Handler) chatterFileInfo(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) chatterFileInfo(w http.ResponseWriter, r *http.Request) error {
 	f, err := h.chatterOwnFile(r)
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, h.chatterFileBody(r, f))
+	return nil
 }
 
 // chatterAddFileVersion stores new bytes as the file's next version.
-func (h *Handler) chatterAddFileVersion(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) chatterAddFileVersion(w http.ResponseWriter, r *http.Request) error {
 	f, err := h.chatterOwnFile(r)
-	if err == nil {
-		var data []byte
-		if data, _, err = h.readFileData(w, r); err == nil {
-			f, err = h.svc.AddFileVersion(r.Context(), f.ID, bytes.NewReader(data))
-		}
+	if err != nil {
+		return err
 	}
+	data, _, err := h.readFileData(w, r)
+	if err != nil {
+		return err
+	}
+	f, err = h.svc.AddFileVersion(r.Context(), f.ID, bytes.NewReader(data))
 	if errors.Is(err, photo.ErrFileNotFound) {
-		err = fail(kNotFound, "", "the file does not exist")
+		return fail(kNotFound, "", "the file does not exist")
 	}
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, h.chatterFileBody(r, f))
+	return nil
 }
 
 // chatterDeleteFile removes a file, for its owner or an admin.
-func (h *Handler) chatterDeleteFile(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) chatterDeleteFile(w http.ResponseWriter, r *http.Request) error {
 	f, err := h.chatterOwnFile(r)
-	if err == nil {
-		err = h.svc.DeleteFile(r.Context(), f.ID)
+	if err != nil {
+		return err
 	}
+	err = h.svc.DeleteFile(r.Context(), f.ID)
 	if errors.Is(err, photo.ErrFileNotFound) {
-		err = fail(kNotFound, "", "the file does not exist")
+		return fail(kNotFound, "", "the file does not exist")
 	}
 	if err != nil {
-		h.chatterError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // chatterOwnFile authenticates r and returns the file {fileId} if the
 // caller owns it or is an admin.
 func (h *Handler) chatterOwnFile(r *http.Request) (*photo.File, error) {
-	p, _, err := h.chatterBegin(r, true)
+	p, _, err := h.chatterBegin(r, signedIn)
 	if err != nil {
 		return nil, err
 	}
@@ -536,8 +521,8 @@ func (h *Handler) chatterOwnFile(r *http.Request) (*photo.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !mayChange(p, f.Owner) {
-		return nil, fail(kForbidden, "", "the file belongs to another user")
+	if err := permit(p, f.Owner, "the file belongs to another user"); err != nil {
+		return nil, err
 	}
 	return f, nil
 }

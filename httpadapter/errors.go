@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,7 +26,7 @@ const (
 	kBadRequest            // malformed request: fields, JSON, ranges
 	kCanceled              // the client went away or the request timed out
 	kMissing               // photo.CodeMissing: no image given
-	kFileTooLarge          // photo.CodeFileTooLarge, http.MaxBytesError
+	kFileTooLarge          // photo.CodeFileTooLarge, tooLarge (a file or body over a limit)
 	kBadImage              // not an image, unsupported, corrupt, truncated, too small
 	kImageTooLarge         // photo.CodeImageTooLarge
 	kTooManyFrames         // photo.CodeTooManyFrames
@@ -124,10 +125,7 @@ func classify(err error) (kind, string) {
 		}
 		return kRangeInvalid, ure.Reason
 	}
-	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &mbe):
-		return kFileTooLarge, wordings[kFileTooLarge].message
 	case errors.Is(err, photo.ErrNotFound), errors.Is(err, photo.ErrFileNotFound):
 		return kNotFound, wordings[kNotFound].message
 	case errors.Is(err, photo.ErrQuotaExceeded):
@@ -163,8 +161,9 @@ func classify(err error) (kind, string) {
 type requestError struct {
 	kind       kind
 	msg        string
-	field      string        // the offending field, for profile-image's field errors
-	retryAfter time.Duration // for a retryable refusal: when to come back; 0 for the default
+	field      string         // the offending field, for profile-image's field errors and Igloo's field member
+	retryAfter time.Duration  // for a retryable refusal: when to come back; 0 for the default
+	extra      map[string]any // more members of an Igloo body (received, length)
 }
 
 func (e *requestError) Error() string { return e.msg }
@@ -187,13 +186,20 @@ func retryLater(k kind, msg string, d time.Duration) error {
 	return &requestError{kind: k, msg: msg, retryAfter: d}
 }
 
+// withProgress returns err, as classify sees it, with an upload's
+// progress: the answer's body carries received and length.
+func withProgress(err error, received, length int64) error {
+	k, msg := classify(err)
+	return &requestError{kind: k, msg: msg, extra: map[string]any{"received": received, "length": length}}
+}
+
 // defaultRetryAfter is the Retry-After of a retryable refusal that names
 // no delay of its own.
 const defaultRetryAfter = 5 * time.Second
 
 // setRetryAfter adds Retry-After, in whole seconds rounded up, to the
 // answer of a retryable kind: the delay err carries, or
-// defaultRetryAfter. Every dialect's error writer calls it, Slack's too:
+// defaultRetryAfter. writeError calls it for every dialect, Slack's too:
 // Slack sends the header with its ratelimited error.
 func setRetryAfter(w http.ResponseWriter, err error, k kind) {
 	if k != kRateLimited && k != kServerBusy && k != kBusy {
@@ -221,24 +227,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// chatterError writes err as Salesforce does: a JSON array of
-// {errorCode, message}.
-func (h *Handler) chatterError(w http.ResponseWriter, r *http.Request, err error) {
-	k, msg := classify(err)
-	h.logFailure(r, k, err)
-	setRetryAfter(w, err, k)
-	wd := wordings[k]
-	writeJSON(w, wd.status, []map[string]string{{"errorCode": wd.chatterCode, "message": msg}})
-}
-
-// slackError writes err as Slack does: HTTP 200 with ok false.
-func (h *Handler) slackError(w http.ResponseWriter, r *http.Request, err error) {
-	k, _ := classify(err)
-	h.logFailure(r, k, err)
-	setRetryAfter(w, err, k)
-	writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": wordings[k].slack})
-}
-
 // fieldError is one entry of profile-image's fieldErrors.
 type fieldError struct {
 	Field   string `json:"field"`
@@ -246,36 +234,76 @@ type fieldError struct {
 	Message string `json:"message,omitempty"`
 }
 
-// profileImageError writes err in the profile-image dialect: validation
-// failures as 400 validation-failure with fieldErrors, the rest as
-// {code, message} with the table's status.
-func (h *Handler) profileImageError(w http.ResponseWriter, r *http.Request, err error) {
-	k, msg := classify(err)
-	h.logFailure(r, k, err)
-	setRetryAfter(w, err, k)
-	wd := wordings[k]
-	body := map[string]any{"code": wd.piCode, "message": msg}
-	var re *requestError
-	field := wd.defaultField
-	if errors.As(err, &re) && re.field != "" {
-		field = re.field
-	}
-	if wd.piFieldCode != "" {
-		body["fieldErrors"] = []fieldError{{Field: field, Code: wd.piFieldCode, Message: msg}}
-	}
-	writeJSON(w, wd.status, body)
+// chatterMessages are Salesforce's own words for the kinds that have them
+// (a missing and a refused session), which the Chatter dialect says in
+// place of any other message.
+var chatterMessages = map[kind]string{
+	kNoAuth:  msgNoSession,
+	kBadAuth: msgBadSession,
 }
 
-// restError writes err as {code, message} with the table's status; the
-// igloo and rendition routes use it. extra fields, if any, are added.
-func (h *Handler) restError(w http.ResponseWriter, r *http.Request, err error, extra map[string]any) {
+// Salesforce's messages for a missing and a refused session.
+const (
+	msgNoSession  = "No session ID was given: send one in the Authorization header"
+	msgBadSession = "Session expired or invalid"
+)
+
+// iglooChallenges are the WWW-Authenticate headers of the Igloo dialect's
+// 401 answers (RFC 6750).
+var iglooChallenges = map[kind]string{
+	kNoAuth:  `Bearer realm="photo"`,
+	kBadAuth: `Bearer realm="photo", error="invalid_token"`,
+}
+
+// writeError is the adapter's one error writer: it answers err in the
+// words of dialect d, 0 being the rendition routes' and openapi.json's.
+// It classifies err once, logs the cause of an internal error, and adds
+// Retry-After to a retryable refusal; then it writes the dialect's body:
+//
+//   - Chatter: Salesforce's JSON array of {errorCode, message}, with
+//     Salesforce's session messages (chatterMessages);
+//   - Slack: HTTP 200 with {"ok": false, "error": code};
+//   - ProfileImage: {code, message}, and for a validation failure
+//     fieldErrors naming the field;
+//   - Igloo and 0: {code, message}, plus the field a request error is
+//     about and the members it carries (an upload's received and length);
+//     Igloo's 401 answers have a WWW-Authenticate challenge.
+func (h *Handler) writeError(d Dialect, w http.ResponseWriter, r *http.Request, err error) {
 	k, msg := classify(err)
 	h.logFailure(r, k, err)
 	setRetryAfter(w, err, k)
 	wd := wordings[k]
-	body := map[string]any{"code": wd.piCode, "message": msg}
-	for key, v := range extra {
-		body[key] = v
+	var re *requestError
+	if !errors.As(err, &re) {
+		re = &requestError{}
 	}
-	writeJSON(w, wd.status, body)
+	switch d {
+	case Chatter:
+		if m, ok := chatterMessages[k]; ok {
+			msg = m
+		}
+		writeJSON(w, wd.status, []map[string]string{{"errorCode": wd.chatterCode, "message": msg}})
+	case Slack:
+		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": wd.slack})
+	case ProfileImage:
+		body := map[string]any{"code": wd.piCode, "message": msg}
+		if wd.piFieldCode != "" {
+			field := wd.defaultField
+			if re.field != "" {
+				field = re.field
+			}
+			body["fieldErrors"] = []fieldError{{Field: field, Code: wd.piFieldCode, Message: msg}}
+		}
+		writeJSON(w, wd.status, body)
+	default:
+		if d == Igloo && (k == kNoAuth || k == kBadAuth) {
+			w.Header().Set("WWW-Authenticate", iglooChallenges[k])
+		}
+		body := map[string]any{"code": wd.piCode, "message": msg}
+		if re.field != "" {
+			body["field"] = re.field
+		}
+		maps.Copy(body, re.extra)
+		writeJSON(w, wd.status, body)
+	}
 }

@@ -38,7 +38,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer h.Close(context.Background())
+	defer h.Shutdown(context.Background())
 	mux := http.NewServeMux()
 	mux.Handle("/avatars/", http.StripPrefix("/avatars", h))
 	srv := httptest.NewServer(mux)

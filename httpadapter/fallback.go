@@ -64,18 +64,17 @@ func (a *allowed) of(r *http.Request) []string {
 // "/api" to "/api/"), and "/" for any other path: {code, message} 404.
 func (h *Handler) fallbackRoutes(on []route) []route {
 	a := newAllowed(on)
-	answer := func(d Dialect) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
+	answer := func(d Dialect) handlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) error {
 			methods := a.of(r)
 			if len(methods) == 0 {
-				h.notFound(d, w, r)
-				return
+				return notFound(d)
 			}
 			msg := "the HTTP method " + r.Method + " is not allowed here; allowed: " + strings.Join(methods, ", ")
 			if d != Slack {
 				w.Header().Set("Allow", strings.Join(methods, ", "))
 			}
-			h.dialectError(d, w, r, fail(kMethodNotAllowed, "", msg))
+			return fail(kMethodNotAllowed, "", msg)
 		}
 	}
 	var rs []route
@@ -88,14 +87,13 @@ func (h *Handler) fallbackRoutes(on []route) []route {
 	return append(rs, route{"/", 0, answer(0)})
 }
 
-// notFound answers a path no route has in dialect d's words (Slack's
-// unknown_method).
-func (h *Handler) notFound(d Dialect, w http.ResponseWriter, r *http.Request) {
-	k := kNotFound
+// notFound is the refusal of a path no route has, in dialect d's terms
+// (Slack's unknown_method).
+func notFound(d Dialect) error {
 	if d == Slack {
-		k = kUnknownMethod
+		return fail(kUnknownMethod, "", "")
 	}
-	h.dialectError(d, w, r, fail(k, "", ""))
+	return fail(kNotFound, "", "")
 }
 
 // dialectOf returns the dialect whose prefix path has, 0 when none that

@@ -2,14 +2,12 @@ package httpadapter
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"strings"
 )
 
 // form is a request body's fields and at most one file, read in full. The
@@ -18,16 +16,26 @@ import (
 // capped at maxFile bytes and every field at maxField bytes.
 type form struct {
 	fields map[string]string
-	// file holds the bytes of the file part, nil when there was none.
-	file []byte
-	// fileTooLarge is set when the file part exceeded maxFile: the rest
-	// of it was not kept.
-	fileTooLarge bool
+	// data holds the bytes of the file part, nil when there was none:
+	// read it with file, which also reports a file over the limit.
+	data []byte
+	// tooLarge is the refusal of a file part over maxFile, whose bytes
+	// were not kept; nil when there was none.
+	tooLarge error
 	// partType is the file part's declared Content-Type, never trusted:
 	// kept only for logs.
 	partType string
 	// fileName is the file part's declared file name, if any.
 	fileName string
+}
+
+// file returns the bytes of the form's file part, nil when it had none,
+// or tooLarge's refusal when the part was over the limit.
+func (f *form) file() ([]byte, error) {
+	if f.tooLarge != nil {
+		return nil, f.tooLarge
+	}
+	return f.data, nil
 }
 
 const maxFieldBytes = 64 << 10
@@ -73,13 +81,13 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, fileField str
 					return nil, formError(err)
 				}
 				if n > maxFile {
-					f.fileTooLarge = true
+					f.tooLarge = tooLarge(fileField)
 					if _, err := io.Copy(io.Discard, p); err != nil {
 						return nil, formError(err)
 					}
 					continue
 				}
-				f.file = buf.Bytes()
+				f.data = buf.Bytes()
 				f.partType = p.Header.Get("Content-Type")
 				f.fileName = p.FileName()
 			case p.FileName() != "":
@@ -126,30 +134,4 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, fileField str
 		return f, nil
 	}
 	return f, nil
-}
-
-// bodyError words a failure to read a request body.
-func bodyError(err error) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return err
-	}
-	if isBodyTimeout(err) {
-		return fail(kBodyTimeout, "", "")
-	}
-	if strings.Contains(err.Error(), "multipart") {
-		return fail(kBadForm, "", "the multipart body is malformed")
-	}
-	return fail(kBadRequest, "", "the request body could not be read")
-}
-
-// formError words a failure to read a form body: as bodyError, except
-// that a body that cannot be read as a form is Slack's invalid_form_data.
-func formError(err error) error {
-	err = bodyError(err)
-	var re *requestError
-	if errors.As(err, &re) && re.kind == kBadRequest {
-		re.kind = kBadForm
-	}
-	return err
 }

@@ -240,8 +240,8 @@ func newTestEnv(t *testing.T, cfg envConfig) *testEnv {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := h.Close(ctx); err != nil {
-			t.Errorf("Handler.Close: %v", err)
+		if err := h.Shutdown(ctx); err != nil {
+			t.Errorf("Handler.Shutdown: %v", err)
 		}
 	})
 	client := srv.Client()

@@ -13,8 +13,9 @@ import (
 	"github.com/profilephoto/photo"
 )
 
-// The three-step resumable upload of seed 001 (Igloo). Every route needs a
-// principal; an upload may be used only by its creator or an admin.
+// The Igloo dialect: a three-step resumable upload (create, send the bytes
+// in ranges, associate with a user). Every route needs a principal; an
+// upload may be used only by its creator or an admin.
 //
 //	POST   .../communities/{communityKey}/attachments
 //	       {"ContentLength": n, "ContentType": "image/png", "Name": "me.png"}
@@ -44,7 +45,8 @@ import (
 //
 // Uploads expire Options.UploadTTL after their creation, finished or not:
 // then they answer 404 and their bytes are removed, at once when asked
-// for, or by Sweep. A user's open uploads are bounded by the Manager's
+// for, or by the Manager's ExpireUploads, which a server should call now
+// and then (photod does, every few minutes). A user's open uploads are bounded by the Manager's
 // photo.Quotas (count and declared bytes): a create beyond them answers
 // 403 quota-exceeded; associating, deleting or the expiry of an upload
 // frees its share.
@@ -62,14 +64,6 @@ func (h *Handler) iglooRoutes() []route {
 		{"DELETE " + iglooUploads, Igloo, h.iglooDelete},
 		{"POST " + iglooCommunity + "/attachments/{attachmentKey}/association/{objectId}", Igloo, h.iglooAssociate},
 	}
-}
-
-// Sweep removes expired resumable uploads and their bytes, and returns
-// how many it removed. Expired uploads are refused whether or not Sweep
-// runs; it reclaims their space, so a server should call it now and then
-// (photod does, every few minutes). It uses the Manager's clock.
-func (h *Handler) Sweep(ctx context.Context) (int, error) {
-	return h.svc.ExpireUploads(ctx)
 }
 
 // iglooBody is how an upload is described.
@@ -110,49 +104,34 @@ func setProgress(w http.ResponseWriter, received, length int64) {
 	}
 }
 
-// igloo starts every Igloo request: it authenticates and checks the
-// community key, or answers the error and returns false.
-func (h *Handler) igloo(w http.ResponseWriter, r *http.Request) (Principal, string, bool) {
+// igloo starts every Igloo request: it authorizes a signed-in caller and
+// checks the community key, which it returns.
+func (h *Handler) igloo(w http.ResponseWriter, r *http.Request) (Principal, string, error) {
 	w.Header().Set("Cache-Control", "no-store")
-	p, a := h.authenticate(r)
-	switch a {
-	case authNone:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="photo"`)
-		h.restError(w, r, fail(kNoAuth, "", ""), nil)
-		return p, "", false
-	case authBad:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="photo", error="invalid_token"`)
-		h.restError(w, r, fail(kBadAuth, "", ""), nil)
-		return p, "", false
+	p, err := h.authorize(r, signedIn, "", "")
+	if err != nil {
+		return p, "", err
 	}
 	ck := r.PathValue("communityKey")
 	if n, err := strconv.ParseUint(ck, 10, 63); err != nil || strconv.FormatUint(n, 10) != ck {
-		h.restError(w, r, fail(kBadRequest, "communityKey", "the community key must be an integer"), map[string]any{"field": "communityKey"})
-		return p, "", false
+		return p, "", fail(kBadRequest, "communityKey", "the community key must be an integer")
 	}
-	return p, ck, true
+	return p, ck, nil
 }
 
 // lookup returns the upload key if p may use it: 404 when it does not
-// exist or has expired (its bytes are then removed), 403 when it is
-// another user's.
+// exist or has expired (the Manager then removes its bytes), 403 when it
+// is another user's.
 func (h *Handler) lookup(ctx context.Context, p Principal, key string) (*photo.Upload, error) {
-	gone := fail(kNotFound, "", "the upload does not exist or has expired")
 	u, err := h.svc.Upload(ctx, key)
 	if errors.Is(err, photo.ErrNotFound) {
-		return nil, gone
+		return nil, fail(kNotFound, "", "the upload does not exist or has expired")
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !h.now().Before(u.Expires) {
-		if err := h.svc.DeleteUpload(ctx, key); err != nil && !errors.Is(err, photo.ErrNotFound) {
-			h.log.WarnContext(ctx, "httpadapter: removing an expired upload", "upload", key, "err", err)
-		}
-		return nil, gone
-	}
-	if u.Owner != p.ID && !p.Admin {
-		return nil, fail(kForbidden, "", "the upload belongs to another user")
+	if err := permit(p, u.Owner, "the upload belongs to another user"); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
@@ -178,88 +157,73 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func (h *Handler) iglooCreate(w http.ResponseWriter, r *http.Request) {
-	p, ck, ok := h.igloo(w, r)
-	if !ok {
-		return
+func (h *Handler) iglooCreate(w http.ResponseWriter, r *http.Request) error {
+	p, ck, err := h.igloo(w, r)
+	if err != nil {
+		return err
 	}
 	var req struct {
 		ContentLength flexInt
 		ContentType   *string
 		Name          *string
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxFieldBytes)).Decode(&req); err != nil {
-		h.restError(w, r, fail(kBadRequest, "", "the body must be a JSON object with ContentLength, ContentType and Name"), nil)
-		return
+	if err := h.readJSON(w, r, &req, "the body must be a JSON object with ContentLength, ContentType and Name"); err != nil {
+		return err
 	}
-	var err error
 	switch {
 	case !req.ContentLength.set:
-		err = fail(kBadRequest, "ContentLength", "ContentLength is required")
+		return fail(kBadRequest, "ContentLength", "ContentLength is required")
 	case req.ContentLength.bad || req.ContentLength.n < 1:
-		err = fail(kBadRequest, "ContentLength", "ContentLength must be a positive integer")
+		return fail(kBadRequest, "ContentLength", "ContentLength must be a positive integer")
 	case req.ContentType == nil || *req.ContentType == "":
-		err = fail(kBadRequest, "ContentType", "ContentType is required")
+		return fail(kBadRequest, "ContentType", "ContentType is required")
 	case req.Name == nil || *req.Name == "":
-		err = fail(kBadRequest, "Name", "Name is required")
-	}
-	if err != nil {
-		h.restError(w, r, err, fieldOf(err))
-		return
+		return fail(kBadRequest, "Name", "Name is required")
 	}
 	u, err := h.svc.CreateUpload(r.Context(), p.ID, *req.Name, *req.ContentType, req.ContentLength.n, h.opts.UploadTTL)
-	if err != nil {
-		var pe *photo.Error
-		if !errors.As(err, &pe) && errors.Is(err, photo.ErrInvalidInput) {
-			err = fail(kBadRequest, "Name", "Name must be valid UTF-8 of at most 255 bytes without control characters")
-		}
-		h.restError(w, r, err, fieldOf(err))
-		return
+	var pe *photo.Error
+	switch {
+	case err != nil && !errors.As(err, &pe) && errors.Is(err, photo.ErrInvalidInput):
+		// Not an image's refusal: the name's.
+		return fail(kBadRequest, "Name", "Name must be valid UTF-8 of at most 255 bytes without control characters")
+	case err != nil:
+		return err
 	}
 	body := h.newIglooBody(r, ck, u)
 	w.Header().Set("Location", body.Location)
 	setProgress(w, 0, u.Length)
 	writeJSON(w, http.StatusCreated, body)
-}
-
-// fieldOf returns {"field": name} for a request error about a field.
-func fieldOf(err error) map[string]any {
-	var re *requestError
-	if errors.As(err, &re) && re.field != "" {
-		return map[string]any{"field": re.field}
-	}
 	return nil
 }
 
-func (h *Handler) iglooStatus(w http.ResponseWriter, r *http.Request) {
-	p, ck, ok := h.igloo(w, r)
-	if !ok {
-		return
+func (h *Handler) iglooStatus(w http.ResponseWriter, r *http.Request) error {
+	p, ck, err := h.igloo(w, r)
+	if err != nil {
+		return err
 	}
 	u, err := h.lookup(r.Context(), p, r.PathValue("attachmentKey"))
 	if err != nil {
-		h.restError(w, r, err, nil)
-		return
+		return err
 	}
 	setProgress(w, u.Received, u.Length)
 	writeJSON(w, http.StatusOK, h.newIglooBody(r, ck, u))
+	return nil
 }
 
-func (h *Handler) iglooDelete(w http.ResponseWriter, r *http.Request) {
-	p, _, ok := h.igloo(w, r)
-	if !ok {
-		return
+func (h *Handler) iglooDelete(w http.ResponseWriter, r *http.Request) error {
+	p, _, err := h.igloo(w, r)
+	if err != nil {
+		return err
 	}
 	key := r.PathValue("attachmentKey")
 	if _, err := h.lookup(r.Context(), p, key); err != nil {
-		h.restError(w, r, err, nil)
-		return
+		return err
 	}
 	if err := h.svc.DeleteUpload(r.Context(), key); err != nil && !errors.Is(err, photo.ErrNotFound) {
-		h.restError(w, r, err, nil)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // contentRange matches "bytes first-last/total" and "bytes */total"; total
@@ -294,64 +258,65 @@ func parseContentRange(s string) (first, n, total int64, err error) {
 	return first, last - first + 1, total, nil
 }
 
-func (h *Handler) iglooAppend(w http.ResponseWriter, r *http.Request) {
-	p, ck, ok := h.igloo(w, r)
-	if !ok {
-		return
+func (h *Handler) iglooAppend(w http.ResponseWriter, r *http.Request) error {
+	p, ck, err := h.igloo(w, r)
+	if err != nil {
+		return err
 	}
 	key := r.PathValue("attachmentKey")
 	u, err := h.lookup(r.Context(), p, key)
 	if err != nil {
-		h.restError(w, r, err, nil)
-		return
+		return err
 	}
-	cr := r.Header.Get("Content-Range")
-	if cr == "" {
-		err = fail(kBadRequest, "Content-Range", "the Content-Range header is required: bytes first-last/total")
-	}
-	var first, n, total int64
-	if err == nil {
-		first, n, total, err = parseContentRange(cr)
-	}
-	if err == nil && r.ContentLength != n && !(n == 0 && r.ContentLength <= 0) {
-		if r.ContentLength < 0 {
-			err = fail(kBadRequest, "Content-Length", "the Content-Length header is required")
-		} else {
-			err = fail(kBadRequest, "Content-Length", "the Content-Length does not match the Content-Range")
-		}
-	}
+	first, n, total, err := chunkRange(r)
 	if err != nil {
 		setProgress(w, u.Received, u.Length)
-		h.restError(w, r, err, fieldOf(err))
-		return
+		return err
 	}
 	u, err = h.svc.AppendUpload(r.Context(), key, first, total, r.Body, n)
-	if err != nil {
-		var re *photo.UploadRangeError
-		switch {
-		case errors.As(err, &re):
-			setProgress(w, re.Received, re.Length)
-			if errors.Is(err, photo.ErrUploadRange) {
-				w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(re.Length, 10))
-			}
-			h.restError(w, r, err, map[string]any{"received": re.Received, "length": re.Length})
-		case errors.Is(err, photo.ErrNotFound):
-			h.restError(w, r, fail(kNotFound, "", "the upload does not exist or has expired"), nil)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			h.restError(w, r, fail(kBadRequest, "", "the body ended before Content-Length bytes; nothing of it was kept"), nil)
-		default:
-			h.restError(w, r, err, nil)
+	var re *photo.UploadRangeError
+	switch {
+	case errors.As(err, &re):
+		setProgress(w, re.Received, re.Length)
+		if errors.Is(err, photo.ErrUploadRange) {
+			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(re.Length, 10))
 		}
-		return
+		return withProgress(err, re.Received, re.Length)
+	case errors.Is(err, photo.ErrNotFound):
+		return fail(kNotFound, "", "the upload does not exist or has expired")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fail(kBadRequest, "", "the body ended before Content-Length bytes; nothing of it was kept")
+	case err != nil:
+		return err
 	}
 	setProgress(w, u.Received, u.Length)
 	writeJSON(w, http.StatusOK, h.newIglooBody(r, ck, u))
+	return nil
 }
 
-func (h *Handler) iglooAssociate(w http.ResponseWriter, r *http.Request) {
-	p, _, ok := h.igloo(w, r)
-	if !ok {
-		return
+// chunkRange reads a PATCH's Content-Range and checks its Content-Length
+// against it, as parseContentRange returns them.
+func chunkRange(r *http.Request) (first, n, total int64, err error) {
+	cr := r.Header.Get("Content-Range")
+	if cr == "" {
+		return 0, 0, 0, fail(kBadRequest, "Content-Range", "the Content-Range header is required: bytes first-last/total")
+	}
+	if first, n, total, err = parseContentRange(cr); err != nil {
+		return 0, 0, 0, err
+	}
+	if r.ContentLength != n && !(n == 0 && r.ContentLength <= 0) {
+		if r.ContentLength < 0 {
+			return 0, 0, 0, fail(kBadRequest, "Content-Length", "the Content-Length header is required")
+		}
+		return 0, 0, 0, fail(kBadRequest, "Content-Length", "the Content-Length does not match the Content-Range")
+	}
+	return first, n, total, nil
+}
+
+func (h *Handler) iglooAssociate(w http.ResponseWriter, r *http.Request) error {
+	p, _, err := h.igloo(w, r)
+	if err != nil {
+		return err
 	}
 	q := r.URL.Query()
 	typ := q.Get("type")
@@ -359,42 +324,37 @@ func (h *Handler) iglooAssociate(w http.ResponseWriter, r *http.Request) {
 		typ = q.Get("Type")
 	}
 	if typ != "ProfilePhoto" {
-		h.restError(w, r, fail(kBadRequest, "type", "the type parameter must be ProfilePhoto"), map[string]any{"field": "type"})
-		return
+		return fail(kBadRequest, "type", "the type parameter must be ProfilePhoto")
 	}
 	userID := r.PathValue("objectId")
-	if !mayChange(p, userID) {
-		h.restError(w, r, fail(kForbidden, "", ""), nil)
-		return
+	if err := permit(p, userID, ""); err != nil {
+		return err
 	}
 	key := r.PathValue("attachmentKey")
 	u, err := h.lookup(r.Context(), p, key)
 	if err != nil {
-		h.restError(w, r, err, nil)
-		return
+		return err
 	}
 	if !u.Complete() {
 		setProgress(w, u.Received, u.Length)
-		h.restError(w, r, fail(kIncomplete, "", ""), map[string]any{"received": u.Received, "length": u.Length})
-		return
+		return withProgress(fail(kIncomplete, "", ""), u.Received, u.Length)
 	}
 	rev, err := ifRevision(r)
 	if err != nil {
-		h.restError(w, r, err, nil)
-		return
+		return err
 	}
 	ph, err := h.svc.SetFromUpload(r.Context(), userID, key, &photo.SetOptions{IfRevision: rev})
+	if errors.Is(err, photo.ErrNotFound) {
+		// Another request used the upload meanwhile.
+		return fail(kNotFound, "", "the upload does not exist or has expired")
+	}
 	if err != nil {
-		if errors.Is(err, photo.ErrNotFound) {
-			// Another request used the upload meanwhile.
-			err = fail(kNotFound, "", "the upload does not exist or has expired")
-		}
-		h.restError(w, r, err, nil)
-		return
+		return err
 	}
 	if h.opts.Dialects&ProfileImage != 0 {
 		w.Header().Set("Location", h.baseURL(r)+"/v1/users/"+pathSegment(userID)+"/profile/profile-image")
 	}
 	setPhotoETag(w, ph)
 	writeJSON(w, http.StatusCreated, h.newImageBody(r, ph))
+	return nil
 }

@@ -400,7 +400,7 @@ func TestIglooExpiry(t *testing.T) {
 	if objs := uploadKeys(t, e, swept); len(objs) != 2 {
 		t.Fatalf("objects of the upload nobody asked for: %q, want its record and chunk until the sweep", objs)
 	}
-	n, err := e.H.Sweep(context.Background())
+	n, err := e.M.ExpireUploads(context.Background())
 	if err != nil || n != 1 {
 		t.Errorf("Sweep = %d, %v; want 1 upload removed", n, err)
 	}
@@ -463,5 +463,36 @@ func TestIglooRacingChunks(t *testing.T) {
 	}
 	if chunks != 1 {
 		t.Errorf("%d chunk objects, want the winner's only", chunks)
+	}
+}
+
+// TestIglooExpiryIsTheManagers checks that an upload's expiry is the
+// Manager's alone: with the handler's clock standing still and only the
+// Manager's moving past the expiry, the upload answers 404 on every route
+// and its bytes are removed when it is asked for.
+func TestIglooExpiryIsTheManagers(t *testing.T) {
+	still := newTestClock()
+	e := newTestHandler(t, &Options{UploadTTL: time.Hour, Now: still.Now})
+	img := jpegImage(t, 64, 64)
+	L := len(img)
+	keys := make([]string, 4)
+	for i := range keys {
+		keys[i] = iglooNew(t, e, bearerAlice, L, "image/jpeg")
+		iglooPatch(t, e, bearerAlice, keys[i], 0, img, L)
+	}
+	e.Clock.Advance(time.Hour)
+	runTests(t, e, []httpTest{
+		{Name: "HEAD", Method: http.MethodHead, URL: iglooRoot + "/uploads/" + keys[0], ReqHeader: withAuth(bearerAlice, nil), Code: 404},
+		{Name: "PATCH", Method: http.MethodPatch, URL: iglooRoot + "/uploads/" + keys[1],
+			ReqHeader: withAuth(bearerAlice, map[string]string{"Content-Range": fmt.Sprintf("bytes */%d", L)}),
+			Code:      404, Check: wantJSON(map[string]any{"code": "not-found"})},
+		{Name: "DELETE", Method: http.MethodDelete, URL: iglooRoot + "/uploads/" + keys[2], ReqHeader: withAuth(bearerAlice, nil), Code: 404},
+		{Name: "associate", Method: http.MethodPost, URL: iglooRoot + "/" + keys[3] + "/association/alice?type=ProfilePhoto",
+			ReqHeader: withAuth(bearerAlice, nil), Code: 404, Check: wantJSON(map[string]any{"code": "not-found"})},
+	})
+	for _, k := range keys {
+		if objs := uploadKeys(t, e, k); len(objs) != 0 {
+			t.Errorf("bytes of upload %s refused as expired are still stored: %q", k, objs)
+		}
 	}
 }

@@ -49,7 +49,7 @@ func TestImportCloseWaits(t *testing.T) {
 	importFrom(t, e, bearerAlice, "alice", src.URL+"/block")
 	<-src.arrived
 	closed := make(chan error, 1)
-	go func() { closed <- e.H.Close(context.Background()) }()
+	go func() { closed <- e.H.Shutdown(context.Background()) }()
 	// Close has begun or is about to: either way no new import starts.
 	waitRefused := func() {
 		deadline := time.Now().Add(10 * time.Second)
@@ -90,7 +90,7 @@ func TestImportCloseGivesUp(t *testing.T) {
 	<-src.arrived
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := e.H.Close(ctx); !errors.Is(err, context.Canceled) {
+	if err := e.H.Shutdown(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Close = %v, want context.Canceled", err)
 	}
 	for _, u := range []string{"alice", "bob"} {
@@ -290,7 +290,7 @@ func TestImportsAreFair(t *testing.T) {
 	// Alice's last import ends with the test: Close cancels it.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	e.H.Close(ctx)
+	e.H.Shutdown(ctx)
 }
 
 // TestImportRateLimits checks URLImportOptions.Rate and GlobalRate on the

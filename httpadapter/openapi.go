@@ -24,12 +24,12 @@ var dialectTags = map[string]Dialect{
 
 func (h *Handler) openAPIRoutes() []route {
 	doc, err := openAPIFor(h.opts.Dialects)
-	return []route{{"GET /openapi.json", 0, func(w http.ResponseWriter, r *http.Request) {
+	return []route{{"GET /openapi.json", 0, func(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
-			h.restError(w, r, err, nil)
-			return
+			return err
 		}
 		h.serveOpenAPI(w, r, doc)
+		return nil
 	}}}
 }
 

@@ -2,9 +2,7 @@ package httpadapter
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -14,7 +12,7 @@ import (
 	"github.com/profilephoto/photo/internal/safefetch"
 )
 
-// The profile-image dialect (seed 002):
+// The profile-image dialect, a user's profile-image resource:
 //
 //	GET    /v1/users/{userId}/profile/profile-image  200 the image body, 404 when none
 //	POST   /v1/users/{userId}/profile/profile-image  multipart (field file): 201 with the image body
@@ -127,106 +125,76 @@ func importCode(c photo.ImportCode) string {
 	return string(photo.ImportDownloadFailed)
 }
 
-// piPrincipal authenticates a request that changes a photo: a principal
-// that may change userID's, or false after answering the error.
-func (h *Handler) piPrincipal(w http.ResponseWriter, r *http.Request, userID string) (Principal, bool) {
-	p, a := h.authenticate(r)
-	switch {
-	case a == authNone:
-		h.profileImageError(w, r, fail(kNoAuth, "", ""))
-		return p, false
-	case a == authBad:
-		h.profileImageError(w, r, fail(kBadAuth, "", ""))
-		return p, false
-	case !mayChange(p, userID):
-		h.profileImageError(w, r, fail(kForbidden, "", ""))
-		return p, false
-	}
-	return p, true
-}
-
-func (h *Handler) profileImageGet(w http.ResponseWriter, r *http.Request) {
-	switch _, a := h.authenticate(r); {
-	case a == authBad:
-		h.profileImageError(w, r, fail(kBadAuth, "", ""))
-		return
-	case a == authNone && h.opts.PrivateReads:
-		h.profileImageError(w, r, fail(kNoAuth, "", ""))
-		return
+func (h *Handler) profileImageGet(w http.ResponseWriter, r *http.Request) error {
+	if _, err := h.authorize(r, reader, "", ""); err != nil {
+		return err
 	}
 	userID := r.PathValue("userId")
 	w.Header().Set("Cache-Control", "no-cache")
 	p, err := h.svc.Get(r.Context(), userID)
+	if errors.Is(err, photo.ErrNotFound) {
+		return fail(kNotFound, "", "the user has no profile image")
+	}
 	if err != nil {
-		if errors.Is(err, photo.ErrNotFound) {
-			err = fail(kNotFound, "", "the user has no profile image")
-		}
-		h.profileImageError(w, r, err)
-		return
+		return err
 	}
 	setPhotoETag(w, p)
 	writeJSON(w, http.StatusOK, h.newImageBody(r, p))
+	return nil
 }
 
-func (h *Handler) profileImagePost(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) profileImagePost(w http.ResponseWriter, r *http.Request) error {
 	userID := r.PathValue("userId")
-	caller, ok := h.piPrincipal(w, r, userID)
-	if !ok {
-		return
+	caller, err := h.authorize(r, signedIn, userID, "")
+	if err != nil {
+		return err
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" || strings.HasSuffix(mt, "+json") {
-		h.profileImageFromURL(w, r, caller.ID, userID)
-		return
+		return h.profileImageFromURL(w, r, caller.ID, userID)
 	}
 	// Anything else is read as a form, which holds no file unless it is
 	// multipart: the file is then missing.
 	f, err := h.readForm(w, r, "file", h.svc.Limits().MaxBytes)
+	if err != nil {
+		return err
+	}
+	data, err := f.file()
 	switch {
 	case err != nil:
-	case f.fileTooLarge:
-		err = fail(kFileTooLarge, "file", "")
-	case f.file == nil:
-		err = fail(kMissing, "file", "the file field is missing")
-	case len(f.file) == 0:
-		err = fail(kBadImage, "file", "the file is empty")
-	}
-	if err != nil {
-		h.profileImageError(w, r, err)
-		return
+		return err
+	case data == nil:
+		return fail(kMissing, "file", "the file field is missing")
+	case len(data) == 0:
+		return fail(kBadImage, "file", "the file is empty")
 	}
 	rev, err := ifRevision(r)
 	if err != nil {
-		h.profileImageError(w, r, err)
-		return
+		return err
 	}
-	p, err := h.svc.Set(r.Context(), userID, bytes.NewReader(f.file), &photo.SetOptions{IfRevision: rev})
+	p, err := h.svc.Set(r.Context(), userID, bytes.NewReader(data), &photo.SetOptions{IfRevision: rev})
 	if err != nil {
-		h.profileImageError(w, r, err)
-		return
+		return err
 	}
 	setPhotoETag(w, p)
 	writeJSON(w, http.StatusCreated, h.newImageBody(r, p))
+	return nil
 }
 
 // profileImageFromURL starts a URL import: 202 with the photo as it now
 // stands (status downloading, and the previous image if there is one).
-func (h *Handler) profileImageFromURL(w http.ResponseWriter, r *http.Request, callerID, userID string) {
+func (h *Handler) profileImageFromURL(w http.ResponseWriter, r *http.Request, callerID, userID string) error {
 	var body struct {
 		URL any `json:"url"`
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxFieldBytes))
-	if err := dec.Decode(&body); err != nil {
-		h.profileImageError(w, r, fail(kBadRequest, "", "the body is not a JSON object"))
-		return
+	if err := h.readJSON(w, r, &body, "the body is not a JSON object"); err != nil {
+		return err
 	}
 	raw, isString := body.URL.(string)
 	switch {
 	case body.URL == nil || (isString && strings.TrimSpace(raw) == ""):
-		h.profileImageError(w, r, fail(kMissing, "url", "the url field is missing"))
-		return
+		return fail(kMissing, "url", "the url field is missing")
 	case !isString:
-		h.profileImageError(w, r, fail(kInvalidURL, "url", "the url field must be a string"))
-		return
+		return fail(kInvalidURL, "url", "the url field must be a string")
 	}
 	if err := h.imports.check(raw); errors.Is(err, safefetch.ErrInvalidURL) {
 		msg := wordings[kInvalidURL].message
@@ -234,33 +202,33 @@ func (h *Handler) profileImageFromURL(w http.ResponseWriter, r *http.Request, ca
 		if errors.As(err, &se) && se.Message != "" {
 			msg = se.Message
 		}
-		h.profileImageError(w, r, fail(kInvalidURL, "url", msg))
-		return
+		return fail(kInvalidURL, "url", msg)
 	}
 	p, err := h.imports.submit(r.Context(), callerID, userID, raw)
 	if err != nil {
-		h.profileImageError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", h.baseURL(r)+"/v1/users/"+pathSegment(userID)+"/profile/profile-image")
 	writeJSON(w, http.StatusAccepted, h.newImageBody(r, p))
+	return nil
 }
 
-func (h *Handler) profileImageDelete(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) profileImageDelete(w http.ResponseWriter, r *http.Request) error {
 	userID := r.PathValue("userId")
-	if _, ok := h.piPrincipal(w, r, userID); !ok {
-		return
+	if _, err := h.authorize(r, signedIn, userID, ""); err != nil {
+		return err
 	}
 	rev, err := ifRevision(r)
-	if err == nil {
-		err = h.svc.Delete(r.Context(), userID, &photo.DeleteOptions{IfRevision: rev})
+	if err != nil {
+		return err
+	}
+	err = h.svc.Delete(r.Context(), userID, &photo.DeleteOptions{IfRevision: rev})
+	if errors.Is(err, photo.ErrNotFound) {
+		return fail(kNotFound, "", "the user has no profile image")
 	}
 	if err != nil {
-		if errors.Is(err, photo.ErrNotFound) {
-			err = fail(kNotFound, "", "the user has no profile image")
-		}
-		h.profileImageError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

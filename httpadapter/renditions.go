@@ -22,7 +22,7 @@ import (
 // decimal integer, or "original" for the normalised original. The
 // versioned URL stops working (404) once the user's photo changes: its
 // bytes are gone. The unversioned one also takes the signed expiring
-// query of the Chatter email URLs (see keys.go).
+// query of the Chatter email URLs (see signing.go).
 
 // Cache-Control values of the rendition routes.
 const (
@@ -120,19 +120,17 @@ func (h *Handler) currentURL(r *http.Request, userID string, size int) string {
 // reach the connection through the store's own WriteTo (sendfile on the
 // filesystem store); Range and the other conditional requests go to
 // http.ServeContent, which answers Range, If-Range, If-Match and the dates.
-func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) error {
 	size, ok := h.parseSize(r.PathValue("size"))
 	if !ok {
-		h.restError(w, r, fail(kNotFound, "", "there is no rendition of that size"), nil)
-		return
+		return fail(kNotFound, "", "there is no rendition of that size")
 	}
 	b, err := h.svc.OpenRendition(r.Context(), r.PathValue("userId"), r.PathValue("versionId"), size)
+	if errors.Is(err, photo.ErrInvalidUserID) {
+		return fail(kNotFound, "", "")
+	}
 	if err != nil {
-		if errors.Is(err, photo.ErrInvalidUserID) {
-			err = fail(kNotFound, "", "")
-		}
-		h.restError(w, r, err, nil)
-		return
+		return err
 	}
 	defer b.Close()
 	hd := w.Header()
@@ -144,12 +142,12 @@ func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if !plainRequest(r) {
 		http.ServeContent(&rangeErrorWriter{ResponseWriter: w, h: h, r: r, size: b.Rendition.Bytes}, withoutEmptySuffixRanges(r), "", b.ModTime, b)
-		return
+		return nil
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagListed(inm, etag) {
 		hd.Del("Content-Type")
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return nil
 	}
 	hd.Set("Accept-Ranges", "bytes")
 	hd.Set("Content-Length", strconv.FormatInt(b.Attrs().Size, 10))
@@ -163,6 +161,7 @@ func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) {
 			h.log.DebugContext(r.Context(), "httpadapter: serving a rendition ended early", "err", err)
 		}
 	}
+	return nil
 }
 
 // plainRequest reports whether r asks for the whole body with no
@@ -212,7 +211,7 @@ func (w *rangeErrorWriter) WriteHeader(code int) {
 		hd.Del(k)
 	}
 	hd.Set("Content-Range", "bytes */"+strconv.FormatInt(w.size, 10))
-	w.h.restError(w.ResponseWriter, w.r, fail(kRangeInvalid, "", "the requested range cannot be satisfied"), nil)
+	w.h.writeError(0, w.ResponseWriter, w.r, fail(kRangeInvalid, "", "the requested range cannot be satisfied"))
 }
 
 func (w *rangeErrorWriter) Write(p []byte) (int, error) {
@@ -261,46 +260,44 @@ func withoutEmptySuffixRanges(r *http.Request) *http.Request {
 // public unless Options.PrivateReads is set, because it reveals the
 // current version; the Chatter email URLs carry a signature instead of
 // credentials. A token that is present is always checked.
-func (h *Handler) redirectCurrent(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) redirectCurrent(w http.ResponseWriter, r *http.Request) error {
 	userID, sizeSeg := r.PathValue("userId"), r.PathValue("size")
 	size, ok := h.parseSize(sizeSeg)
 	if !ok {
-		h.restError(w, r, fail(kNotFound, "", "there is no rendition of that size"), nil)
-		return
+		return fail(kNotFound, "", "there is no rendition of that size")
+	}
+	// A signed URL stands in for credentials.
+	q := r.URL.Query()
+	signed := q.Has("sig") || q.Has("expires")
+	n := reader
+	if signed {
+		n = anyone
+	}
+	if _, err := h.authorize(r, n, "", ""); err != nil {
+		return err
 	}
 	cache := cacheCurrent
-	_, a := h.authenticate(r)
-	q := r.URL.Query()
 	switch {
-	case a == authBad:
-		h.restError(w, r, fail(kBadAuth, "", ""), nil)
-		return
-	case q.Has("sig") || q.Has("expires"):
+	case signed:
 		if err := h.checkPhotoSignature(userID, sizeSeg, q.Get("expires"), q.Get("sig")); err != nil {
-			h.restError(w, r, err, nil)
-			return
+			return err
 		}
 	case h.opts.PrivateReads:
-		if a == authNone {
-			h.restError(w, r, fail(kNoAuth, "", ""), nil)
-			return
-		}
 		cache = cacheCurrentPrivate
 	}
 	if h.opts.PrivateReads {
 		w.Header().Add("Vary", "Authorization")
 	}
 	p, err := h.svc.Get(r.Context(), userID)
-	if err == nil && p.VersionID == "" {
-		err = fail(kNotFound, "", "the user has no photo yet")
-	}
-	if errors.Is(err, photo.ErrInvalidUserID) {
+	switch {
+	case errors.Is(err, photo.ErrInvalidUserID):
 		err = fail(kNotFound, "", "")
+	case err == nil && p.VersionID == "":
+		err = fail(kNotFound, "", "the user has no photo yet")
 	}
 	if err != nil {
 		w.Header().Set("Cache-Control", cacheNone)
-		h.restError(w, r, err, nil)
-		return
+		return err
 	}
 	hd := w.Header()
 	hd.Set("Cache-Control", cache)
@@ -310,4 +307,5 @@ func (h *Handler) redirectCurrent(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusFound)
+	return nil
 }

@@ -11,8 +11,9 @@ import (
 // The REST dialects (Chatter, profile-image, the upload's association)
 // give a user's photo resource an entity tag made of the photo's revision,
 // and take it back in If-Match: a write whose If-Match no longer names the
-// current revision changes nothing and answers 409, as DESIGN.md decides
-// for a lost race with an expected revision.
+// current revision changes nothing and answers 409 Conflict: the client
+// lost a race with another writer and should read the photo again before
+// it retries.
 
 // photoETag is the entity tag of p's resource.
 func photoETag(p *photo.Photo) string {
@@ -39,5 +40,5 @@ func ifRevision(r *http.Request) (int64, error) {
 		n > 0 && strings.HasPrefix(v, `"r`) && strings.HasSuffix(v, `"`) && len(v) > 3 {
 		return n, nil
 	}
-	return 0, fail(kBadRequest, "If-Match", "If-Match must be the ETag of the photo, as GET returns it")
+	return 0, fail(kBadRequest, "", "If-Match must be the ETag of the photo, as GET returns it")
 }

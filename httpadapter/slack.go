@@ -11,7 +11,7 @@ import (
 	"github.com/profilephoto/photo"
 )
 
-// The Slack dialect (seed 003):
+// The Slack dialect, Slack's users.setPhoto and its neighbours:
 //
 //	POST     /api/users.setPhoto      multipart: image, crop_x, crop_y, crop_w
 //	POST     /api/users.deletePhoto
@@ -45,15 +45,15 @@ func (h *Handler) slackRoutes() []route {
 var slackSizes = []int{24, 32, 48, 72, 192, 512, 1024}
 
 // slackBegin reads r's form (fileField names its file part, "" for none)
-// and authenticates it: the Authorization header first, else the token
+// and authorizes it: the Authorization header first, else the token
 // field. It returns the principal and the user the call is about: the
 // caller, or the user argument.
 func (h *Handler) slackBegin(w http.ResponseWriter, r *http.Request, fileField string) (*form, Principal, string, error) {
-	p, a := h.authenticate(r)
-	if a == authBad {
-		// Refused before the body is read: no upload is processed for a
-		// caller we already know we will turn away.
-		return nil, p, "", fail(kBadAuth, "", "")
+	// Bad credentials in the header are refused before the body is read:
+	// no upload is processed for a caller we already know we will turn
+	// away.
+	if _, err := h.authorize(r, anyone, "", ""); err != nil {
+		return nil, Principal{}, "", err
 	}
 	maxFile := int64(0)
 	if fileField != "" {
@@ -61,23 +61,11 @@ func (h *Handler) slackBegin(w http.ResponseWriter, r *http.Request, fileField s
 	}
 	f, err := h.readForm(w, r, fileField, maxFile)
 	if err != nil {
-		return nil, p, "", err
+		return nil, Principal{}, "", err
 	}
-	if a == authNone {
-		if tok := f.fields["token"]; tok != "" {
-			p, a = h.authenticateToken(r, tok)
-			if a == authOK {
-				if err := h.admitLate(r, p); err != nil {
-					return nil, p, "", err
-				}
-			}
-		}
-	}
-	switch a {
-	case authNone:
-		return nil, p, "", fail(kNoAuth, "", "")
-	case authBad:
-		return nil, p, "", fail(kBadAuth, "", "")
+	p, err := h.authorize(r, signedIn, "", f.fields["token"])
+	if err != nil {
+		return nil, Principal{}, "", err
 	}
 	target := p.ID
 	if u := f.fields["user"]; u != "" {
@@ -96,31 +84,31 @@ func slackOK(w http.ResponseWriter, members map[string]any) {
 }
 
 // slackSetPhoto is users.setPhoto.
-func (h *Handler) slackSetPhoto(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) slackSetPhoto(w http.ResponseWriter, r *http.Request) error {
 	f, p, target, err := h.slackBegin(w, r, "image")
-	if err == nil && !mayChange(p, target) {
-		err = fail(kForbidden, "", "")
-	}
-	var crop *photo.Crop
-	if err == nil {
-		crop, err = slackCrop(f.fields)
-	}
-	if err == nil {
-		switch {
-		case f.fileTooLarge:
-			err = fail(kFileTooLarge, "image", "")
-		case f.file == nil:
-			err = fail(kMissing, "image", "")
-		default:
-			opts := &photo.SetOptions{Crop: crop, Fit: photo.Letterbox, FitSet: true}
-			_, err = h.svc.Set(r.Context(), target, bytes.NewReader(f.file), opts)
-		}
-	}
 	if err != nil {
-		h.slackError(w, r, err)
-		return
+		return err
+	}
+	if err := permit(p, target, ""); err != nil {
+		return err
+	}
+	crop, err := slackCrop(f.fields)
+	if err != nil {
+		return err
+	}
+	data, err := f.file()
+	switch {
+	case err != nil:
+		return err
+	case data == nil:
+		return fail(kMissing, "image", "")
+	}
+	opts := &photo.SetOptions{Crop: crop, Fit: photo.Letterbox, FitSet: true}
+	if _, err := h.svc.Set(r.Context(), target, bytes.NewReader(data), opts); err != nil {
+		return err
 	}
 	slackOK(w, nil)
+	return nil
 }
 
 // slackCrop reads crop_x, crop_y and crop_w: all three or none.
@@ -149,38 +137,35 @@ func slackCrop(fields map[string]string) (*photo.Crop, error) {
 }
 
 // slackDeletePhoto is users.deletePhoto.
-func (h *Handler) slackDeletePhoto(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) slackDeletePhoto(w http.ResponseWriter, r *http.Request) error {
 	_, p, target, err := h.slackBegin(w, r, "")
-	if err == nil && !mayChange(p, target) {
-		err = fail(kForbidden, "", "")
-	}
-	if err == nil {
-		err = h.svc.Delete(r.Context(), target, nil)
-		if errors.Is(err, photo.ErrNotFound) {
-			err = nil
-		}
-	}
 	if err != nil {
-		h.slackError(w, r, err)
-		return
+		return err
+	}
+	if err := permit(p, target, ""); err != nil {
+		return err
+	}
+	// Without a photo the call is ok: afterwards there is none.
+	if err := h.svc.Delete(r.Context(), target, nil); err != nil && !errors.Is(err, photo.ErrNotFound) {
+		return err
 	}
 	slackOK(w, nil)
+	return nil
 }
 
 // slackProfileGet is users.profile.get: the photo part of the profile of
 // the caller, or of the user argument.
-func (h *Handler) slackProfileGet(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) slackProfileGet(w http.ResponseWriter, r *http.Request) error {
 	_, _, target, err := h.slackBegin(w, r, "")
-	var p *photo.Photo
-	if err == nil {
-		p, err = h.svc.Get(r.Context(), target)
-		if errors.Is(err, photo.ErrNotFound) {
-			p, err = nil, nil
-		}
+	if err != nil {
+		return err
+	}
+	p, err := h.svc.Get(r.Context(), target)
+	if errors.Is(err, photo.ErrNotFound) {
+		p, err = nil, nil
 	}
 	if err != nil {
-		h.slackError(w, r, err)
-		return
+		return err
 	}
 	profile := map[string]any{"is_custom_image": false}
 	if p != nil && p.VersionID != "" {
@@ -192,4 +177,5 @@ func (h *Handler) slackProfileGet(w http.ResponseWriter, r *http.Request) {
 		profile["image_original"] = h.renditionURL(r, target, p.VersionID, 0)
 	}
 	slackOK(w, map[string]any{"profile": profile})
+	return nil
 }

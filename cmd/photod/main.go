@@ -124,7 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		h.Close(ctx)
+		h.Shutdown(ctx)
 		return fmt.Errorf("photod: %w", err)
 	}
 	srv := &http.Server{
@@ -178,7 +178,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			failed = fmt.Errorf("photod: shutdown: %w", err)
 		}
 	}
-	if err := h.Close(sctx); err != nil {
+	if err := h.Shutdown(sctx); err != nil {
 		log.Warn("photod: URL imports still running at the shutdown timeout were abandoned", "err", err)
 		if failed == nil {
 			failed = fmt.Errorf("photod: shutdown: %w", err)
