@@ -1,6 +1,6 @@
 #!/bin/sh
-# install-chromium.sh installs Debian's chromium for the browser test of
-# cmd/photod (browser_test.go drives /usr/bin/chromium with chromedp).
+# install-chromium.sh installs Debian's chromium for photod's browser test
+# (cmd/photod/browsertest drives /usr/bin/chromium with chromedp).
 # It does nothing when /usr/bin/chromium is already there, so running it
 # again is cheap; it needs root, or sudo when it is available.
 set -eu

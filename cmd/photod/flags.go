@@ -80,7 +80,7 @@ Flags:
 	fs.Var(&c.allow, "url-import-allow", "`CIDR` (or address) that set-from-URL may fetch from besides public addresses; repeatable, e.g. 127.0.0.0/8")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`: DEBUG, INFO, WARN or ERROR")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for requests and URL imports in flight")
-	fs.DurationVar(&c.janitorEvery, "janitor-interval", 10*time.Minute, "how often to remove expired uploads and unreferenced blobs (0 turns it off)")
+	fs.DurationVar(&c.janitorEvery, "janitor-interval", 10*time.Minute, "how often to remove expired uploads and files, unreferenced blobs and, on the filesystem store, temporary files of crashed writes (0 turns it off)")
 	fs.Float64Var(&c.writeRate, "write-rate", 0, "`writes` a second each user may make (uploads, deletes, chunks; bursts of 10 times as many); 0 means the default, 5; negative turns the per-user and global write rate limits off")
 	fs.DurationVar(&c.writeWait, "write-wait", 0, "longest a write waits for a free slot before a retryable 503; 0 means the default, 5s")
 	fs.Var(&c.memoryBudget, "memory-budget", memoryBudgetHelp)

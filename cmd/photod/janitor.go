@@ -28,8 +28,8 @@ type tidier interface {
 	Tidy(ctx context.Context, olderThan time.Duration) (aferostore.TidyResult, error)
 }
 
-// janitorTasks are photod's clean-ups: resumable uploads past their expiry
-// (with their bytes), blobs that no record references (left by a crash or
+// janitorTasks are photod's clean-ups: resumable uploads and Chatter files
+// past their expiry (with their bytes), blobs that no record references (left by a crash or
 // a failed clean-up) and, on the filesystem store, temporary files of
 // writes that a crash interrupted. All are safe while requests run and
 // while other instances share the store, so every instance may run them.

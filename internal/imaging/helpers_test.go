@@ -16,14 +16,20 @@ import (
 	"github.com/profilephoto/photo/internal/imaging/testimage"
 )
 
-// testdata is the shared test image folder, beside the repository.
+// testdata returns the path of a file of the shared test images, which sit
+// beside the repository (../shared/testdata from its root). When they are
+// absent the test skips, saying so; in CI (CI=true) it fails instead, so
+// that a broken checkout cannot pass by testing nothing.
 func testdata(tb testing.TB, name string) string {
 	tb.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "testdata", name)
-	if _, err := os.Stat(p); err != nil {
-		tb.Skipf("shared test data not found: %v", err)
+	dir := filepath.Join("..", "..", "..", "shared", "testdata")
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("the shared test images are missing (%v); CI clones shared/ beside the repository", err)
+		}
+		tb.Skipf("skipping: the shared test images are not at %s (%v)", dir, err)
 	}
-	return p
+	return filepath.Join(dir, filepath.FromSlash(name))
 }
 
 func decodeFile(tb testing.TB, path string) image.Image {

@@ -43,27 +43,27 @@ func TestLoopbackSpellings(t *testing.T) {
 		url  string
 		v6   bool // needs the [::1] server
 	}{
-		{name: "localhost", url: l.url("localhost", "/hopper.jpg")},
-		{name: "localhost upper case", url: l.url("LOCALHOST", "/hopper.jpg")},
-		{name: "localhost trailing dot", url: l.url("localhost.", "/hopper.jpg")},
-		{name: "subdomain of localhost", url: l.url("img.localhost", "/hopper.jpg")},
-		{name: "dotted quad", url: l.url("127.0.0.1", "/hopper.jpg")},
-		{name: "two parts", url: l.url("127.1", "/hopper.jpg")},
-		{name: "three parts", url: l.url("127.0.1", "/hopper.jpg")},
-		{name: "decimal", url: l.url("2130706433", "/hopper.jpg")},
-		{name: "hex", url: l.url("0x7f000001", "/hopper.jpg")},
-		{name: "hex upper case", url: l.url("0X7F000001", "/hopper.jpg")},
-		{name: "octal", url: l.url("017700000001", "/hopper.jpg")},
-		{name: "dotted octal", url: l.url("0177.0.0.01", "/hopper.jpg")},
-		{name: "dotted hex", url: l.url("0x7f.0x0.0x0.0x1", "/hopper.jpg")},
-		{name: "trailing dot", url: l.url("127.0.0.1.", "/hopper.jpg")},
-		{name: "fullwidth digits", url: l.url("１２７．０．０．１", "/hopper.jpg")},
-		{name: "ipv4-mapped", url: l.url("::ffff:127.0.0.1", "/hopper.jpg")},
-		{name: "ipv4-mapped hex", url: l.url("::ffff:7f00:1", "/hopper.jpg")},
-		{name: "name resolving to loopback", url: l.url("loop.example", "/hopper.jpg")},
-		{name: "ipv6 loopback", v6: true, url: "http://" + addrOf(l.v6) + "/hopper.jpg"},
-		{name: "ipv6 loopback long form", v6: true, url: "http://[0:0:0:0:0:0:0:1]:" + portOf(l.v6) + "/hopper.jpg"},
-		{name: "name resolving to ipv6 loopback", v6: true, url: "http://loop6.example:" + portOf(l.v6) + "/hopper.jpg"},
+		{name: "localhost", url: l.url("localhost", "/photo.jpg")},
+		{name: "localhost upper case", url: l.url("LOCALHOST", "/photo.jpg")},
+		{name: "localhost trailing dot", url: l.url("localhost.", "/photo.jpg")},
+		{name: "subdomain of localhost", url: l.url("img.localhost", "/photo.jpg")},
+		{name: "dotted quad", url: l.url("127.0.0.1", "/photo.jpg")},
+		{name: "two parts", url: l.url("127.1", "/photo.jpg")},
+		{name: "three parts", url: l.url("127.0.1", "/photo.jpg")},
+		{name: "decimal", url: l.url("2130706433", "/photo.jpg")},
+		{name: "hex", url: l.url("0x7f000001", "/photo.jpg")},
+		{name: "hex upper case", url: l.url("0X7F000001", "/photo.jpg")},
+		{name: "octal", url: l.url("017700000001", "/photo.jpg")},
+		{name: "dotted octal", url: l.url("0177.0.0.01", "/photo.jpg")},
+		{name: "dotted hex", url: l.url("0x7f.0x0.0x0.0x1", "/photo.jpg")},
+		{name: "trailing dot", url: l.url("127.0.0.1.", "/photo.jpg")},
+		{name: "fullwidth digits", url: l.url("１２７．０．０．１", "/photo.jpg")},
+		{name: "ipv4-mapped", url: l.url("::ffff:127.0.0.1", "/photo.jpg")},
+		{name: "ipv4-mapped hex", url: l.url("::ffff:7f00:1", "/photo.jpg")},
+		{name: "name resolving to loopback", url: l.url("loop.example", "/photo.jpg")},
+		{name: "ipv6 loopback", v6: true, url: "http://" + addrOf(l.v6) + "/photo.jpg"},
+		{name: "ipv6 loopback long form", v6: true, url: "http://[0:0:0:0:0:0:0:1]:" + portOf(l.v6) + "/photo.jpg"},
+		{name: "name resolving to ipv6 loopback", v6: true, url: "http://loop6.example:" + portOf(l.v6) + "/photo.jpg"},
 	}
 	deny := New(l.options(Options{}))
 	allow := New(l.options(Options{Allow: allowLoopback}))
@@ -153,12 +153,12 @@ func TestPublicAddresses(t *testing.T) {
 		url  string
 		dial []string
 	}{
-		{"name", l.url("public.example", "/hopper.jpg"), []string{l.url(publicV4.String(), "")}},
-		{"ipv6 name", l.url("public6.example", "/hopper.jpg"), []string{l.url(publicV6.String(), "")}},
-		{"literal", l.url(publicV4.String(), "/hopper.jpg"), []string{l.url(publicV4.String(), "")}},
-		{"literal decimal", l.url("1572394766", "/hopper.jpg"), []string{l.url(publicV4.String(), "")}},
-		{"mapped literal", l.url("::ffff:"+publicV4.String(), "/hopper.jpg"), []string{l.url(publicV4.String(), "")}},
-		{"name with private answers too", l.url("mixed.example", "/hopper.jpg"), []string{l.url(publicV4.String(), "")}},
+		{"name", l.url("public.example", "/photo.jpg"), []string{l.url(publicV4.String(), "")}},
+		{"ipv6 name", l.url("public6.example", "/photo.jpg"), []string{l.url(publicV6.String(), "")}},
+		{"literal", l.url(publicV4.String(), "/photo.jpg"), []string{l.url(publicV4.String(), "")}},
+		{"literal decimal", l.url("1572394766", "/photo.jpg"), []string{l.url(publicV4.String(), "")}},
+		{"mapped literal", l.url("::ffff:"+publicV4.String(), "/photo.jpg"), []string{l.url(publicV4.String(), "")}},
+		{"name with private answers too", l.url("mixed.example", "/photo.jpg"), []string{l.url(publicV4.String(), "")}},
 	}
 	f := New(l.options(Options{}))
 	for _, tt := range tests {
@@ -188,7 +188,7 @@ func TestPublicAddresses(t *testing.T) {
 func TestRebinding(t *testing.T) {
 	l := newLab(t)
 	f := New(l.options(Options{}))
-	target := l.url("rebind.example", "/hopper.jpg")
+	target := l.url("rebind.example", "/photo.jpg")
 
 	t.Run("redirect to itself", func(t *testing.T) {
 		l.reset()
@@ -234,14 +234,14 @@ func TestRedirects(t *testing.T) {
 		{name: "to file", url: to("file:///etc/passwd"), want: KindNotAllowed},
 		{name: "to ftp", url: to("ftp://127.0.0.1/x.jpg"), want: KindNotAllowed},
 		{name: "to gopher", url: to("gopher://127.0.0.1:" + l.port + "/_x"), want: KindNotAllowed},
-		{name: "to credentials", url: to("http://user:pw@127.0.0.1:" + l.port + "/hopper.jpg"), want: KindNotAllowed},
-		{name: "to public", url: to(l.url("public.example", "/hopper.jpg")), finalURL: l.url("public.example", "/hopper.jpg")},
-		{name: "relative", url: to("/hopper.jpg"), finalURL: l.url("127.0.0.1", "/hopper.jpg")},
-		{name: "three hops", url: l.url("127.0.0.1", "/hops/2"), finalURL: l.url("127.0.0.1", "/hopper.jpg")},
+		{name: "to credentials", url: to("http://user:pw@127.0.0.1:" + l.port + "/photo.jpg"), want: KindNotAllowed},
+		{name: "to public", url: to(l.url("public.example", "/photo.jpg")), finalURL: l.url("public.example", "/photo.jpg")},
+		{name: "relative", url: to("/photo.jpg"), finalURL: l.url("127.0.0.1", "/photo.jpg")},
+		{name: "three hops", url: l.url("127.0.0.1", "/hops/2"), finalURL: l.url("127.0.0.1", "/photo.jpg")},
 		{name: "four hops", url: l.url("127.0.0.1", "/hops/3"), want: KindFailed},
-		{name: "five allowed", url: l.url("127.0.0.1", "/hops/4"), max: 5, finalURL: l.url("127.0.0.1", "/hopper.jpg")},
+		{name: "five allowed", url: l.url("127.0.0.1", "/hops/4"), max: 5, finalURL: l.url("127.0.0.1", "/photo.jpg")},
 		{name: "none allowed", url: l.url("127.0.0.1", "/hops/0"), max: -1, want: KindFailed},
-		{name: "one allowed", url: l.url("127.0.0.1", "/hops/0"), max: 1, finalURL: l.url("127.0.0.1", "/hopper.jpg")},
+		{name: "one allowed", url: l.url("127.0.0.1", "/hops/0"), max: 1, finalURL: l.url("127.0.0.1", "/photo.jpg")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -265,7 +265,7 @@ func TestRedirects(t *testing.T) {
 	t.Run("from a refused start", func(t *testing.T) {
 		f := New(l.options(Options{}))
 		l.reset()
-		_, _, err := get(t.Context(), f, to(l.url("public.example", "/hopper.jpg")))
+		_, _, err := get(t.Context(), f, to(l.url("public.example", "/photo.jpg")))
 		wantKind(t, err, KindNotAllowed)
 		if dialled, _ := l.reset(); len(dialled) > 0 {
 			t.Errorf("dialled %v", dialled)
@@ -350,8 +350,8 @@ func TestBodies(t *testing.T) {
 		status   int   // of a KindFailed for a status
 		length   int64 // of the body read on success
 	}{
-		{name: "declared length at the cap", path: "/hopper.jpg", maxBytes: n, length: n},
-		{name: "declared length over the cap", path: "/hopper.jpg", maxBytes: n - 1, want: KindTooLarge, atFetch: true},
+		{name: "declared length at the cap", path: "/photo.jpg", maxBytes: n, length: n},
+		{name: "declared length over the cap", path: "/photo.jpg", maxBytes: n - 1, want: KindTooLarge, atFetch: true},
 		{name: "chunked at the cap", path: "/chunked.jpg", maxBytes: n, length: n},
 		{name: "chunked over the cap", path: "/chunked.jpg", maxBytes: n - 1, want: KindTooLarge},
 		{name: "chunked far over the cap", path: "/chunked.jpg", maxBytes: 1000, want: KindTooLarge},
@@ -454,7 +454,7 @@ func TestCancel(t *testing.T) {
 	t.Run("before", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		_, err := f.Fetch(ctx, l.url("127.0.0.1", "/hopper.jpg"))
+		_, err := f.Fetch(ctx, l.url("127.0.0.1", "/photo.jpg"))
 		wantKind(t, err, KindFailed)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("error %v does not match context.Canceled", err)
@@ -504,7 +504,7 @@ func TestHTTPS(t *testing.T) {
 	port := portOf(l.tls)
 	f := New(l.options(Options{TLSConfig: &tls.Config{RootCAs: roots}}))
 	l.reset()
-	got, _, err := get(t.Context(), f, "https://example.com:"+port+"/hopper.jpg")
+	got, _, err := get(t.Context(), f, "https://example.com:"+port+"/photo.jpg")
 	if err != nil {
 		t.Fatalf("Fetch: %v (cause %v)", err, errors.Unwrap(err))
 	}
@@ -514,9 +514,9 @@ func TestHTTPS(t *testing.T) {
 	if dialled, _ := l.reset(); !slices.Equal(dialled, []string{net.JoinHostPort(publicV4.String(), port)}) {
 		t.Errorf("dialled %v", dialled)
 	}
-	_, _, err = get(t.Context(), f, "https://127.0.0.1:"+port+"/hopper.jpg")
+	_, _, err = get(t.Context(), f, "https://127.0.0.1:"+port+"/photo.jpg")
 	wantKind(t, err, KindNotAllowed)
-	_, _, err = get(t.Context(), f, "https://example.com:"+port+"/redirect?to="+url.QueryEscape("https://127.0.0.1:"+port+"/hopper.jpg"))
+	_, _, err = get(t.Context(), f, "https://example.com:"+port+"/redirect?to="+url.QueryEscape("https://127.0.0.1:"+port+"/photo.jpg"))
 	wantKind(t, err, KindNotAllowed)
 }
 
@@ -528,7 +528,7 @@ func TestNoEnvironmentProxy(t *testing.T) {
 		l := newLab(t)
 		for _, o := range []Options{{}, {Allow: allowLoopback}} {
 			f := New(l.options(o))
-			got, _, err := get(t.Context(), f, l.url("public.example", "/hopper.jpg"))
+			got, _, err := get(t.Context(), f, l.url("public.example", "/photo.jpg"))
 			if err != nil || !bytes.Equal(got, l.image) {
 				t.Fatalf("Fetch = %d bytes, %v", len(got), err)
 			}
@@ -538,7 +538,7 @@ func TestNoEnvironmentProxy(t *testing.T) {
 	var hits atomic.Int32
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		w.Write(hopperJPEG(t))
+		w.Write(photoJPEG(t))
 	}))
 	t.Cleanup(proxy.Close)
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestNoEnvironmentProxy$", "-test.count=1")
@@ -571,7 +571,7 @@ func TestConcurrent(t *testing.T) {
 	l := newLab(t)
 	f := New(l.options(Options{Allow: allowLoopback}))
 	urls := []string{
-		l.url("127.0.0.1", "/hopper.jpg"), l.url("127.1", "/chunked.jpg"), l.url("public.example", "/hopper.jpg"),
+		l.url("127.0.0.1", "/photo.jpg"), l.url("127.1", "/chunked.jpg"), l.url("public.example", "/photo.jpg"),
 		l.url("localhost", "/hops/2"), l.url("127.0.0.1", "/redirect?to=http://10.0.0.1/"),
 	}
 	var wg sync.WaitGroup

@@ -6,12 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -19,15 +21,25 @@ import (
 	"time"
 )
 
-// hopperJPEG is a real JPEG from the shared test data: the repository is
-// cloned with shared/ beside it.
-func hopperJPEG(t testing.TB) []byte {
+// photoJPEG is a real JPEG of about 10 KB (more than two of the lab's
+// 4 KiB chunks), generated from a gradient with deterministic noise. The
+// fetcher never looks inside it; the tests compare bytes and caps against
+// its length, so the package needs no test files from outside it.
+func photoJPEG(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "testdata", "pillow", "hopper.jpg"))
-	if err != nil {
-		t.Fatalf("read test image: %v", err)
+	img := image.NewRGBA(image.Rect(0, 0, 128, 128))
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for y := range 128 {
+		for x := range 128 {
+			n := uint8(rnd.IntN(96))
+			img.Set(x, y, color.RGBA{uint8(x) + n, uint8(y) + n, 128 + n, 255})
+		}
 	}
-	return b
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatalf("encode the test JPEG: %v", err)
+	}
+	return buf.Bytes()
 }
 
 // Stand-ins: addresses the policy judges public, which the lab's dial hook
@@ -79,7 +91,7 @@ type lab struct {
 
 func newLab(t testing.TB) *lab {
 	t.Helper()
-	l := &lab{t: t, image: hopperJPEG(t), quit: make(chan struct{})}
+	l := &lab{t: t, image: photoJPEG(t), quit: make(chan struct{})}
 	h := l.handler()
 	l.v4 = startOn(t, "tcp4", "127.0.0.1:0", h)
 	if ln, err := net.Listen("tcp6", "[::1]:0"); err == nil {
@@ -189,7 +201,7 @@ func (l *lab) reset() (dialled, lookups []string) {
 
 func (l *lab) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /hopper.jpg", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /photo.jpg", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/jpeg")
 		w.Header().Set("Content-Length", strconv.Itoa(len(l.image)))
 		w.Write(l.image)
@@ -210,7 +222,7 @@ func (l *lab) handler() http.Handler {
 	mux.HandleFunc("GET /hops/{n}", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.PathValue("n"))
 		if n == 0 {
-			http.Redirect(w, r, "/hopper.jpg", http.StatusMovedPermanently)
+			http.Redirect(w, r, "/photo.jpg", http.StatusMovedPermanently)
 			return
 		}
 		http.Redirect(w, r, "/hops/"+strconv.Itoa(n-1), http.StatusFound)
