@@ -1,0 +1,204 @@
+package jpeg
+
+import "math"
+
+// The inverse DCT of T.81 A.3.3, for one 8x8 block of dequantized
+// coefficients in natural (row-major) order, F[v*8+u]:
+//
+//	f(x,y) = 1/4 Σu Σv C(u) C(v) F(u,v) cos((2x+1)uπ/16) cos((2y+1)vπ/16)
+//
+// with C(0) = 1/√2 and C(k) = 1 otherwise, plus the level shift of 128.
+
+// clampByte saturates a sample to 0..255.
+func clampByte(v int32) byte {
+	if uint32(v) > 255 {
+		if v < 0 {
+			return 0
+		}
+		return 255
+	}
+	return byte(v)
+}
+
+// Fixed-point constants of the full-size transform: 13 fractional bits.
+const (
+	fixBits  = 13
+	pass1Sh  = 2 // extra bits kept between the two passes
+	fix0_298 = 2446
+	fix0_390 = 3196
+	fix0_541 = 4433
+	fix0_765 = 6270
+	fix0_899 = 7373
+	fix1_175 = 9633
+	fix1_501 = 12299
+	fix1_847 = 15137
+	fix1_961 = 16069
+	fix2_053 = 16819
+	fix2_562 = 20995
+	fix3_072 = 25172
+)
+
+// idct8 transforms blk (natural order, dequantized) into an 8x8 block of
+// samples at dst with the given stride. It uses the even/odd factorisation
+// of the 8-point transform (Loeffler, Ligtenberg and Moschytz: 12
+// multiplications per 1-D pass). blk is used as scratch.
+func idct8(blk *[64]int32, dst []byte, stride int) {
+	// Columns: results keep pass1Sh extra bits.
+	for x := 0; x < 8; x++ {
+		s0, s1, s2, s3 := blk[x], blk[8+x], blk[16+x], blk[24+x]
+		s4, s5, s6, s7 := blk[32+x], blk[40+x], blk[48+x], blk[56+x]
+		if s1|s2|s3|s4|s5|s6|s7 == 0 {
+			v := s0 << pass1Sh
+			for y := 0; y < 64; y += 8 {
+				blk[y+x] = v
+			}
+			continue
+		}
+		o0, o1, o2, o3, o4, o5, o6, o7 := butterfly(s0, s1, s2, s3, s4, s5, s6, s7)
+		const sh = fixBits - pass1Sh
+		const rnd = 1 << (sh - 1)
+		blk[x] = (o0 + rnd) >> sh
+		blk[8+x] = (o1 + rnd) >> sh
+		blk[16+x] = (o2 + rnd) >> sh
+		blk[24+x] = (o3 + rnd) >> sh
+		blk[32+x] = (o4 + rnd) >> sh
+		blk[40+x] = (o5 + rnd) >> sh
+		blk[48+x] = (o6 + rnd) >> sh
+		blk[56+x] = (o7 + rnd) >> sh
+	}
+	// Rows: remove pass1Sh, the 1/8 of the 2-D normalisation and the
+	// fixed-point scale, and add the level shift.
+	const sh = fixBits + pass1Sh + 3
+	const rnd = 1<<(sh-1) + 128<<sh
+	for y := 0; y < 8; y++ {
+		r := blk[y*8 : y*8+8 : y*8+8]
+		d := dst[y*stride : y*stride+8 : y*stride+8]
+		if r[1]|r[2]|r[3]|r[4]|r[5]|r[6]|r[7] == 0 {
+			c := clampByte((r[0] + (1<<(pass1Sh+2) + 128<<(pass1Sh+3))) >> (pass1Sh + 3))
+			d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = c, c, c, c, c, c, c, c
+			continue
+		}
+		o0, o1, o2, o3, o4, o5, o6, o7 := butterfly(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
+		d[0] = clampByte((o0 + rnd) >> sh)
+		d[1] = clampByte((o1 + rnd) >> sh)
+		d[2] = clampByte((o2 + rnd) >> sh)
+		d[3] = clampByte((o3 + rnd) >> sh)
+		d[4] = clampByte((o4 + rnd) >> sh)
+		d[5] = clampByte((o5 + rnd) >> sh)
+		d[6] = clampByte((o6 + rnd) >> sh)
+		d[7] = clampByte((o7 + rnd) >> sh)
+	}
+}
+
+// butterfly is one 8-point pass; outputs carry fixBits fractional bits
+// and a factor of √8 relative to the orthonormal transform times 1/2
+// (the 1/8 of the 2-D transform is removed after the second pass).
+func butterfly(s0, s1, s2, s3, s4, s5, s6, s7 int32) (o0, o1, o2, o3, o4, o5, o6, o7 int32) {
+	// Even half: inputs 0, 2, 4, 6.
+	r := (s2 + s6) * fix0_541
+	e2 := r - s6*fix1_847
+	e3 := r + s2*fix0_765
+	e0 := (s0 + s4) << fixBits
+	e1 := (s0 - s4) << fixBits
+	a0, a3 := e0+e3, e0-e3
+	a1, a2 := e1+e2, e1-e2
+	// Odd half: inputs 7, 5, 3, 1.
+	q0, q1, q2, q3 := s7, s5, s3, s1
+	z1, z2 := q0+q3, q1+q2
+	z3, z4 := q0+q2, q1+q3
+	z5 := (z3 + z4) * fix1_175
+	q0 *= fix0_298
+	q1 *= fix2_053
+	q2 *= fix3_072
+	q3 *= fix1_501
+	z1 *= -fix0_899
+	z2 *= -fix2_562
+	z3 = z3*-fix1_961 + z5
+	z4 = z4*-fix0_390 + z5
+	q0 += z1 + z3
+	q1 += z2 + z4
+	q2 += z2 + z3
+	q3 += z1 + z4
+	return a0 + q3, a1 + q2, a2 + q1, a3 + q0, a3 - q0, a2 - q1, a1 - q2, a0 - q3
+}
+
+// Reduced transforms. For a scale 1/s, output sample m of a block is the
+// mean of the s full-size samples s·m .. s·m+s-1 of the ideal transform,
+// which is again separable: out(m) = Σk R[m][k] F(k) with
+//
+//	R[m][k] = 1/s Σj ½ C(k) cos((2(s·m+j)+1)kπ/16).
+//
+// So a 1/2-scale pixel is the exact 2x2 average of the full-scale block
+// (before rounding and clamping), centres aligned, with no extra filter.
+const redBits = 12
+
+// redMatrix holds R for s = 2 and 4 in fixed point (redBits), rows m.
+type redMatrix [4][8]int32
+
+func makeRed(s int) redMatrix {
+	var r redMatrix
+	for m := 0; m < 8/s; m++ {
+		for k := 0; k < 8; k++ {
+			c := 0.5
+			if k == 0 {
+				c = 0.5 / math.Sqrt2
+			}
+			sum := 0.0
+			for j := 0; j < s; j++ {
+				sum += math.Cos(float64(2*(s*m+j)+1) * float64(k) * math.Pi / 16)
+			}
+			r[m][k] = int32(math.Round(c * sum / float64(s) * (1 << redBits)))
+		}
+	}
+	return r
+}
+
+// red2 and red4 are constant after initialisation.
+var red2, red4 = makeRed(2), makeRed(4)
+
+// idctReduced writes an n x n block (n = 8/s, s = 2 or 4) of samples.
+func idctReduced(blk *[64]int32, m *redMatrix, n int, dst []byte, stride int) {
+	var tmp [4 * 8]int32
+	// Vertical pass: tmp[i*8+u] = Σv R[i][v] F(u,v), keeping 3 extra bits.
+	const sh1 = redBits - 3
+	for u := 0; u < 8; u++ {
+		s1, s2, s3 := blk[8+u], blk[16+u], blk[24+u]
+		s4, s5, s6, s7 := blk[32+u], blk[40+u], blk[48+u], blk[56+u]
+		s0 := blk[u]
+		if s1|s2|s3|s4|s5|s6|s7 == 0 {
+			if s0 == 0 {
+				for i := 0; i < n; i++ {
+					tmp[i*8+u] = 0
+				}
+				continue
+			}
+			v := (s0*m[0][0] + 1<<(sh1-1)) >> sh1
+			for i := 0; i < n; i++ {
+				tmp[i*8+u] = v
+			}
+			continue
+		}
+		for i := 0; i < n; i++ {
+			r := &m[i]
+			t := s0*r[0] + s1*r[1] + s2*r[2] + s3*r[3] + s4*r[4] + s5*r[5] + s6*r[6] + s7*r[7]
+			tmp[i*8+u] = (t + 1<<(sh1-1)) >> sh1
+		}
+	}
+	// Horizontal pass.
+	const sh2 = redBits + 3
+	const rnd = 1<<(sh2-1) + 128<<sh2
+	for i := 0; i < n; i++ {
+		t := tmp[i*8 : i*8+8 : i*8+8]
+		d := dst[i*stride : i*stride+n]
+		for j := range d {
+			r := &m[j]
+			v := t[0]*r[0] + t[1]*r[1] + t[2]*r[2] + t[3]*r[3] + t[4]*r[4] + t[5]*r[5] + t[6]*r[6] + t[7]*r[7]
+			d[j] = clampByte((v + rnd) >> sh2)
+		}
+	}
+}
+
+// idctDC writes the one sample of a 1/8-scale block: the block's mean.
+func idctDC(dc int32) byte {
+	return clampByte((dc + 4 + 128<<3) >> 3)
+}
