@@ -677,12 +677,16 @@ func (d *decoder) restart(want byte) error {
 }
 
 // baselineBlock decodes one block of a sequential scan into d.blk,
-// dequantized, natural order.
+// dequantized, natural order. The bit buffer lives in locals here (the
+// hot loop of the decoder) and goes back to d.br around refills.
 func (d *decoder) baselineBlock(c *component) error {
 	b := &d.br
 	q := &d.quant[c.tq]
 	blk := &d.blk
 	*blk = [64]int32{}
+	if b.nb < 32 {
+		b.fill()
+	}
 	s, err := b.decode(&d.dc[c.td])
 	if err != nil {
 		return err
@@ -695,20 +699,27 @@ func (d *decoder) baselineBlock(c *component) error {
 	}
 	blk[0] = c.pred * q[0]
 	ac := &d.ac[c.ta]
+	acc, nb := b.acc, b.nb
 	for k := 1; k < 64; {
-		if b.nb < 32 {
+		if nb < 32 {
+			b.acc, b.nb = acc, nb
 			b.fill()
+			acc, nb = b.acc, b.nb
 		}
 		var rs byte
-		if e := ac.fast[b.acc>>(64-lookBits)]; e != 0 {
-			n := int(e >> 8)
-			b.acc <<= uint(n)
-			b.nb -= n
+		if e := ac.fast[acc>>(64-lookBits)]; e != 0 {
+			n := uint(e >> 8)
+			acc <<= n
+			nb -= int(n)
 			rs = byte(e)
-		} else if rs, err = b.decode(ac); err != nil {
-			return err
+		} else {
+			b.acc, b.nb = acc, nb
+			if rs, err = b.decode(ac); err != nil {
+				return err
+			}
+			acc, nb = b.acc, b.nb
 		}
-		r, s := int(rs>>4), int(rs&15)
+		r, s := int(rs>>4), uint(rs&15)
 		if s == 0 {
 			if r != 15 {
 				break
@@ -720,15 +731,16 @@ func (d *decoder) baselineBlock(c *component) error {
 		if k > 63 {
 			return corrupt("too many coefficients")
 		}
-		v := int32(b.acc >> uint(64-s))
-		b.acc <<= uint(s)
-		b.nb -= s
-		if v < 1<<uint(s-1) {
-			v += -1<<uint(s) + 1
+		v := int32(acc >> (64 - s))
+		acc <<= s
+		nb -= int(s)
+		if v < 1<<(s-1) {
+			v += -1<<s + 1
 		}
-		blk[unzig[k]] = v * q[k]
+		blk[unzig[k&63]] = v * q[k&63]
 		k++
 	}
+	b.acc, b.nb = acc, nb
 	return nil
 }
 
@@ -739,9 +751,9 @@ func (d *decoder) emit(c *component, x, y int) {
 	case 1:
 		idct8(&d.blk, dst, c.stride)
 	case 2:
-		idctReduced(&d.blk, &red2, 4, dst, c.stride)
+		idct4x4(&d.blk, dst, c.stride)
 	case 4:
-		idctReduced(&d.blk, &red4, 2, dst, c.stride)
+		idct2x2(&d.blk, dst, c.stride)
 	default:
 		dst[0] = idctDC(d.blk[0])
 	}

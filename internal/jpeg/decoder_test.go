@@ -480,3 +480,25 @@ func TestPickScale(t *testing.T) {
 		}
 	}
 }
+
+// TestReducedConstants: the constants of the reduced transforms are the
+// box-averaged basis functions.
+func TestReducedConstants(t *testing.T) {
+	r2, r4 := makeRed(2), makeRed(4)
+	want2 := redMatrix{
+		{rDC, r2c1, r2c2, r2c3, 0, r2c5, r2c6, r2c7},
+		{rDC, r2d1, -r2c2, r2d3, 0, r2d5, -r2c6, r2d7},
+		{rDC, -r2d1, -r2c2, -r2d3, 0, -r2d5, -r2c6, -r2d7},
+		{rDC, -r2c1, r2c2, -r2c3, 0, -r2c5, r2c6, -r2c7},
+	}
+	want4 := redMatrix{
+		{rDC, r4c1, 0, r4c3, 0, r4c5, 0, r4c7},
+		{rDC, -r4c1, 0, -r4c3, 0, -r4c5, 0, -r4c7},
+	}
+	if r2 != want2 {
+		t.Errorf("1/2: %v, constants say %v", r2, want2)
+	}
+	if r4 != want4 {
+		t.Errorf("1/4: %v, constants say %v", r4, want4)
+	}
+}

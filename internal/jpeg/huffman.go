@@ -1,5 +1,7 @@
 package jpeg
 
+import "encoding/binary"
+
 // lookBits is the width of the Huffman lookahead: codes up to this many bits
 // resolve with one table read.
 const lookBits = 9
@@ -86,6 +88,20 @@ func (b *bitReader) reset(pos int) {
 // fill tops acc up to at least 57 bits.
 func (b *bitReader) fill() {
 	data := b.data
+	if !b.stop && b.pos+8 <= len(data) {
+		// Fast path: eight bytes without 0xff. The bytes past the whole
+		// ones taken land below nb, exactly where the next fill puts them
+		// again, so they do no harm.
+		w := binary.BigEndian.Uint64(data[b.pos:])
+		x := ^w
+		if (x-0x0101010101010101)&^x&0x8080808080808080 == 0 {
+			n := (63 - b.nb) >> 3
+			b.acc |= w >> uint(b.nb)
+			b.nb += n << 3
+			b.pos += n
+			return
+		}
+	}
 	for b.nb <= 56 {
 		if !b.stop {
 			p := b.pos

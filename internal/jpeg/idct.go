@@ -153,48 +153,90 @@ func makeRed(s int) redMatrix {
 	return r
 }
 
-// red2 and red4 are constant after initialisation.
-var red2, red4 = makeRed(2), makeRed(4)
 
-// idctReduced writes an n x n block (n = 8/s, s = 2 or 4) of samples.
-func idctReduced(blk *[64]int32, m *redMatrix, n int, dst []byte, stride int) {
+// The entries of red2 and red4 as constants (TestReducedConstants checks
+// them). R[m][4] is zero at 1/2 and R[m][2], R[m][4], R[m][6] at 1/4, and
+// R[n-1-m][k] = (-1)^k R[m][k], so each 1-D pass splits into even and odd
+// sums: 11 multiplications for four outputs, 5 for two.
+const (
+	rDC  = 1448 // R[m][0], every scale
+	r2c1 = 1856 // 1/2, row 0
+	r2c2 = 1338
+	r2c3 = 652
+	r2c5 = -435
+	r2c6 = -554
+	r2c7 = -369
+	r2d1 = 769 // 1/2, row 1 (R[1][2] = -r2c2, R[1][6] = -r2c6)
+	r2d3 = -1573
+	r2d5 = 1051
+	r2d7 = -153
+	r4c1 = 1312 // 1/4, row 0
+	r4c3 = -461
+	r4c5 = 308
+	r4c7 = -261
+)
+
+// red4pt is the 1-D 1/2-scale pass: four outputs from eight inputs.
+func red4pt(f0, f1, f2, f3, f5, f6, f7 int32) (o0, o1, o2, o3 int32) {
+	dc := f0 * rDC
+	ev := f2*r2c2 + f6*r2c6
+	e0, e1 := dc+ev, dc-ev
+	od0 := f1*r2c1 + f3*r2c3 + f5*r2c5 + f7*r2c7
+	od1 := f1*r2d1 + f3*r2d3 + f5*r2d5 + f7*r2d7
+	return e0 + od0, e1 + od1, e1 - od1, e0 - od0
+}
+
+// idct4x4 writes the 4x4 samples of a block at 1/2 scale.
+func idct4x4(blk *[64]int32, dst []byte, stride int) {
 	var tmp [4 * 8]int32
-	// Vertical pass: tmp[i*8+u] = Σv R[i][v] F(u,v), keeping 3 extra bits.
 	const sh1 = redBits - 3
+	const rnd1 = 1 << (sh1 - 1)
 	for u := 0; u < 8; u++ {
-		s1, s2, s3 := blk[8+u], blk[16+u], blk[24+u]
-		s4, s5, s6, s7 := blk[32+u], blk[40+u], blk[48+u], blk[56+u]
-		s0 := blk[u]
-		if s1|s2|s3|s4|s5|s6|s7 == 0 {
-			if s0 == 0 {
-				for i := 0; i < n; i++ {
-					tmp[i*8+u] = 0
-				}
-				continue
-			}
-			v := (s0*m[0][0] + 1<<(sh1-1)) >> sh1
-			for i := 0; i < n; i++ {
-				tmp[i*8+u] = v
-			}
+		if u == 4 {
+			continue // R[m][4] = 0: column 4 does not contribute
+		}
+		f0, f1, f2, f3 := blk[u], blk[8+u], blk[16+u], blk[24+u]
+		f5, f6, f7 := blk[40+u], blk[48+u], blk[56+u]
+		if f1|f2|f3|f5|f6|f7 == 0 {
+			v := (f0*rDC + rnd1) >> sh1
+			tmp[u], tmp[8+u], tmp[16+u], tmp[24+u] = v, v, v, v
 			continue
 		}
-		for i := 0; i < n; i++ {
-			r := &m[i]
-			t := s0*r[0] + s1*r[1] + s2*r[2] + s3*r[3] + s4*r[4] + s5*r[5] + s6*r[6] + s7*r[7]
-			tmp[i*8+u] = (t + 1<<(sh1-1)) >> sh1
-		}
+		o0, o1, o2, o3 := red4pt(f0, f1, f2, f3, f5, f6, f7)
+		tmp[u], tmp[8+u], tmp[16+u], tmp[24+u] = (o0+rnd1)>>sh1, (o1+rnd1)>>sh1, (o2+rnd1)>>sh1, (o3+rnd1)>>sh1
 	}
-	// Horizontal pass.
 	const sh2 = redBits + 3
-	const rnd = 1<<(sh2-1) + 128<<sh2
-	for i := 0; i < n; i++ {
+	const rnd2 = 1<<(sh2-1) + 128<<sh2
+	for i := 0; i < 4; i++ {
 		t := tmp[i*8 : i*8+8 : i*8+8]
-		d := dst[i*stride : i*stride+n]
-		for j := range d {
-			r := &m[j]
-			v := t[0]*r[0] + t[1]*r[1] + t[2]*r[2] + t[3]*r[3] + t[4]*r[4] + t[5]*r[5] + t[6]*r[6] + t[7]*r[7]
-			d[j] = clampByte((v + rnd) >> sh2)
-		}
+		d := dst[i*stride : i*stride+4 : i*stride+4]
+		o0, o1, o2, o3 := red4pt(t[0], t[1], t[2], t[3], t[5], t[6], t[7])
+		d[0] = clampByte((o0 + rnd2) >> sh2)
+		d[1] = clampByte((o1 + rnd2) >> sh2)
+		d[2] = clampByte((o2 + rnd2) >> sh2)
+		d[3] = clampByte((o3 + rnd2) >> sh2)
+	}
+}
+
+// idct2x2 writes the 2x2 samples of a block at 1/4 scale.
+func idct2x2(blk *[64]int32, dst []byte, stride int) {
+	const sh1 = redBits - 3
+	const rnd1 = 1 << (sh1 - 1)
+	var e, o [8]int32 // per column u: the two outputs' even and odd parts
+	for _, u := range [...]int{0, 1, 3, 5, 7} {
+		dc := blk[u] * rDC
+		od := blk[8+u]*r4c1 + blk[24+u]*r4c3 + blk[40+u]*r4c5 + blk[56+u]*r4c7
+		e[u] = (dc + od + rnd1) >> sh1
+		o[u] = (dc - od + rnd1) >> sh1
+	}
+	const sh2 = redBits + 3
+	const rnd2 = 1<<(sh2-1) + 128<<sh2
+	for i, t := range [2]*[8]int32{&e, &o} {
+		dc := t[0] * rDC
+		od := t[1]*r4c1 + t[3]*r4c3 + t[5]*r4c5 + t[7]*r4c7
+		d := dst[i*stride : i*stride+2 : i*stride+2]
+		d[0] = clampByte((dc + od + rnd2) >> sh2)
+		d[1] = clampByte((dc - od + rnd2) >> sh2)
 	}
 }
 
