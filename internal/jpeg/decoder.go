@@ -706,6 +706,18 @@ func (d *decoder) baselineBlock(c *component) error {
 			b.fill()
 			acc, nb = b.acc, b.nb
 		}
+		if e := ac.fastAC[acc>>(64-lookBits)]; e != 0 {
+			n := uint(e & 0xff)
+			acc <<= n
+			nb -= int(n)
+			k += int(e >> 8 & 15)
+			if k > 63 {
+				return corrupt("too many coefficients")
+			}
+			blk[unzig[k&63]] = e >> 16 * q[k&63]
+			k++
+			continue
+		}
 		var rs byte
 		if e := ac.fast[acc>>(64-lookBits)]; e != 0 {
 			n := uint(e >> 8)

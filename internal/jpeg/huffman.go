@@ -13,6 +13,10 @@ type huffTable struct {
 	// fast maps the next lookBits bits to length<<8 | symbol; 0 when the
 	// code is longer than lookBits (or invalid).
 	fast [1 << lookBits]uint16
+	// fastAC, for AC tables, resolves a code and the value bits after it
+	// when both fit in lookBits: value<<16 | run<<8 | total length; 0
+	// otherwise (and for EOB and ZRL).
+	fastAC [1 << lookBits]int32
 	// For each length l: codes of that length are minCode[l]..maxCode[l]
 	// (maxCode[l] is -1 when there are none); their symbols start at
 	// vals[first[l]].
@@ -55,6 +59,16 @@ func (t *huffTable) build(counts *[16]byte, vals []byte) error {
 				hi := lo + 1<<(lookBits-l)
 				for j := lo; j < hi; j++ {
 					t.fast[j] = e
+					r, sz := int32(vals[k]>>4), l+int(vals[k]&15)
+					if sz == l || sz > lookBits {
+						continue
+					}
+					s := uint(vals[k] & 15)
+					v := int32(j>>uint(lookBits-sz)) & (1<<s - 1)
+					if v < 1<<(s-1) {
+						v += -1<<s + 1
+					}
+					t.fastAC[j] = v<<16 | r<<8 | int32(sz)
 				}
 			}
 			code++

@@ -153,7 +153,6 @@ func makeRed(s int) redMatrix {
 	return r
 }
 
-
 // The entries of red2 and red4 as constants (TestReducedConstants checks
 // them). R[m][4] is zero at 1/2 and R[m][2], R[m][4], R[m][6] at 1/4, and
 // R[n-1-m][k] = (-1)^k R[m][k], so each 1-D pass splits into even and odd
