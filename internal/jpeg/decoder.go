@@ -78,6 +78,11 @@ type component struct {
 	td, ta   int     // Huffman tables of the current scan
 }
 
+// maxScans bounds the scans of one image: each may visit every block, so
+// hostile files of many tiny scans would otherwise cost time quadratic in
+// their size. Encoders write at most a few dozen.
+const maxScans = 256
+
 // decoder holds the state of one decode. Nothing in it is shared.
 type decoder struct {
 	data      []byte
@@ -103,6 +108,7 @@ type decoder struct {
 	ac    [4]huffTable
 
 	planesReady bool
+	scans       int
 	eobrun      int32
 	br          bitReader
 	blk         [64]int32
@@ -498,6 +504,9 @@ func (d *decoder) processSOS(seg []byte) error {
 	if !d.sof {
 		return corrupt("missing SOF marker")
 	}
+	if d.scans++; d.scans > maxScans {
+		return unsupported("too many scans")
+	}
 	if len(seg) < 1 {
 		return corrupt("SOS has wrong length")
 	}
@@ -698,6 +707,10 @@ func (d *decoder) baselineBlock(c *component) error {
 		c.pred += b.receive(int(s))
 	}
 	blk[0] = c.pred * q[0]
+	if d.eobrun > 0 {
+		d.eobrun--
+		return nil
+	}
 	ac := &d.ac[c.ta]
 	acc, nb := b.acc, b.nb
 	for k := 1; k < 64; {
@@ -707,13 +720,18 @@ func (d *decoder) baselineBlock(c *component) error {
 			acc, nb = b.acc, b.nb
 		}
 		if e := ac.fastAC[acc>>(64-lookBits)]; e != 0 {
+			k += int(e >> 12 & 15)
+			if k > 63 {
+				// A run past the block ends it before its value bits, as
+				// in image/jpeg.
+				n := uint(e >> 8 & 15)
+				acc <<= n
+				nb -= int(n)
+				break
+			}
 			n := uint(e & 0xff)
 			acc <<= n
 			nb -= int(n)
-			k += int(e >> 8 & 15)
-			if k > 63 {
-				return corrupt("too many coefficients")
-			}
 			blk[unzig[k&63]] = e >> 16 * q[k&63]
 			k++
 			continue
@@ -733,15 +751,22 @@ func (d *decoder) baselineBlock(c *component) error {
 		}
 		r, s := int(rs>>4), uint(rs&15)
 		if s == 0 {
-			if r != 15 {
-				break
+			if r == 15 {
+				k += 16
+				continue
 			}
-			k += 16
-			continue
+			if r > 0 {
+				// EOBn is for progressive scans; like image/jpeg, honour
+				// it in sequential ones too rather than refuse.
+				b.acc, b.nb = acc, nb
+				d.eobrun = 1<<uint(r) - 1 + b.bits(r)
+				acc, nb = b.acc, b.nb
+			}
+			break
 		}
 		k += r
 		if k > 63 {
-			return corrupt("too many coefficients")
+			break
 		}
 		v := int32(acc >> (64 - s))
 		acc <<= s
@@ -821,8 +846,8 @@ func (d *decoder) acFirst(c *component, coef []int16, ss, se, al int) error {
 			continue
 		}
 		k += r
-		if k > 63 {
-			return corrupt("too many coefficients")
+		if k > se {
+			break // a run past the band ends the block, as in image/jpeg
 		}
 		coef[unzig[k]] = int16(b.receive(s) << uint(al))
 		k++
@@ -878,6 +903,9 @@ func (d *decoder) acRefine(c *component, coef []int16, ss, se, al int) error {
 					break
 				}
 				r--
+			}
+			if k > se {
+				return corrupt("too many coefficients")
 			}
 		}
 	}

@@ -502,3 +502,32 @@ func TestReducedConstants(t *testing.T) {
 		t.Errorf("1/4: %v, constants say %v", r4, want4)
 	}
 }
+
+// TestProgressiveMatchesBaseline: a progressive file and its lossless
+// baseline transcode (jpegtran) hold the same coefficients, so they decode
+// to the same samples at every scale.
+func TestProgressiveMatchesBaseline(t *testing.T) {
+	for _, name := range []string{"prog420", "prog444", "prog422rst", "grayprog"} {
+		prog, err := os.ReadFile("testdata/" + name + ".jpg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, err := os.ReadFile("testdata/" + name + ".base.jpg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []int{1, 2, 4, 8} {
+			a, err := Decode(prog, &Options{Scale: s})
+			if err != nil {
+				t.Fatalf("%s at 1/%d: %v", name, s, err)
+			}
+			b, err := Decode(base, &Options{Scale: s})
+			if err != nil {
+				t.Fatalf("%s.base at 1/%d: %v", name, s, err)
+			}
+			if d, err := maxDiff(a, b); err != nil || d != 0 {
+				t.Errorf("%s at 1/%d: progressive and baseline differ by %d (%v)", name, s, d, err)
+			}
+		}
+	}
+}

@@ -14,8 +14,8 @@ type huffTable struct {
 	// code is longer than lookBits (or invalid).
 	fast [1 << lookBits]uint16
 	// fastAC, for AC tables, resolves a code and the value bits after it
-	// when both fit in lookBits: value<<16 | run<<8 | total length; 0
-	// otherwise (and for EOB and ZRL).
+	// when both fit in lookBits: value<<16 | run<<12 | code length<<8 |
+	// total length; 0 otherwise (and for EOB and ZRL).
 	fastAC [1 << lookBits]int32
 	// For each length l: codes of that length are minCode[l]..maxCode[l]
 	// (maxCode[l] is -1 when there are none); their symbols start at
@@ -68,7 +68,7 @@ func (t *huffTable) build(counts *[16]byte, vals []byte) error {
 					if v < 1<<(s-1) {
 						v += -1<<s + 1
 					}
-					t.fastAC[j] = v<<16 | r<<8 | int32(sz)
+					t.fastAC[j] = v<<16 | r<<12 | int32(l)<<8 | int32(sz)
 				}
 			}
 			code++
