@@ -76,7 +76,13 @@ type component struct {
 	coef     []int16 // progressive only: bw*bh blocks of 64, natural order
 	pred     int32   // DC predictor
 	td, ta   int     // Huffman tables of the current scan
+	scanned  bool    // in a scan yet
 }
+
+// maxLegit bounds the dequantized coefficients of 8-bit samples: |F| is at
+// most 2048 (T.81 A.3.3 on samples of -128..127), and a quantized value
+// rounds to at most twice that.
+const maxLegit = 4096
 
 // maxScans bounds the scans of one image: each may visit every block, so
 // hostile files of many tiny scans would otherwise cost time quadratic in
@@ -108,6 +114,10 @@ type decoder struct {
 	ac    [4]huffTable
 
 	planesReady bool
+	// checkWild (tests only) sets wild when a dequantized coefficient is
+	// beyond what 8-bit samples produce: the transforms then overflow, and
+	// two decoders need not agree on the (meaningless) samples.
+	checkWild, wild bool
 	scans       int
 	eobrun      int32
 	br          bitReader
@@ -532,6 +542,7 @@ func (d *decoder) processSOS(seg []byte) error {
 			}
 		}
 		c.td, c.ta = int(t>>4), int(t&15)
+		c.scanned = true
 		if c.td > 3 || c.ta > 3 {
 			return corrupt("bad Td or Ta value")
 		}
@@ -783,6 +794,13 @@ func (d *decoder) baselineBlock(c *component) error {
 
 // emit transforms d.blk into c's plane at sample (x, y) of the output.
 func (d *decoder) emit(c *component, x, y int) {
+	if d.checkWild {
+		for _, v := range d.blk {
+			if v > maxLegit || v < -maxLegit {
+				d.wild = true
+			}
+		}
+	}
 	dst := c.plane[y*c.stride+x:]
 	switch d.scale {
 	case 1:
@@ -937,6 +955,9 @@ func (d *decoder) finishProgressive() {
 	bs := 8 / d.scale
 	for i := 0; i < d.ncomp; i++ {
 		c := &d.comp[i]
+		if !c.scanned {
+			continue // left at zero, as image/jpeg does
+		}
 		q := &d.quant[c.tq]
 		for by := 0; by < c.bh; by++ {
 			for bx := 0; bx < c.bw; bx++ {
