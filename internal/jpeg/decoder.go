@@ -118,10 +118,11 @@ type decoder struct {
 	// beyond what 8-bit samples produce: the transforms then overflow, and
 	// two decoders need not agree on the (meaningless) samples.
 	checkWild, wild bool
-	scans       int
-	eobrun      int32
-	br          bitReader
-	blk         [64]int32
+	last            int // zigzag index of d.blk's last non-zero coefficient
+	scans           int
+	eobrun          int32
+	br              bitReader
+	blk             [64]int32
 }
 
 // unzig maps zigzag index to natural index (T.81 Figure A.6).
@@ -718,12 +719,14 @@ func (d *decoder) baselineBlock(c *component) error {
 		c.pred += b.receive(int(s))
 	}
 	blk[0] = c.pred * q[0]
+	d.last = 0
 	if d.eobrun > 0 {
 		d.eobrun--
 		return nil
 	}
 	ac := &d.ac[c.ta]
 	acc, nb := b.acc, b.nb
+	last := 0
 	for k := 1; k < 64; {
 		if nb < 32 {
 			b.acc, b.nb = acc, nb
@@ -744,6 +747,7 @@ func (d *decoder) baselineBlock(c *component) error {
 			acc <<= n
 			nb -= int(n)
 			blk[unzig[k&63]] = e >> 16 * q[k&63]
+			last = k
 			k++
 			continue
 		}
@@ -786,9 +790,11 @@ func (d *decoder) baselineBlock(c *component) error {
 			v += -1<<s + 1
 		}
 		blk[unzig[k&63]] = v * q[k&63]
+		last = k
 		k++
 	}
 	b.acc, b.nb = acc, nb
+	d.last = last
 	return nil
 }
 
@@ -802,6 +808,18 @@ func (d *decoder) emit(c *component, x, y int) {
 		}
 	}
 	dst := c.plane[y*c.stride+x:]
+	if d.last == 0 {
+		// Only the DC coefficient: a flat block at every scale.
+		v := idctDC(d.blk[0])
+		n := 8 / d.scale
+		for i := 0; i < n; i++ {
+			row := dst[i*c.stride : i*c.stride+n]
+			for j := range row {
+				row[j] = v
+			}
+		}
+		return
+	}
 	switch d.scale {
 	case 1:
 		idct8(&d.blk, dst, c.stride)
@@ -962,10 +980,15 @@ func (d *decoder) finishProgressive() {
 		for by := 0; by < c.bh; by++ {
 			for bx := 0; bx < c.bw; bx++ {
 				coef := c.coef[(by*c.bw+bx)*64:][:64:64]
+				last := 0
 				for k := 0; k < 64; k++ {
 					z := unzig[k]
 					d.blk[z] = int32(coef[z]) * q[k]
+					if coef[z] != 0 {
+						last = k
+					}
 				}
+				d.last = last
 				d.emit(c, bx*bs, by*bs)
 			}
 		}

@@ -41,7 +41,8 @@ const (
 // idct8 transforms blk (natural order, dequantized) into an 8x8 block of
 // samples at dst with the given stride. It uses the even/odd factorisation
 // of the 8-point transform (Loeffler, Ligtenberg and Moschytz: 12
-// multiplications per 1-D pass). blk is used as scratch.
+// multiplications per 1-D pass), written out twice so that it stays in
+// registers. blk is used as scratch.
 func idct8(blk *[64]int32, dst []byte, stride int) {
 	// Columns: results keep pass1Sh extra bits.
 	for x := 0; x < 8; x++ {
@@ -49,22 +50,40 @@ func idct8(blk *[64]int32, dst []byte, stride int) {
 		s4, s5, s6, s7 := blk[32+x], blk[40+x], blk[48+x], blk[56+x]
 		if s1|s2|s3|s4|s5|s6|s7 == 0 {
 			v := s0 << pass1Sh
-			for y := 0; y < 64; y += 8 {
-				blk[y+x] = v
-			}
+			blk[x], blk[8+x], blk[16+x], blk[24+x] = v, v, v, v
+			blk[32+x], blk[40+x], blk[48+x], blk[56+x] = v, v, v, v
 			continue
 		}
-		o0, o1, o2, o3, o4, o5, o6, o7 := butterfly(s0, s1, s2, s3, s4, s5, s6, s7)
+		// Even half: inputs 0, 2, 4, 6.
+		m := (s2 + s6) * fix0_541
+		e2 := m - s6*fix1_847
+		e3 := m + s2*fix0_765
+		e0 := (s0 + s4) << fixBits
+		e1 := (s0 - s4) << fixBits
+		a0, a3 := e0+e3, e0-e3
+		a1, a2 := e1+e2, e1-e2
+		// Odd half: inputs 7, 5, 3, 1.
+		z1, z2 := s7+s1, s5+s3
+		z3, z4 := s7+s3, s5+s1
+		z5 := (z3 + z4) * fix1_175
+		z1 *= -fix0_899
+		z2 *= -fix2_562
+		z3 = z3*-fix1_961 + z5
+		z4 = z4*-fix0_390 + z5
+		q0 := s7*fix0_298 + z1 + z3
+		q1 := s5*fix2_053 + z2 + z4
+		q2 := s3*fix3_072 + z2 + z3
+		q3 := s1*fix1_501 + z1 + z4
 		const sh = fixBits - pass1Sh
 		const rnd = 1 << (sh - 1)
-		blk[x] = (o0 + rnd) >> sh
-		blk[8+x] = (o1 + rnd) >> sh
-		blk[16+x] = (o2 + rnd) >> sh
-		blk[24+x] = (o3 + rnd) >> sh
-		blk[32+x] = (o4 + rnd) >> sh
-		blk[40+x] = (o5 + rnd) >> sh
-		blk[48+x] = (o6 + rnd) >> sh
-		blk[56+x] = (o7 + rnd) >> sh
+		blk[x] = (a0 + q3 + rnd) >> sh
+		blk[56+x] = (a0 - q3 + rnd) >> sh
+		blk[8+x] = (a1 + q2 + rnd) >> sh
+		blk[48+x] = (a1 - q2 + rnd) >> sh
+		blk[16+x] = (a2 + q1 + rnd) >> sh
+		blk[40+x] = (a2 - q1 + rnd) >> sh
+		blk[24+x] = (a3 + q0 + rnd) >> sh
+		blk[32+x] = (a3 - q0 + rnd) >> sh
 	}
 	// Rows: remove pass1Sh, the 1/8 of the 2-D normalisation and the
 	// fixed-point scale, and add the level shift.
@@ -73,53 +92,41 @@ func idct8(blk *[64]int32, dst []byte, stride int) {
 	for y := 0; y < 8; y++ {
 		r := blk[y*8 : y*8+8 : y*8+8]
 		d := dst[y*stride : y*stride+8 : y*stride+8]
-		if r[1]|r[2]|r[3]|r[4]|r[5]|r[6]|r[7] == 0 {
-			c := clampByte((r[0] + (1<<(pass1Sh+2) + 128<<(pass1Sh+3))) >> (pass1Sh + 3))
+		s0, s1, s2, s3, s4, s5, s6, s7 := r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]
+		if s1|s2|s3|s4|s5|s6|s7 == 0 {
+			c := clampByte((s0 + (1<<(pass1Sh+2) + 128<<(pass1Sh+3))) >> (pass1Sh + 3))
 			d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = c, c, c, c, c, c, c, c
 			continue
 		}
-		o0, o1, o2, o3, o4, o5, o6, o7 := butterfly(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
-		d[0] = clampByte((o0 + rnd) >> sh)
-		d[1] = clampByte((o1 + rnd) >> sh)
-		d[2] = clampByte((o2 + rnd) >> sh)
-		d[3] = clampByte((o3 + rnd) >> sh)
-		d[4] = clampByte((o4 + rnd) >> sh)
-		d[5] = clampByte((o5 + rnd) >> sh)
-		d[6] = clampByte((o6 + rnd) >> sh)
-		d[7] = clampByte((o7 + rnd) >> sh)
+		// Even half: inputs 0, 2, 4, 6.
+		m := (s2 + s6) * fix0_541
+		e2 := m - s6*fix1_847
+		e3 := m + s2*fix0_765
+		e0 := (s0 + s4) << fixBits
+		e1 := (s0 - s4) << fixBits
+		a0, a3 := e0+e3, e0-e3
+		a1, a2 := e1+e2, e1-e2
+		// Odd half: inputs 7, 5, 3, 1.
+		z1, z2 := s7+s1, s5+s3
+		z3, z4 := s7+s3, s5+s1
+		z5 := (z3 + z4) * fix1_175
+		z1 *= -fix0_899
+		z2 *= -fix2_562
+		z3 = z3*-fix1_961 + z5
+		z4 = z4*-fix0_390 + z5
+		q0 := s7*fix0_298 + z1 + z3
+		q1 := s5*fix2_053 + z2 + z4
+		q2 := s3*fix3_072 + z2 + z3
+		q3 := s1*fix1_501 + z1 + z4
+		d[0] = clampByte((a0 + q3 + rnd) >> sh)
+		d[7] = clampByte((a0 - q3 + rnd) >> sh)
+		d[1] = clampByte((a1 + q2 + rnd) >> sh)
+		d[6] = clampByte((a1 - q2 + rnd) >> sh)
+		d[2] = clampByte((a2 + q1 + rnd) >> sh)
+		d[5] = clampByte((a2 - q1 + rnd) >> sh)
+		d[3] = clampByte((a3 + q0 + rnd) >> sh)
+		d[4] = clampByte((a3 - q0 + rnd) >> sh)
 	}
-}
-
-// butterfly is one 8-point pass; outputs carry fixBits fractional bits
-// and a factor of √8 relative to the orthonormal transform times 1/2
-// (the 1/8 of the 2-D transform is removed after the second pass).
-func butterfly(s0, s1, s2, s3, s4, s5, s6, s7 int32) (o0, o1, o2, o3, o4, o5, o6, o7 int32) {
-	// Even half: inputs 0, 2, 4, 6.
-	r := (s2 + s6) * fix0_541
-	e2 := r - s6*fix1_847
-	e3 := r + s2*fix0_765
-	e0 := (s0 + s4) << fixBits
-	e1 := (s0 - s4) << fixBits
-	a0, a3 := e0+e3, e0-e3
-	a1, a2 := e1+e2, e1-e2
-	// Odd half: inputs 7, 5, 3, 1.
-	q0, q1, q2, q3 := s7, s5, s3, s1
-	z1, z2 := q0+q3, q1+q2
-	z3, z4 := q0+q2, q1+q3
-	z5 := (z3 + z4) * fix1_175
-	q0 *= fix0_298
-	q1 *= fix2_053
-	q2 *= fix3_072
-	q3 *= fix1_501
-	z1 *= -fix0_899
-	z2 *= -fix2_562
-	z3 = z3*-fix1_961 + z5
-	z4 = z4*-fix0_390 + z5
-	q0 += z1 + z3
-	q1 += z2 + z4
-	q2 += z2 + z3
-	q3 += z1 + z4
-	return a0 + q3, a1 + q2, a2 + q1, a3 + q0, a3 - q0, a2 - q1, a1 - q2, a0 - q3
 }
 
 // Reduced transforms. For a scale 1/s, output sample m of a block is the
