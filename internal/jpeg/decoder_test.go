@@ -357,12 +357,6 @@ func TestTruncation(t *testing.T) {
 	}
 }
 
-// stdTrunc is how the library classes image/jpeg's errors as truncation.
-func stdTrunc(err error) bool {
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		strings.Contains(err.Error(), "short Huffman data") || strings.Contains(err.Error(), "unexpected EOF")
-}
-
 func TestDecodeInfo(t *testing.T) {
 	tests := []struct {
 		file string
