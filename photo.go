@@ -381,7 +381,9 @@ func (m *Manager) render(ctx context.Context, userID string, data []byte, o *Set
 		return nil, nil, nil, fmt.Errorf("photo: set %q: %w", userID, err)
 	}
 	defer m.release()
-	src, err := decodeSource(ctx, data, m.cfg.limits)
+	src, err := decodeSource(ctx, data, m.cfg.limits, func(src *source) int {
+		return decodeScale(src, o.Crop, fit, m.cfg.sizes, m.cfg.originalMaxSide)
+	})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -406,7 +408,7 @@ func (m *Manager) render(ctx context.Context, userID string, data []byte, o *Set
 		JPEGQuality:     m.cfg.quality,
 	}
 	if o.Crop != nil {
-		spec.Crop = o.Crop.Rect()
+		spec.Crop = scaleCrop(o.Crop.Rect(), src.scale, src.width, src.height)
 	}
 	res, err := imaging.Render(ctx, src.img, spec)
 	src.img = nil
