@@ -179,7 +179,10 @@ type Options struct {
 	// JPEGQuality is the quality of JPEG output; default 85.
 	JPEGQuality int
 	// OriginalMaxSide bounds the normalised original's longer side; default
-	// 2048.
+	// 2048. A large JPEG is decoded at 1/2, 1/4 or 1/8 scale when that
+	// keeps every rendition's size and at least 7/8 of the original's
+	// side, so its original can be up to an eighth smaller than the bound
+	// (2000x1500 for a 4000x3000 photo).
 	OriginalMaxSide int
 	// MaxConcurrent bounds how many images are decoded and rendered at
 	// once; default GOMAXPROCS. Further calls wait their turn, or give up
