@@ -708,24 +708,39 @@ func (d *decoder) baselineBlock(c *component) error {
 	if b.nb < 32 {
 		b.fill()
 	}
-	s, err := b.decode(&d.dc[c.td])
-	if err != nil {
+	var s byte
+	var err error
+	dc := &d.dc[c.td]
+	if e := dc.fast[b.acc>>(64-lookBits)]; e != 0 {
+		n := uint(e >> 8)
+		b.acc <<= n
+		b.nb -= int(n)
+		s = byte(e)
+	} else if s, err = b.decode(dc); err != nil {
 		return err
 	}
 	if s > 16 {
 		return unsupported("excessive DC component")
 	}
+	acc, nb := b.acc, b.nb
 	if s > 0 {
-		c.pred += b.receive(int(s))
+		// At most 16 code bits are gone from the 32 or more there were.
+		v := int32(acc >> (64 - s))
+		acc <<= s
+		nb -= int(s)
+		if v < 1<<(s-1) {
+			v += -1<<s + 1
+		}
+		c.pred += v
 	}
 	blk[0] = c.pred * q[0]
 	d.last = 0
 	if d.eobrun > 0 {
 		d.eobrun--
+		b.acc, b.nb = acc, nb
 		return nil
 	}
 	ac := &d.ac[c.ta]
-	acc, nb := b.acc, b.nb
 	last := 0
 	for k := 1; k < 64; {
 		if nb < 32 {
