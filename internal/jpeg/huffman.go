@@ -4,7 +4,7 @@ import "encoding/binary"
 
 // lookBits is the width of the Huffman lookahead: codes up to this many bits
 // resolve with one table read.
-const lookBits = 9
+const lookBits = 10
 
 // huffTable is one decoding table built from a DHT segment (T.81 C and
 // F.2.2.3, written as canonical code ranges per length).
