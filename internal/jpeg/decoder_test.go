@@ -210,6 +210,7 @@ func TestFullScaleMatchesStdlib(t *testing.T) {
 		all = append(all, sample{r.file, readShared(t, r.file)})
 	}
 	all = append(all, transcoded(t)...)
+	all = append(all, cmykVariants(t)...)
 	checked := 0
 	for _, s := range all {
 		want, werr := stdjpeg.Decode(bytes.NewReader(s.data))
@@ -278,6 +279,32 @@ func transcoded(t testing.TB) []sample {
 		s = append(s, sample{"jpegtran " + strings.Join(args, " "), out})
 	}
 	return s
+}
+
+// cmykVariants returns the shared Adobe YCCK file and, with its APP14
+// transform byte set to 0, the same data as plain (inverted) CMYK. (The
+// first Adobe segment in the file belongs to a thumbnail inside the
+// Photoshop APP13 segment.)
+func cmykVariants(t testing.TB) []sample {
+	ycck, err := os.ReadFile(filepath.Join(sharedTestdata, "pillow/pil_sample_cmyk.jpg"))
+	if err != nil {
+		t.Logf("no CMYK sample: %v", err)
+		return nil
+	}
+	i := bytes.LastIndex(ycck, []byte("\xff\xee\x00\x0eAdobe"))
+	if i < 0 || ycck[i+15] != 2 {
+		t.Fatalf("pil_sample_cmyk.jpg: no Adobe segment with transform 2")
+	}
+	in, err := DecodeInfo(ycck)
+	if err != nil || in.ColorSpace != YCCK || in.Components != 4 {
+		t.Fatalf("pil_sample_cmyk.jpg: %+v, %v", in, err)
+	}
+	cmyk := bytes.Clone(ycck)
+	cmyk[i+15] = 0
+	if in, err := DecodeInfo(cmyk); err != nil || in.ColorSpace != CMYK {
+		t.Fatalf("the CMYK variant: %+v, %v", in, err)
+	}
+	return []sample{{"ycck", ycck}, {"cmyk", cmyk}}
 }
 
 // TestVerdicts: every JPEG of the manifest gets the verdict the library
