@@ -995,6 +995,11 @@ func (d *decoder) finishProgressive() {
 		for by := 0; by < c.bh; by++ {
 			for bx := 0; bx < c.bw; bx++ {
 				coef := c.coef[(by*c.bw+bx)*64:][:64:64]
+				if d.scale == 8 {
+					d.blk[0], d.last = int32(coef[0])*q[0], 0 // the mean is all 1/8 needs
+					d.emit(c, bx, by)
+					continue
+				}
 				last := 0
 				for k := 0; k < 64; k++ {
 					z := unzig[k]
