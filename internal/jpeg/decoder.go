@@ -910,14 +910,33 @@ func (d *decoder) acRefine(c *component, coef []int16, ss, se, al int) error {
 	b := &d.br
 	p1 := int16(1) << uint(al)
 	m1 := int16(-1) << uint(al)
+	coef = coef[:64:64]
 	k := ss
+	// The bit buffer lives in locals, as in baselineBlock.
+	acc, nb := b.acc, b.nb
 	if d.eobrun == 0 {
 		ac := &d.ac[c.ta]
 		for ; k <= se; k++ {
-			rs, err := b.decode(ac)
-			if err != nil {
-				return err
+			if nb < 32 {
+				b.acc, b.nb = acc, nb
+				b.fill()
+				acc, nb = b.acc, b.nb
 			}
+			var rs byte
+			if e := ac.fast[acc>>(64-lookBits)]; e != 0 {
+				n := uint(e >> 8)
+				acc <<= n
+				nb -= int(n)
+				rs = byte(e)
+			} else {
+				b.acc, b.nb = acc, nb
+				var err error
+				if rs, err = b.decode(ac); err != nil {
+					return err
+				}
+				acc, nb = b.acc, b.nb
+			}
+			// At least 16 bits are left: enough for what follows the code.
 			r, s := int(rs>>4), int(rs&15)
 			var val int16
 			switch s {
@@ -925,15 +944,20 @@ func (d *decoder) acRefine(c *component, coef []int16, ss, se, al int) error {
 				if r < 15 {
 					d.eobrun = 1 << uint(r)
 					if r > 0 {
-						d.eobrun += b.bits(r)
+						d.eobrun += int32(acc >> uint(64-r))
+						acc <<= uint(r)
+						nb -= r
 					}
 				}
 			case 1:
 				val = m1
-				if b.bit() {
+				if acc>>63 != 0 {
 					val = p1
 				}
+				acc <<= 1
+				nb--
 			default:
+				b.acc, b.nb = acc, nb
 				return corrupt("bad Huffman code in refinement scan")
 			}
 			if d.eobrun > 0 {
@@ -942,9 +966,22 @@ func (d *decoder) acRefine(c *component, coef []int16, ss, se, al int) error {
 			// Pass r zero coefficients (refining the non-zero ones on the
 			// way), then place val on the next zero one.
 			for ; k <= se; k++ {
-				z := unzig[k]
-				if coef[z] != 0 {
-					refine(b, &coef[z], p1, m1)
+				z := unzig[k&63]
+				if cz := coef[z]; cz != 0 {
+					if nb < 1 {
+						b.acc, b.nb = acc, nb
+						b.fill()
+						acc, nb = b.acc, b.nb
+					}
+					if acc>>63 != 0 && cz&p1 == 0 {
+						if cz >= 0 {
+							coef[z] = cz + p1
+						} else {
+							coef[z] = cz + m1
+						}
+					}
+					acc <<= 1
+					nb--
 					continue
 				}
 				if r == 0 {
@@ -956,31 +993,36 @@ func (d *decoder) acRefine(c *component, coef []int16, ss, se, al int) error {
 				r--
 			}
 			if k > se {
+				b.acc, b.nb = acc, nb
 				return corrupt("too many coefficients")
 			}
 		}
 	}
 	if d.eobrun > 0 {
+		// Inside an end-of-band run: only correction bits.
 		for ; k <= se; k++ {
-			z := unzig[k]
-			if coef[z] != 0 {
-				refine(b, &coef[z], p1, m1)
+			z := unzig[k&63]
+			if cz := coef[z]; cz != 0 {
+				if nb < 1 {
+					b.acc, b.nb = acc, nb
+					b.fill()
+					acc, nb = b.acc, b.nb
+				}
+				if acc>>63 != 0 && cz&p1 == 0 {
+					if cz >= 0 {
+						coef[z] = cz + p1
+					} else {
+						coef[z] = cz + m1
+					}
+				}
+				acc <<= 1
+				nb--
 			}
 		}
 		d.eobrun--
 	}
+	b.acc, b.nb = acc, nb
 	return nil
-}
-
-// refine applies a correction bit to a coefficient already non-zero.
-func refine(b *bitReader, c *int16, p1, m1 int16) {
-	if b.bit() && *c&p1 == 0 {
-		if *c >= 0 {
-			*c += p1
-		} else {
-			*c += m1
-		}
-	}
 }
 
 // finishProgressive dequantizes and transforms every block.
