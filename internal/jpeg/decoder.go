@@ -84,10 +84,12 @@ type component struct {
 // rounds to at most twice that.
 const maxLegit = 4096
 
-// maxScans bounds the scans of one image: each may visit every block, so
-// hostile files of many tiny scans would otherwise cost time quadratic in
-// their size. Encoders write at most a few dozen.
-const maxScans = 256
+// maxScans bounds the scans of one image. Each scan may visit every block
+// for a few bytes of data (an end-of-band run covers up to 32767 blocks),
+// so a small hostile file of many scans costs time in proportion to the
+// pixels times the scans. Encoders write 10 (libjpeg's default
+// progression) to a few dozen.
+const maxScans = 100
 
 // decoder holds the state of one decode. Nothing in it is shared.
 type decoder struct {

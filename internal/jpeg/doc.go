@@ -41,5 +41,5 @@
 // Baseline images need nothing more than the planes and a few KB.
 // Options.MaxPixels refuses large frames before anything is allocated, and
 // allocation waits for the first scan, so a header alone costs nothing.
-// At most 256 scans are read (each may visit every block).
+// At most 100 scans are read (each may visit every block).
 package jpeg
