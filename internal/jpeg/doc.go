@@ -35,10 +35,11 @@
 // 1/8 is about the entropy decoding alone.
 //
 // Memory: Decode allocates the output planes (padded to whole blocks, so
-// the strides can exceed the width) plus, for progressive images, 128
+// the strides can exceed the width) plus, for progressive images, 129
 // bytes per 8x8 block of every component at full size, whatever the
 // scale: 2 bytes a full-size sample, 36 MB for a 12 MP 4:2:0 photo.
-// Baseline images need nothing more than the planes and a few KB.
+// Baseline images need nothing more than the planes and about 50 KB of
+// decoder state (Huffman lookahead tables).
 // Options.MaxPixels refuses large frames before anything is allocated, and
 // allocation waits for the first scan, so a header alone costs nothing.
 // At most 100 scans are read (each may visit every block).
