@@ -117,8 +117,10 @@ func (g *gate) release(need int64) {
 //	decoder + pipeline
 //
 // where the decoder holds, per pixel: a JPEG 3 bytes (Y, Cb, Cr planes at
-// 4:4:4, a bound for subsampled files) plus, when progressive, 12 bytes
-// of coefficients (three components of 64 int32 per 8x8 block); a PNG read
+// 4:4:4, a bound for subsampled files) of its decode at the scale chosen
+// (decodeScale), plus, when progressive, 6 bytes a pixel of the full-size
+// image for the coefficients (three components of 64 int16 per 8x8
+// block); a PNG read
 // row by row nothing but two rows; an interlaced PNG (which image/png
 // decodes whole) twice the bytes per pixel of its colour type and depth
 // (the image and its seven passes); a GIF 2 (the frame and its place on
@@ -137,9 +139,15 @@ func footprint(format imgcheck.Format, data []byte, src *source, spec imaging.Sp
 	ch, converted := 4, true
 	switch format {
 	case imgcheck.JPEG:
-		dec = 3 * px
+		// Decoded at 1/scale (DCT scaling); a progressive file also holds
+		// every coefficient at full size, 16 bits each, for three
+		// components at most.
+		if s := int64(max(src.scale, 1)); s > 1 {
+			w, h = (w+s-1)/s, (h+s-1)/s
+		}
+		dec = 3 * w * h
 		if progressiveJPEG(data) {
-			dec += 12 * px
+			dec += 6 * px
 		}
 		ch, converted = 3, false
 	case imgcheck.PNG:
@@ -158,7 +166,7 @@ func footprint(format imgcheck.Format, data []byte, src *source, spec imaging.Sp
 		dec = 4 * px
 	}
 	if converted {
-		dec += int64(ch) * px
+		dec += int64(ch) * w * h
 	}
 	return dec + imaging.Footprint(int(w), int(h), ch, spec, false)
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/profilephoto/photo/internal/imaging"
+	"github.com/profilephoto/photo/internal/imgcheck"
 	"github.com/profilephoto/photo/internal/pngdec"
 	"github.com/profilephoto/photo/storage"
 )
@@ -184,7 +185,10 @@ type Options struct {
 	// JPEGQuality is the quality of JPEG output; default 85.
 	JPEGQuality int
 	// OriginalMaxSide bounds the normalised original's longer side; default
-	// 2048.
+	// 2048. A large JPEG is decoded at 1/2, 1/4 or 1/8 scale when that
+	// keeps every rendition's size and at least 7/8 of the original's
+	// side, so its original can be up to an eighth smaller than the bound
+	// (2000x1500 for a 4000x3000 photo).
 	OriginalMaxSide int
 	// MemoryBudget bounds the memory, in bytes, that the images being
 	// decoded and rendered at once may take; default DefaultMemoryBudget
@@ -411,6 +415,10 @@ func (m *Manager) render(ctx context.Context, userID string, data []byte, o *Set
 	// Judging the header costs little memory; it comes first so that the
 	// reservation can be sized from it.
 	src, format, err := prepareSource(data, m.cfg.limits)
+	if err == nil && format == imgcheck.JPEG {
+		// A JPEG decodes at the smallest scale that serves every output.
+		src.scale = decodeScale(src, o.Crop, fit, m.cfg.sizes, m.cfg.originalMaxSide)
+	}
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -482,7 +490,7 @@ func (m *Manager) spec(src *source, crop *Crop, fit Fit) imaging.Spec {
 		JPEGQuality:     m.cfg.quality,
 	}
 	if crop != nil {
-		spec.Crop = crop.Rect()
+		spec.Crop = scaleCrop(crop.Rect(), src.scale, src.width, src.height)
 	}
 	return spec
 }

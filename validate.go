@@ -19,6 +19,7 @@ import (
 	"golang.org/x/image/webp"
 
 	"github.com/profilephoto/photo/internal/imgcheck"
+	jpegdec "github.com/profilephoto/photo/internal/jpeg"
 	"github.com/profilephoto/photo/internal/pngdec"
 	"github.com/profilephoto/photo/storage"
 )
@@ -196,6 +197,7 @@ type source struct {
 	frames      int         // 1, or the frame count of an animation
 	bytes       int64       // upload length
 	sum         [32]byte    // SHA-256 of the upload
+	scale       int         // img is the 1/scale decode of a JPEG (0 or 1: full size)
 	// rows, when not nil, decodes the pixels row by row instead of img
 	// (PNG files that are not interlaced); see prepareSource.
 	rows *pngdec.Decoder
@@ -227,7 +229,7 @@ func readSource(ctx context.Context, r io.Reader, lim Limits) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeSource(ctx, data, lim)
+	return decodeSource(ctx, data, lim, nil)
 }
 
 // readUpload is readSource's first step: it reads r up to lim.MaxBytes.
@@ -235,14 +237,19 @@ func readUpload(ctx context.Context, r io.Reader, lim Limits) ([]byte, error) {
 	return readCapped(storage.ContextReader(ctx, r), lim.MaxBytes)
 }
 
-// decodeSource is readSource's other steps, on the bytes of an upload.
-func decodeSource(ctx context.Context, data []byte, lim Limits) (*source, error) {
+// decodeSource is readSource's other steps, on the bytes of an upload. A
+// JPEG is decoded at 1/scale(src) when scale is not nil (src has every
+// field but img then).
+func decodeSource(ctx context.Context, data []byte, lim Limits, scale func(*source) int) (*source, error) {
 	src, format, err := inspect(data, lim)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if format == imgcheck.JPEG && scale != nil {
+		src.scale = scale(src)
 	}
 	if src.img, err = decode(format, data, src); err != nil {
 		return nil, err
@@ -408,7 +415,9 @@ func decode(format imgcheck.Format, data []byte, src *source) (image.Image, erro
 	r := bytes.NewReader(data)
 	switch format {
 	case imgcheck.JPEG:
-		img, err = jpeg.Decode(r)
+		// inspect approved the declared size: the decoder allocates no more.
+		img, err = jpegdec.Decode(data, &jpegdec.Options{Scale: max(src.scale, 1),
+			MaxPixels: int64(src.width) * int64(src.height)})
 	case imgcheck.PNG:
 		img, err = png.Decode(r)
 	case imgcheck.GIF:
@@ -424,6 +433,9 @@ func decode(format imgcheck.Format, data []byte, src *source) (image.Image, erro
 	w, h := src.width, src.height
 	if src.orientation >= 5 {
 		w, h = h, w
+	}
+	if format == imgcheck.JPEG {
+		w, h = jpegdec.ScaledSize(w, h, max(src.scale, 1))
 	}
 	if img.Bounds() != image.Rect(0, 0, w, h) {
 		if p, ok := img.(*image.Paletted); ok && format == imgcheck.GIF {
@@ -468,10 +480,14 @@ func onScreen(p *image.Paletted, w, h int) *image.Paletted {
 // CodeCorrupt.
 func decodeError(format imgcheck.Format, err error) error {
 	var unsupported jpeg.UnsupportedError
+	var jerr *jpegdec.Error
 	switch {
 	case format == imgcheck.JPEG && errors.As(err, &unsupported):
 		return inputError(CodeUnsupportedFormat, err,
 			"this JPEG uses a feature that is not supported (%s); save it as a baseline or progressive JPEG", string(unsupported))
+	case format == imgcheck.JPEG && errors.As(err, &jerr) && jerr.Kind == jpegdec.ErrUnsupported:
+		return inputError(CodeUnsupportedFormat, err,
+			"this JPEG uses a feature that is not supported (%s); save it as a baseline or progressive JPEG", jerr.Msg)
 	case truncation(err):
 		return inputError(CodeTruncated, err, "the image data ends early")
 	}
