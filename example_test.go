@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/profilephoto/photo/storage"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -29,7 +30,7 @@ func sampleJPEG(w, h int) []byte {
 
 func Example() {
 	ctx := context.Background()
-	m, err := photo.New(memstore.New(), &photo.Options{Sizes: []int{64, 256}})
+	m, err := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{64, 256}})
 	if err != nil {
 		panic(err)
 	}
@@ -50,7 +51,7 @@ func Example() {
 
 func ExampleManager_Set_crop() {
 	ctx := context.Background()
-	m, _ := photo.New(memstore.New(), &photo.Options{Sizes: []int{128, 512}})
+	m, _ := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{128, 512}})
 
 	// Chatter's cropX, cropY and cropSize, Slack's crop_x, crop_y, crop_w.
 	crop := &photo.Crop{X: 100, Y: 50, Size: 300}
@@ -71,7 +72,7 @@ func ExampleManager_Set_crop() {
 
 func ExampleManager_Set_idempotent() {
 	ctx := context.Background()
-	m, _ := photo.New(memstore.New(), nil)
+	m, _ := photo.New(storage.NewBucket(memstore.New()), nil)
 	data := sampleJPEG(300, 300)
 
 	first, _ := m.Set(ctx, "bob", bytes.NewReader(data), nil)
@@ -83,12 +84,12 @@ func ExampleManager_Set_idempotent() {
 
 func ExampleError() {
 	ctx := context.Background()
-	m, _ := photo.New(memstore.New(), nil)
+	m, _ := photo.New(storage.NewBucket(memstore.New()), nil)
 
 	_, err := m.Set(ctx, "alice", strings.NewReader("<svg xmlns='http://www.w3.org/2000/svg'/>"), nil)
 	var pe *photo.Error
 	if errors.As(err, &pe) {
-		fmt.Println(pe.Code, errors.Is(err, photo.ErrUnsupportedFormat))
+		fmt.Println(string(pe.Code), errors.Is(err, photo.CodeUnsupportedFormat))
 	}
 	_, err = m.Get(ctx, "alice")
 	fmt.Println(errors.Is(err, photo.ErrNotFound))
@@ -99,7 +100,7 @@ func ExampleError() {
 
 func ExampleManager_SetFromFile() {
 	ctx := context.Background()
-	m, _ := photo.New(memstore.New(), &photo.Options{Sizes: []int{64}})
+	m, _ := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{64}})
 
 	f, err := m.CreateFile(ctx, "alice", "portrait.jpg", bytes.NewReader(sampleJPEG(640, 480)))
 	if err != nil {
@@ -110,14 +111,14 @@ func ExampleManager_SetFromFile() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(p.Source.Version, p.Renditions[0].Width)
+	fmt.Println(p.SourceFileVersion, p.Renditions[0].Width)
 	// Output:
 	// 1 64
 }
 
 func ExampleManager_Delete_ifRevision() {
 	ctx := context.Background()
-	m, _ := photo.New(memstore.New(), nil)
+	m, _ := photo.New(storage.NewBucket(memstore.New()), nil)
 	p, _ := m.Set(ctx, "carol", bytes.NewReader(sampleJPEG(200, 200)), nil)
 
 	err := m.Delete(ctx, "carol", &photo.DeleteOptions{IfRevision: p.Revision + 1})

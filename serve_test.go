@@ -4,8 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/driver"
+	"github.com/profilephoto/photo/storage/memstore"
 	"io"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/profilephoto/photo"
 )
@@ -78,6 +84,74 @@ func TestServingAfterChanges(t *testing.T) {
 					}
 				}
 			}
+		})
+	}
+}
+
+// hookStore runs hook once, before the first Put of a key ending in
+// suffix.
+type hookStore struct {
+	driver.Bucket
+	mu     sync.Mutex
+	suffix string
+	hook   func()
+}
+
+func (s *hookStore) Put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) (storage.Attrs, error) {
+	s.mu.Lock()
+	var hook func()
+	if s.hook != nil && strings.HasSuffix(key, s.suffix) {
+		hook, s.hook = s.hook, nil
+	}
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return s.Bucket.Put(ctx, key, r, opts)
+}
+
+// TestOnDemandRacesRemoval makes an on-demand rendition of a version that
+// a Delete or a Set removes while the rendition is being made: the blob it
+// stores under the removed version is garbage that Sweep must remove.
+func TestOnDemandRacesRemoval(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		remove func(m *photo.Manager) error
+	}{
+		{"delete", func(m *photo.Manager) error { return m.Delete(ctx, "u", nil) }},
+		{"set", func(m *photo.Manager) error {
+			_, err := m.Set(ctx, "u", bytes.NewReader(testJPEG(t, 9)), nil)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &hookStore{Bucket: memstore.New()}
+			m, err := photo.New(storage.NewBucket(st), &photo.Options{Sizes: []int{16, 32, 64}, OnDemandSizes: []int{48}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := m.Set(ctx, "u", bytes.NewReader(testJPEG(t, 1)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.mu.Lock()
+			st.suffix = "/d48" // the on-demand blob, once made
+			st.hook = func() {
+				if err := tc.remove(m); err != nil {
+					t.Error(err)
+				}
+			}
+			st.mu.Unlock()
+			b, err := m.OpenRendition(ctx, "u", p.VersionID, 48)
+			if err == nil {
+				b.Close()
+			}
+			t.Logf("OpenRendition during the removal: %v", err)
+			if _, err := m.RemoveOrphans(ctx, time.Nanosecond); err != nil {
+				t.Fatal(err)
+			}
+			checkNoGarbage(t, storage.NewBucket(st))
 		})
 	}
 }
