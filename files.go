@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/profilephoto/photo/storage"
@@ -104,7 +103,7 @@ const maxFileVersions = 250
 // The name is kept for information; it must be valid UTF-8 without control
 // characters, at most maxNameLen bytes (else an error matching
 // ErrInvalidInput). A file beyond the owner's Quotas (Files, FileBytes) is
-// refused with a *QuotaError.
+// refused with ErrQuotaExceeded.
 func (m *Manager) CreateFile(ctx context.Context, owner, name string, r io.Reader) (*File, error) {
 	if err := checkUserID(owner); err != nil {
 		return nil, err
@@ -120,7 +119,7 @@ func (m *Manager) CreateFile(ctx context.Context, owner, name string, r io.Reade
 // file fileID, validated as by CreateFile, and renews the file's expiry. A
 // file that has Quotas.FileVersions versions takes no more, and the
 // owner's Quotas.FileBytes bounds the bytes of all their files (else a
-// *QuotaError).
+// ErrQuotaExceeded).
 func (m *Manager) AddFileVersion(ctx context.Context, fileID string, r io.Reader) (*File, error) {
 	f, etag, err := m.loadFile(ctx, fileID)
 	if err != nil {
@@ -192,7 +191,7 @@ func (m *Manager) addVersion(ctx context.Context, f *fileRecord, etag string, r 
 			return cur.file(cur.Expires), nil
 		}
 		if !errors.Is(err, storage.ErrPrecondition) {
-			// The write may yet be applied: Sweep removes the blob if no
+			// The write may yet be applied: RemoveOrphans removes the blob if no
 			// record comes to list it, and the quota entry is checked.
 			return nil, wrapErr(err, "store file %s", f.ID)
 		}
@@ -370,35 +369,11 @@ func (m *Manager) DeleteFile(ctx context.Context, fileID string) error {
 
 // deleteFile removes the record first, so that the file is gone in one
 // step, then its quota entry and its blobs; blobs a failure leaves are
-// Sweep's to remove.
+// RemoveOrphans' to remove.
 func (m *Manager) deleteFile(ctx context.Context, f *fileRecord) error {
 	if err := m.bucket.Delete(ctx, fileKey(f.ID)); err != nil {
 		return err
 	}
 	m.unreserve(m.fileQuota(), f.Owner, f.ID, -1)
 	return deletePrefix(ctx, m.bucket, "files/"+f.ID+"/")
-}
-
-// readCapped reads all of r, or fails with ErrFileTooLarge as soon as it
-// has more than limit bytes; it never trusts a declared length.
-func readCapped(r io.Reader, limit int64) ([]byte, error) {
-	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, wrapErr(err, "read upload")
-	}
-	if n > limit {
-		return nil, inputError(CodeFileTooLarge, nil, "the file is larger than %s", formatBytes(limit))
-	}
-	return buf.Bytes(), nil
-}
-
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return strconv.FormatInt(n>>20, 10) + " MiB"
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return strconv.FormatInt(n>>10, 10) + " KiB"
-	}
-	return strconv.FormatInt(n, 10) + " bytes"
 }

@@ -178,7 +178,7 @@ func quotaKey(userID, kind string) string {
 // making the entry if there is none, and moves its expiry to expires if
 // that is later (zero is never: an entry's expiry only ever moves later,
 // so it is never before its object's); it fails with a
-// *QuotaError if the index would then hold more than the quotas allow
+// refusal with ErrQuotaExceeded if the index would then hold more than the quotas allow
 // (growing a file already counted is refused only for its bytes).
 func (m *Manager) reserve(ctx context.Context, k *quotaKind, owner, id string, grow int64, expires time.Time) error {
 	if k.off() {

@@ -10,7 +10,6 @@ import (
 	"strconv"
 
 	"github.com/profilephoto/photo/internal/imaging"
-	"github.com/profilephoto/photo/internal/pngdec"
 	"github.com/profilephoto/photo/storage"
 )
 
@@ -190,21 +189,6 @@ func (m *Manager) spec(src *source, crop *Crop, fit Fit) imaging.Spec {
 		spec.Crop = crop.rect()
 	}
 	return spec
-}
-
-// drain reads every row of d, to judge the pixels without keeping them.
-func drain(d *pngdec.Decoder) error {
-	w, _ := d.Size()
-	row := make([]byte, w*d.Channels())
-	for {
-		switch err := d.ReadRow(row); err {
-		case nil:
-		case io.EOF:
-			return nil
-		default:
-			return err
-		}
-	}
 }
 
 // acquire waits for need bytes of the memory budget and a CPU slot, at

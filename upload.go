@@ -2,7 +2,7 @@ package photo
 
 // Resumable uploads: a client declares an image's length and type, sends
 // its bytes in chunks (resuming after a broken connection), and then sets a
-// user's photo from it (the three-step upload of seed 001).
+// user's photo from it (a three-step resumable upload).
 //
 // Everything lives in the storage backend, so any instance sharing the
 // store can continue an upload that another began. S3 has no append, so an
@@ -17,7 +17,7 @@ package photo
 // requests racing to append at one offset never write the same object: the
 // CAS picks the winner, and the loser removes its own chunk and reports a
 // conflict. A chunk object that meta.json does not list (its writer crashed
-// between the two writes) is never read, and ExpireUploads removes it once
+// between the two writes) is never read, and RemoveExpired removes it once
 // it is older than an hour. Setting a photo from an upload streams the
 // chunks in order through Set; deleting an upload removes meta.json first,
 // so the upload ceases to exist in one step, and then its chunks.
@@ -29,11 +29,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/profilephoto/photo/storage"
 )
@@ -52,11 +50,11 @@ const maxUploadChunks = 1024
 const maxNameLen = 255
 
 // uploadKeyLen is the length of an upload key: 10 characters of
-// [A-Za-z0-9], about 59 bits, as seed 001's attachment keys.
+// [A-Za-z0-9], about 59 bits.
 const uploadKeyLen = 10
 
 // uploadOrphanGrace is how old a chunk object that no upload record lists
-// must be before ExpireUploads removes it. A chunk is listed within a
+// must be before RemoveExpired removes it. A chunk is listed within a
 // moment of being written, so an hour is ample.
 const uploadOrphanGrace = time.Hour
 
@@ -139,23 +137,6 @@ func validUploadKey(key string) bool {
 	return true
 }
 
-// uploadContentType returns the canonical form of an image type an upload
-// may declare (image/jpg is image/jpeg; parameters and case are dropped),
-// and false for any other type.
-func uploadContentType(contentType string) (string, bool) {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return "", false
-	}
-	switch mt {
-	case "image/jpeg", "image/jpg":
-		return "image/jpeg", true
-	case "image/png", "image/gif", "image/webp":
-		return mt, true
-	}
-	return "", false
-}
-
 // CreateUpload begins a resumable upload of length bytes of contentType by
 // owner. The
 // length must be between 1 and Limits.MaxBytes (else an *Error with
@@ -214,20 +195,6 @@ func (m *Manager) CreateUpload(ctx context.Context, owner, contentType string, l
 			return nil, wrapErr(err, "create upload")
 		}
 	}
-}
-
-// validName reports whether name is valid UTF-8 of at most max bytes
-// without control characters.
-func validName(name string, max int) bool {
-	if len(name) > max || !utf8.ValidString(name) {
-		return false
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // Upload returns the upload key, or an error wrapping ErrNotFound if there
@@ -353,7 +320,7 @@ func (m *Manager) AppendUpload(ctx context.Context, key string, ch Chunk) (*Uplo
 			return cur.upload(), nil
 		}
 		if !errors.Is(err, storage.ErrPrecondition) {
-			// The write may yet be applied: ExpireUploads removes the
+			// The write may yet be applied: RemoveExpired removes the
 			// chunk if no record comes to list it.
 			return nil, wrapErr(err, "append to upload %s", key)
 		}
@@ -461,7 +428,7 @@ func (m *Manager) sameUploadBytes(ctx context.Context, rec *uploadRecord, offset
 
 // SetFromUpload is Set with the bytes of the complete upload key, which is
 // removed once the photo is set. It fails with an error wrapping
-// ErrUploadIncomplete while bytes are missing, and one wrapping ErrNotFound
+// CodeUploadIncomplete while bytes are missing, and ErrNotFound
 // for an unknown or expired key. A refused image leaves the upload in
 // place. The caller decides who may use the upload (see Upload.Owner).
 func (m *Manager) SetFromUpload(ctx context.Context, userID, key string, opts *SetOptions) (*Photo, error) {
@@ -565,7 +532,7 @@ func (m *Manager) DeleteUpload(ctx context.Context, key string) error {
 
 // deleteUpload removes the record first, so that the upload is gone in one
 // step, then its entry in owner's quota index, then the chunks; chunks a
-// failure leaves are ExpireUploads' to remove.
+// failure leaves are RemoveExpired' to remove.
 func (m *Manager) deleteUpload(ctx context.Context, key, owner string) error {
 	if err := m.bucket.Delete(ctx, uploadMetaKey(key)); err != nil {
 		return err
@@ -580,7 +547,7 @@ func (m *Manager) removeUpload(ctx context.Context, key, owner string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if err := m.deleteUpload(ctx, key, owner); err != nil {
-		m.cfg.log.Warn("photo: removing an upload failed; ExpireUploads will", "upload", key, "err", err)
+		m.cfg.log.Warn("photo: removing an upload failed; RemoveExpired will", "upload", key, "err", err)
 	}
 }
 
@@ -590,7 +557,7 @@ func (m *Manager) discardKeys(ctx context.Context, keys ...string) {
 	defer cancel()
 	for _, k := range keys {
 		if err := m.bucket.Delete(ctx, k); err != nil {
-			m.cfg.log.Warn("photo: clean-up failed; ExpireUploads will remove the object", "key", k, "err", err)
+			m.cfg.log.Warn("photo: clean-up failed; RemoveExpired will remove the object", "key", k, "err", err)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/base32"
 	"encoding/binary"
 	"strings"
-	"unicode/utf8"
 )
 
 // pipelineVersion is mixed into every version ID. Bump it whenever the
@@ -48,23 +47,6 @@ func newNonce(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return b32.EncodeToString(b)
-}
-
-// maxUserIDLen is the longest user ID, in bytes, that the library accepts.
-const maxUserIDLen = 256
-
-// checkUserID refuses a user ID that is empty, longer than maxUserIDLen
-// bytes or not valid UTF-8.
-func checkUserID(id string) error {
-	switch {
-	case id == "":
-		return &Error{Code: CodeBadUserID, Message: "the user ID is empty"}
-	case len(id) > maxUserIDLen:
-		return inputError(CodeBadUserID, nil, "the user ID is longer than %d bytes", maxUserIDLen)
-	case !utf8.ValidString(id):
-		return &Error{Code: CodeBadUserID, Message: "the user ID is not valid UTF-8"}
-	}
-	return nil
 }
 
 // isVersionID reports whether s could be a version ID.
