@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/profilephoto/photo/storage/driver"
-	"github.com/profilephoto/photo/storage/memstore"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -26,6 +24,8 @@ import (
 	"github.com/profilephoto/photo/internal/s3test"
 	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/aferostore"
+	"github.com/profilephoto/photo/storage/driver"
+	"github.com/profilephoto/photo/storage/memstore"
 	"github.com/profilephoto/photo/storage/s3store"
 )
 

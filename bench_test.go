@@ -3,11 +3,11 @@ package photo_test
 import (
 	"bytes"
 	"context"
-	"github.com/profilephoto/photo/storage"
 	"testing"
 
 	"github.com/profilephoto/photo"
 	"github.com/profilephoto/photo/internal/imaging/testimage"
+	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/memstore"
 )
 

@@ -3,15 +3,16 @@ package photo_test
 import (
 	"bytes"
 	"context"
-	"github.com/profilephoto/photo"
-	"github.com/profilephoto/photo/storage"
-	"github.com/profilephoto/photo/storage/driver"
-	"github.com/profilephoto/photo/storage/memstore"
 	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/profilephoto/photo"
+	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/driver"
+	"github.com/profilephoto/photo/storage/memstore"
 )
 
 // loseStore makes the next Put of a key ending in suffix happen, then

@@ -23,7 +23,7 @@ func (o *Options) fill() error {
 	slices.Sort(o.Sizes)
 	o.Sizes = slices.Compact(o.Sizes)
 	if len(o.Sizes) == 0 || o.Sizes[0] < 1 || o.Sizes[len(o.Sizes)-1] > 4096 {
-		return fmt.Errorf("Sizes must be between 1 and 4096 pixels, got %v", o.Sizes)
+		return fmt.Errorf("Options.Sizes must be between 1 and 4096 pixels, got %v", o.Sizes)
 	}
 	if o.OnDemandSizes == nil {
 		o.OnDemandSizes = []int{16, 40, 80, 96, 100, 128, 150, 256, 300, 384, 400, 640, 800}
@@ -40,7 +40,7 @@ func (o *Options) fill() error {
 		o.Fit = Letterbox
 	}
 	if !o.Fit.valid() {
-		return fmt.Errorf("Fit: unknown fit %d", int(o.Fit))
+		return fmt.Errorf("Options.Fit: unknown fit %d", int(o.Fit))
 	}
 	if o.Background == nil {
 		o.Background = color.White
@@ -49,7 +49,7 @@ func (o *Options) fill() error {
 		o.JPEGQuality = 85
 	}
 	if o.JPEGQuality < 1 || o.JPEGQuality > 100 {
-		return fmt.Errorf("JPEGQuality %d is not between 1 and 100", o.JPEGQuality)
+		return fmt.Errorf("Options.JPEGQuality %d is not between 1 and 100", o.JPEGQuality)
 	}
 	if o.OriginalMaxSide <= 0 {
 		o.OriginalMaxSide = 2048

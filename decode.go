@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/profilephoto/photo/internal/imgcheck"
-	"github.com/profilephoto/photo/internal/pngdec"
-	"golang.org/x/image/webp"
 	"image"
 	"image/color"
 	"image/draw"
@@ -16,6 +13,11 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"golang.org/x/image/webp"
+
+	"github.com/profilephoto/photo/internal/imgcheck"
+	"github.com/profilephoto/photo/internal/pngdec"
 )
 
 // drain reads every row of d, to judge the pixels without keeping them.

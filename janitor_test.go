@@ -2,11 +2,12 @@ package photo_test
 
 import (
 	"context"
-	"github.com/profilephoto/photo"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/profilephoto/photo"
 )
 
 // TestRemoveOrphansSkipsUnreadableRecords checks that one record RemoveOrphans

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-
 	"image"
 	"image/color"
 	"image/jpeg"

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/profilephoto/photo/storage"
-	"github.com/profilephoto/photo/storage/driver"
-	"github.com/profilephoto/photo/storage/memstore"
 	"io"
 	"strings"
 	"sync"
@@ -14,6 +11,9 @@ import (
 	"time"
 
 	"github.com/profilephoto/photo"
+	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/driver"
+	"github.com/profilephoto/photo/storage/memstore"
 )
 
 // TestServingAfterChanges checks that a versioned rendition is served

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/profilephoto/photo/storage/driver"
-	"github.com/profilephoto/photo/storage/memstore"
 	"image"
 	"image/jpeg"
 	"io"
@@ -19,6 +17,8 @@ import (
 
 	"github.com/profilephoto/photo"
 	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/driver"
+	"github.com/profilephoto/photo/storage/memstore"
 )
 
 // TestUploads runs the resumable-upload tests on the memory backend; the
