@@ -246,7 +246,7 @@ func (m *Manager) checkImage(ctx context.Context, data []byte) (string, error) {
 // errFileNotFound is the refusal of a file ID that names no file.
 func errFileNotFound() error { return notFound("the file does not exist") }
 
-// File returns the file fileID, or an error wrapping ErrNotFound.
+// File returns the file fileID, or ErrNotFound (also once it expired).
 func (m *Manager) File(ctx context.Context, fileID string) (*File, error) {
 	f, _, err := m.loadFile(ctx, fileID)
 	if err != nil {
@@ -353,7 +353,7 @@ func (m *Manager) markFileUsed(ctx context.Context, fileID string) {
 }
 
 // DeleteFile removes the file fileID with all its versions, or returns an
-// error wrapping ErrNotFound when there is no such file. Photos set
+// ErrNotFound when there is no such file. Photos set
 // from the file are not affected: they hold their own renditions. The
 // caller decides who may delete the file (see File.Owner).
 func (m *Manager) DeleteFile(ctx context.Context, fileID string) error {

@@ -197,7 +197,7 @@ func (m *Manager) CreateUpload(ctx context.Context, owner, contentType string, l
 	}
 }
 
-// Upload returns the upload key, or an error wrapping ErrNotFound if there
+// Upload returns the upload key, or ErrNotFound if there
 // is none or it has expired.
 func (m *Manager) Upload(ctx context.Context, key string) (*Upload, error) {
 	rec, _, err := m.loadUpload(ctx, key)
@@ -255,8 +255,8 @@ func (m *Manager) storeUploadRecord(ctx context.Context, rec *uploadRecord, etag
 // c.Body; if it ends sooner, the error wraps io.ErrUnexpectedEOF. On any
 // error nothing of the chunk is kept. An unknown or expired key gives
 // ErrNotFound.
-func (m *Manager) AppendUpload(ctx context.Context, key string, ch Chunk) (*Upload, error) {
-	offset, total, r, n := ch.Offset, ch.Total, ch.Body, ch.Size
+func (m *Manager) AppendUpload(ctx context.Context, key string, c Chunk) (*Upload, error) {
+	offset, total, r, n := c.Offset, c.Total, c.Body, c.Size
 	if r == nil {
 		r = bytes.NewReader(nil)
 	}
@@ -297,8 +297,8 @@ func (m *Manager) AppendUpload(ctx context.Context, key string, ch Chunk) (*Uplo
 		return refuse(CodeBadRange, "the upload has %d chunks already; send larger chunks", maxUploadChunks)
 	}
 
-	c := uploadChunk{Offset: offset, Size: n, Nonce: newNonce(5)}
-	ck := chunkKey(key, c)
+	uc := uploadChunk{Offset: offset, Size: n, Nonce: newNonce(5)}
+	ck := chunkKey(key, uc)
 	body := &exactReader{r: r, left: n}
 	if _, err := m.bucket.Put(ctx, ck, body, &storage.PutOptions{ContentType: "application/octet-stream", IfAbsent: true}); err != nil {
 		if body.err != nil {
@@ -306,7 +306,7 @@ func (m *Manager) AppendUpload(ctx context.Context, key string, ch Chunk) (*Uplo
 		}
 		return nil, wrapErr(err, "append to upload %s", key)
 	}
-	rec.Chunks = append(rec.Chunks, c)
+	rec.Chunks = append(rec.Chunks, uc)
 	rec.Received += n
 	if _, err := m.storeUploadRecord(ctx, rec, etag); err != nil {
 		// The write may have been applied although Put failed (a lost
@@ -316,7 +316,7 @@ func (m *Manager) AppendUpload(ctx context.Context, key string, ch Chunk) (*Uplo
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		cur, _, lerr := m.readUploadRecord(rctx, key)
 		cancel()
-		if lerr == nil && slices.Contains(cur.Chunks, c) {
+		if lerr == nil && slices.Contains(cur.Chunks, uc) {
 			return cur.upload(), nil
 		}
 		if !errors.Is(err, storage.ErrPrecondition) {
@@ -427,7 +427,7 @@ func (m *Manager) sameUploadBytes(ctx context.Context, rec *uploadRecord, offset
 }
 
 // SetFromUpload is Set with the bytes of the complete upload key, which is
-// removed once the photo is set. It fails with an error wrapping
+// removed once the photo is set. It fails with
 // CodeUploadIncomplete while bytes are missing, and ErrNotFound
 // for an unknown or expired key. A refused image leaves the upload in
 // place. The caller decides who may use the upload (see Upload.Owner).
