@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/profilephoto/photo"
 	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/driver"
@@ -153,5 +155,51 @@ func TestOnDemandRacesRemoval(t *testing.T) {
 			}
 			checkNoGarbage(t, storage.NewBucket(st))
 		})
+	}
+}
+
+func TestOnDemandSizes(t *testing.T) {
+	ctx := context.Background()
+	m, st := newManager(t, nil)
+	p, err := m.Set(ctx, "u", bytes.NewReader(encodeJPEG(t, quadrants(500, 500))), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(allKeys(t, st, "users/"))
+	b, err := m.OpenRendition(ctx, "u", p.VersionID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(100, b.Rendition.Width); diff != "" {
+		t.Fatalf("b.Rendition.Width (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(100, b.Rendition.Height); diff != "" {
+		t.Fatalf("b.Rendition.Height (-want +got):\n%s", diff)
+	}
+	first, _ := io.ReadAll(b)
+	b.Close()
+	// stored once
+	if diff := cmp.Diff(n+1, len(allKeys(t, st, "users/"))); diff != "" {
+		t.Fatalf("len(allKeys(t, st, \"users/\")) (-want +got):\n%s", diff)
+	}
+
+	b, err = m.OpenRendition(ctx, "u", p.VersionID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := io.ReadAll(b)
+	b.Close()
+	if diff := cmp.Diff(again, first); diff != "" {
+		t.Fatalf("first (-want +got):\n%s", diff)
+	}
+
+	for _, tc := range []struct {
+		version string
+		size    int
+	}{{p.VersionID, 101}, {p.VersionID, 4096}, {"aaaaaaaaaaaaaaaa", 64}, {"../../x", 64}} {
+		_, err = m.OpenRendition(ctx, "u", tc.version, tc.size)
+		if !errors.Is(err, photo.ErrNotFound) {
+			t.Fatal("want errors.Is(err, photo.ErrNotFound)")
+		}
 	}
 }
