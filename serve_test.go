@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,5 +202,68 @@ func TestOnDemandSizes(t *testing.T) {
 		if !errors.Is(err, photo.ErrNotFound) {
 			t.Fatal("want errors.Is(err, photo.ErrNotFound)")
 		}
+	}
+}
+
+// openFailStore fails the Opens of blobs (but for on-demand sizes, which
+// are then missing) with a failure that is not "not found", as a network
+// or permission problem would.
+type openFailStore struct {
+	driver.Bucket
+	fail atomic.Bool
+}
+
+var errOutage = errors.New("injected outage")
+
+func (s *openFailStore) Open(ctx context.Context, key string) (storage.Reader, error) {
+	if s.fail.Load() && strings.Contains(key, "/v/") {
+		if strings.HasSuffix(key, "/d16") {
+			return nil, driver.ErrNotFound
+		}
+		return nil, errOutage
+	}
+	return s.Bucket.Open(ctx, key)
+}
+
+// TestServingFailuresAreNotNotFound checks that a storage failure while
+// serving is reported as one (no Code, so a 5xx), never as ErrNotFound, and
+// that an unreadable stored on-demand rendition is an error, not a 0x0
+// rendition.
+func TestServingFailuresAreNotNotFound(t *testing.T) {
+	ctx := context.Background()
+	d := &openFailStore{Bucket: memstore.New()}
+	st := storage.NewBucket(d)
+	m, err := photo.New(st, &photo.Options{Sizes: []int{32}, OnDemandSizes: []int{16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Set(ctx, "u", bytes.NewReader(encodeJPEG(t, quadrants(40, 40))), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.fail.Store(true)
+	for _, size := range []int{0, 32, 16} {
+		_, err := m.OpenRendition(ctx, "u", p.VersionID, size)
+		if err == nil || errors.Is(err, photo.ErrNotFound) || photo.CodeOf(err) != "" || !errors.Is(err, errOutage) {
+			t.Errorf("size %d during an outage: %v, want the outage without a Code", size, err)
+		}
+	}
+	d.fail.Store(false)
+
+	// The stored copy of an on-demand size is damaged.
+	var key string
+	for _, k := range allKeys(t, st, "users/") {
+		if strings.HasSuffix(k, "/original.jpg") {
+			key = strings.TrimSuffix(k, "original.jpg") + "d16"
+		}
+	}
+	if _, err := st.Put(ctx, key, strings.NewReader("not an image"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := m.OpenRendition(ctx, "u", p.VersionID, 16); err == nil {
+		b.Close()
+		t.Errorf("a damaged on-demand rendition opened as %+v", b.Rendition)
+	} else if photo.CodeOf(err) != "" {
+		t.Errorf("a damaged on-demand rendition: %v, want a failure without a Code", err)
 	}
 }
