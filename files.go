@@ -157,9 +157,9 @@ func (m *Manager) addVersion(ctx context.Context, f *fileRecord, etag string, r 
 	isNew := etag == ""
 	unreserve := func() {
 		if isNew {
-			m.unreserve(fq, f.Owner, f.ID, -1)
+			m.unreserve(ctx, fq, f.Owner, f.ID, -1)
 		} else {
-			m.unreserve(fq, f.Owner, f.ID, size)
+			m.unreserve(ctx, fq, f.Owner, f.ID, size)
 		}
 	}
 	key := "files/" + f.ID + "/" + newNonce(5)
@@ -374,6 +374,6 @@ func (m *Manager) deleteFile(ctx context.Context, f *fileRecord) error {
 	if err := m.bucket.Delete(ctx, fileKey(f.ID)); err != nil {
 		return err
 	}
-	m.unreserve(m.fileQuota(), f.Owner, f.ID, -1)
+	m.unreserve(ctx, m.fileQuota(), f.Owner, f.ID, -1)
 	return deletePrefix(ctx, m.bucket, "files/"+f.ID+"/")
 }

@@ -284,13 +284,13 @@ func (m *Manager) reserve(ctx context.Context, k *quotaKind, owner, id string, g
 
 // unreserve removes the entry id from owner's index of kind k (shrink < 0),
 // or takes shrink bytes off it; clean-up that runs after the object is
-// gone or smaller. It works on a context of its own and only logs a
+// gone or smaller. It works on a context detached from ctx and only logs a
 // failure: the entry is then dropped when it expires or is checked.
-func (m *Manager) unreserve(k *quotaKind, owner, id string, shrink int64) {
+func (m *Manager) unreserve(ctx context.Context, k *quotaKind, owner, id string, shrink int64) {
 	if k.off() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	key := quotaKey(owner, k.name)
 	for attempt := 0; ; attempt++ {

@@ -188,7 +188,7 @@ func (m *Manager) CreateUpload(ctx context.Context, owner, contentType string, l
 		}
 		if errors.Is(err, storage.ErrPrecondition) {
 			// Not written: the entry goes.
-			m.unreserve(uq, owner, rec.Key, -1)
+			m.unreserve(ctx, uq, owner, rec.Key, -1)
 		}
 		// A key already taken (one chance in 2^59): draw another.
 		if !errors.Is(err, storage.ErrPrecondition) || attempt >= 3 {
@@ -537,7 +537,7 @@ func (m *Manager) deleteUpload(ctx context.Context, key, owner string) error {
 	if err := m.bucket.Delete(ctx, uploadMetaKey(key)); err != nil {
 		return err
 	}
-	m.unreserve(m.uploadQuota(), owner, key, -1)
+	m.unreserve(ctx, m.uploadQuota(), owner, key, -1)
 	return deletePrefix(ctx, m.bucket, uploadPrefix(key))
 }
 
