@@ -24,6 +24,7 @@ import (
 	"github.com/profilephoto/photo/internal/s3test"
 	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/aferostore"
+	"github.com/profilephoto/photo/storage/driver"
 	"github.com/profilephoto/photo/storage/memstore"
 	"github.com/profilephoto/photo/storage/s3store"
 )
@@ -32,18 +33,18 @@ import (
 // two processes would have (one handle for memstore, which has no other).
 type backend struct {
 	name string
-	open func(t *testing.T) (a, b storage.Store)
+	open func(t *testing.T) (a, b driver.Bucket)
 }
 
 func backends() []backend {
 	return []backend{
-		{"memstore", func(t *testing.T) (storage.Store, storage.Store) {
+		{"memstore", func(t *testing.T) (driver.Bucket, driver.Bucket) {
 			st := memstore.New()
 			return st, st
 		}},
-		{"aferostore-OsFs", func(t *testing.T) (storage.Store, storage.Store) {
+		{"aferostore-OsFs", func(t *testing.T) (driver.Bucket, driver.Bucket) {
 			dir := t.TempDir()
-			open := func() storage.Store {
+			open := func() driver.Bucket {
 				st, err := aferostore.New(afero.NewBasePathFs(afero.NewOsFs(), dir), &aferostore.Options{NoSync: true})
 				if err != nil {
 					t.Fatal(err)
@@ -52,9 +53,9 @@ func backends() []backend {
 			}
 			return open(), open()
 		}},
-		{"s3store-versitygw", func(t *testing.T) (storage.Store, storage.Store) {
+		{"s3store-versitygw", func(t *testing.T) (driver.Bucket, driver.Bucket) {
 			srv := s3test.Start(t)
-			open := func() storage.Store {
+			open := func() driver.Bucket {
 				st, err := s3store.New(srv.Client(), srv.Bucket, &s3store.Options{Prefix: "photos/"})
 				if err != nil {
 					t.Fatal(err)
@@ -69,9 +70,9 @@ func backends() []backend {
 // Small renditions keep these tests about storage, not pixels.
 var backendSizes = []int{16, 32, 64}
 
-func newBackendManager(t *testing.T, st storage.Store) *photo.Manager {
+func newBackendManager(t *testing.T, d driver.Bucket) *photo.Manager {
 	t.Helper()
-	m, err := photo.New(st, &photo.Options{
+	m, err := photo.New(storage.NewBucket(d), &photo.Options{
 		Sizes:         backendSizes,
 		OnDemandSizes: []int{},
 		Logger:        slog.New(slog.DiscardHandler),
@@ -123,29 +124,22 @@ func checkServed(t *testing.T, m *photo.Manager, p *photo.Photo) {
 }
 
 // allKeys lists every key under prefix.
-func allKeys(t testing.TB, st storage.Store, prefix string) []string {
+func allKeys(t testing.TB, st *storage.Bucket, prefix string) []string {
 	t.Helper()
 	var keys []string
-	token := ""
-	for {
-		page, err := st.List(context.Background(), prefix, &storage.ListOptions{PageToken: token, PageSize: 100})
+	for a, err := range st.List(context.Background(), prefix) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, a := range page.Objects {
-			keys = append(keys, a.Key)
-		}
-		if page.NextPageToken == "" {
-			return keys
-		}
-		token = page.NextPageToken
+		keys = append(keys, a.Key)
 	}
+	return keys
 }
 
 // checkNoGarbage checks that every blob under users/<h>/v/ belongs to the
 // version its user's record names. It reads the records' JSON itself, so
 // that it does not trust the code under test to say what is referenced.
-func checkNoGarbage(t *testing.T, st storage.Store) {
+func checkNoGarbage(t *testing.T, st *storage.Bucket) {
 	t.Helper()
 	ctx := context.Background()
 	current := map[string]string{} // "users/<h>" -> blob prefix, "" for none
@@ -268,7 +262,7 @@ func TestBackendsManyInstances(t *testing.T) {
 				checkServed(t, managers[0], p1)
 				checkServed(t, managers[1], p2)
 			}
-			checkNoGarbage(t, sa)
+			checkNoGarbage(t, storage.NewBucket(sa))
 		})
 	}
 }
@@ -278,7 +272,7 @@ func TestBackendsManyInstances(t *testing.T) {
 // passes it on and then reports a failure: a write whose response was lost,
 // as S3 clients see after a timeout or a cancellation that came too late.
 type faultStore struct {
-	storage.Store
+	driver.Bucket
 	mu     sync.Mutex
 	calls  int
 	at     int
@@ -328,7 +322,7 @@ func (f *faultStore) Put(ctx context.Context, key string, r io.Reader, opts *sto
 	if before {
 		return storage.Attrs{}, errInjected
 	}
-	a, err := f.Store.Put(ctx, key, r, opts)
+	a, err := f.Bucket.Put(ctx, key, r, opts)
 	if after && err == nil {
 		return storage.Attrs{}, errInjected
 	}
@@ -339,14 +333,14 @@ func (f *faultStore) Open(ctx context.Context, key string) (storage.Reader, erro
 	if f.fault() {
 		return nil, errInjected
 	}
-	return f.Store.Open(ctx, key)
+	return f.Bucket.Open(ctx, key)
 }
 
 func (f *faultStore) Stat(ctx context.Context, key string) (storage.Attrs, error) {
 	if f.fault() {
 		return storage.Attrs{}, errInjected
 	}
-	return f.Store.Stat(ctx, key)
+	return f.Bucket.Stat(ctx, key)
 }
 
 func (f *faultStore) Delete(ctx context.Context, key string) error {
@@ -354,18 +348,18 @@ func (f *faultStore) Delete(ctx context.Context, key string) error {
 	if before {
 		return errInjected
 	}
-	err := f.Store.Delete(ctx, key)
+	err := f.Bucket.Delete(ctx, key)
 	if after && err == nil {
 		return errInjected
 	}
 	return err
 }
 
-func (f *faultStore) List(ctx context.Context, prefix string, opts *storage.ListOptions) (storage.ListPage, error) {
+func (f *faultStore) ListPage(ctx context.Context, prefix, token string, size int) (driver.ListPage, error) {
 	if f.fault() {
-		return storage.ListPage{}, errInjected
+		return driver.ListPage{}, errInjected
 	}
-	return f.Store.List(ctx, prefix, opts)
+	return f.Bucket.ListPage(ctx, prefix, token, size)
 }
 
 // TestBackendsFaults fails, cancels, or loses the response of each store
@@ -378,7 +372,7 @@ func TestBackendsFaults(t *testing.T) {
 		for _, mode := range []string{"fail", "cancel", "lost"} {
 			t.Run(be.name+"/"+mode, func(t *testing.T) {
 				st, _ := be.open(t)
-				fs := &faultStore{Store: st, lost: mode == "lost"}
+				fs := &faultStore{Bucket: st, lost: mode == "lost"}
 				m := newBackendManager(t, fs)
 				observer := newBackendManager(t, st)
 				ctx := context.Background()
@@ -440,18 +434,18 @@ func TestBackendsFaults(t *testing.T) {
 				}
 				// Clean-up that the faults interrupted is Sweep's: with no
 				// Set in progress, no grace period is needed.
-				res, err := observer.Sweep(ctx, &photo.SweepOptions{GracePeriod: time.Nanosecond})
+				res, err := observer.RemoveOrphans(ctx, time.Nanosecond)
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Logf("Sweep removed %d blobs", res.Removed)
-				checkNoGarbage(t, st)
+				t.Logf("Sweep removed %d blobs", res)
+				checkNoGarbage(t, storage.NewBucket(st))
 				got, err := observer.Get(ctx, user)
 				if err != nil {
 					t.Fatal(err)
 				}
 				checkServed(t, observer, got)
-				if n := len(allKeys(t, st, "users/")); n != 2+len(backendSizes) {
+				if n := len(allKeys(t, storage.NewBucket(st), "users/")); n != 2+len(backendSizes) {
 					t.Errorf("%d objects under users/, want the record, the original and %d renditions", n, len(backendSizes))
 				}
 			})

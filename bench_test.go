@@ -7,6 +7,7 @@ import (
 
 	"github.com/profilephoto/photo"
 	"github.com/profilephoto/photo/internal/imaging/testimage"
+	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/memstore"
 )
 
@@ -25,7 +26,7 @@ func benchmarkSet(b *testing.B, w, h int) {
 	for b.Loop() {
 		// A fresh store each time: a Set of the same bytes for the same
 		// user is otherwise recognised as a no-op.
-		m, err := photo.New(memstore.New(), nil)
+		m, err := photo.New(storage.NewBucket(memstore.New()), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -13,10 +13,10 @@ import (
 
 // Defaults of the memory budget's options.
 const (
-	// DefaultMemoryBudget is Options.MemoryBudget's default: 512 MiB.
-	DefaultMemoryBudget = 512 << 20
-	// DefaultMaxWait is Options.MaxWait's default.
-	DefaultMaxWait = 5 * time.Second
+	// defaultMemoryBudget is Options.MemoryBudget's default: 512 MiB.
+	defaultMemoryBudget = 512 << 20
+	// defaultMaxWait is Options.MaxWait's default.
+	defaultMaxWait = 5 * time.Second
 )
 
 // gate admits decodes and renders while their estimated memory fits the
@@ -83,8 +83,8 @@ func (g *gate) acquire(ctx context.Context, need int64, maxWait time.Duration) e
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-timer.C:
-		err = fmt.Errorf("photo: no room within %v for an image that needs %d MiB of the %d MiB memory budget and a CPU slot: %w",
-			maxWait, (need+1<<20-1)>>20, g.budget>>20, ErrBusy)
+		err = &Error{Code: ErrBusy, Err: fmt.Errorf("no room within %v for an image that needs %d MiB of the %d MiB memory budget and a CPU slot",
+			maxWait, (need+1<<20-1)>>20, g.budget>>20)}
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

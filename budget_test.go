@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/profilephoto/photo/internal/imaging/testimage"
-	"github.com/profilephoto/photo/storage/memstore"
 )
 
 func TestGateWaitsAndRefuses(t *testing.T) {
@@ -117,7 +116,7 @@ func TestGateSlotsAndOrder(t *testing.T) {
 }
 
 func TestSetBusy(t *testing.T) {
-	m, err := New(memstore.New(), &Options{MemoryBudget: 1 << 20, MaxWait: 30 * time.Millisecond})
+	m, err := New(newBucket(t), &Options{MemoryBudget: 1 << 20, MaxWait: 30 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +239,7 @@ func TestFootprintIsHonest(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			data := c.data()
-			m, err := New(memstore.New(), &Options{MaxConcurrent: 1, OriginalMaxSide: 400, Sizes: []int{64, 256}, Limits: Limits{MaxBytes: 200 << 20}})
+			m, err := New(newBucket(t), &Options{MaxConcurrent: 1, OriginalMaxSide: 400, Sizes: []int{64, 256}, Limits: Limits{MaxBytes: 200 << 20}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -254,7 +253,7 @@ func TestFootprintIsHonest(t *testing.T) {
 			runtime.ReadMemStats(&before)
 			// What the estimate covers: decoding and rendering (not the
 			// upload's bytes, nor what the store copies).
-			if _, _, _, err := m.render(t.Context(), "u", data, &SetOptions{}, m.cfg.fit); err != nil {
+			if _, _, _, err := m.render(t.Context(), "u", data, &SetOptions{}, m.cfg.fit, false); err != nil {
 				t.Fatal(err)
 			}
 			runtime.ReadMemStats(&after)

@@ -10,13 +10,12 @@ import (
 // and Slack's crop_x, crop_y and crop_w give it: the top-left corner is
 // (X, Y) and each side is Size pixels long.
 type Crop struct {
-	X    int `json:"x"`
-	Y    int `json:"y"`
-	Size int `json:"size"`
+	X, Y int
+	Size int
 }
 
-// Rect returns the box as an image.Rectangle.
-func (c Crop) Rect() image.Rectangle {
+// rect returns the box as an image.Rectangle.
+func (c Crop) rect() image.Rectangle {
 	return image.Rect(c.X, c.Y, c.X+c.Size, c.Y+c.Size)
 }
 
@@ -35,16 +34,35 @@ func (c Crop) check(w, h int) error {
 	return nil
 }
 
-// Fit says how a non-square image becomes square when no crop box is given.
+// Fit says how a non-square image becomes square when no crop box is
+// given. The zero Fit means the default: Options.Fit for SetOptions.Fit,
+// Letterbox for Options.Fit. Any value other than zero, Letterbox and
+// Cover is refused with CodeBadArgument.
 type Fit int
 
 const (
 	// Letterbox keeps the whole image and pads the short side with the
 	// background colour (Slack's behaviour). It is the default.
-	Letterbox Fit = iota
+	Letterbox Fit = 1
 	// Cover cuts the largest centred square out of the image.
-	Cover
+	Cover Fit = 2
 )
+
+// valid reports whether f is Letterbox or Cover.
+func (f Fit) valid() bool { return f == Letterbox || f == Cover }
+
+// fitHash is the number that version IDs hash for f: the numbers that
+// Letterbox and Cover had before the zero Fit meant the default, so that
+// version IDs, and every URL cached by them, stay the same.
+func (f Fit) fitHash() int64 { return int64(f) - 1 }
+
+// fitOf reads a stored fit: "cover", or Letterbox for anything else.
+func fitOf(s string) Fit {
+	if s == Cover.String() {
+		return Cover
+	}
+	return Letterbox
+}
 
 // String returns "letterbox" or "cover".
 func (f Fit) String() string {

@@ -4,12 +4,20 @@
 //
 // # The story of a photo
 //
-// A Manager keeps photos in a storage.Store: storage/memstore for tests,
-// storage/aferostore for a directory (or any afero.Fs), storage/s3store for
-// an S3 bucket shared by many instances.
+// A Manager keeps photos in a *storage.Bucket over a driver:
+// storage/memstore for tests, storage/aferostore for a directory (or any
+// afero.Fs), storage/s3store for an S3 bucket shared by many instances.
 //
-//	m, err := photo.New(memstore.New(), nil)
+//	m, err := photo.New(storage.NewBucket(memstore.New()), nil)
 //	p, err := m.Set(ctx, "alice", upload, &photo.SetOptions{Crop: &photo.Crop{X: 10, Y: 0, Size: 600}})
+//	switch {
+//	case errors.Is(err, photo.ErrInvalidInput):
+//		// 4xx: show the client err's SafeMessage; photo.CodeOf(err) says what is wrong
+//	case errors.Is(err, photo.ErrBusy):
+//		// 503: try again later
+//	case err != nil:
+//		// 5xx: storage or the context
+//	}
 //
 // Set reads at most Limits.MaxBytes, sniffs the format from the bytes
 // (JPEG, PNG, GIF and static WebP are accepted; the file name and the
@@ -20,10 +28,30 @@
 // and one square rendition per configured size. Every output is re-encoded,
 // so no metadata of the upload (EXIF, GPS, XMP, ICC, comments) survives.
 //
-// Every refusal is an *Error with a stable Code (CodeNotImage,
-// CodeTooManyFrames, CodeBadCrop, ...) that matches its sentinel with
-// errors.Is (ErrNotImage, ErrTooManyFrames, ErrBadCrop, ...). A refused
-// upload changes nothing.
+// A refused upload changes nothing.
+//
+// # Errors
+//
+// Every refusal that the library decides is an *Error: a Code, a message
+// safe to show to whoever sent the request (SafeMessage), and the cause,
+// for logs. Codes are constants of one namespace, in snake_case, grouped
+// in five kinds that errors.Is matches:
+//
+//   - ErrInvalidInput: the caller's input (the image: CodeNotImage,
+//     CodeCorrupt, CodeTooManyFrames, ...; CodeBadCrop; CodeBadUserID;
+//     CodeBadArgument for a name or a Fit; CodeBadRange for a chunk;
+//     CodeURLNotAllowed and CodeDownloadFailed for an import);
+//   - ErrNotFound: a photo, version, size, file, upload;
+//   - ErrConflict: a revision check, or an import superseded
+//     (CodeUploadConflict and CodeUploadIncomplete too);
+//   - ErrBusy: no room to work now, try again (CodeDownloadInterrupted
+//     too);
+//   - ErrQuotaExceeded: a quota, named by the *QuotaError in Err.
+//
+// errors.Is(err, photo.CodeCorrupt) matches one code; photo.CodeOf(err)
+// returns it. Failures that the library does not decide (storage, the
+// context) have no Code, and CodeOf returns "" for them: they are the
+// service's fault, not the caller's.
 //
 // # Versions and consistency
 //
@@ -36,10 +64,18 @@
 // and a failed or cancelled Set leaves the old photo intact. Concurrent
 // Sets all succeed and the last to commit wins, unless the caller passes
 // SetOptions.IfRevision, which turns a lost race into ErrConflict. Blobs
-// that a crash leaves behind are removed by Sweep.
+// that a crash leaves behind are removed by RemoveOrphans.
 //
-// Any number of Managers, in any number of processes, may share one store:
-// the record's compare-and-swap is the only coordination they need.
+// Any number of Managers, in any number of processes, may share one
+// bucket: the record's compare-and-swap is the only coordination they
+// need.
+//
+// # Storage
+//
+// The objects live under users/, files/, uploads/ and quotas/ in the
+// bucket, as JSON records and image blobs. Each record carries a format
+// version, so a later release reads what an earlier one wrote; one written
+// by a newer release is refused, never taken for absent.
 //
 // # Memory
 //
@@ -48,7 +84,7 @@
 // upload will allocate and reserves that much of Options.MemoryBudget
 // (default 512 MiB); it waits while the reservation does not fit, at most
 // Options.MaxWait (default 5 seconds) and never past its context, and then
-// fails with an error wrapping ErrBusy, which asks the client to retry. An
+// fails with ErrBusy, which asks the client to retry. An
 // image whose estimate alone exceeds the budget runs once nothing else
 // does. Options.MaxConcurrent (default GOMAXPROCS) still bounds how many
 // images are rendered at once, for the CPU's sake.
@@ -69,10 +105,29 @@
 //
 // # Beyond Set and Get
 //
-// Files (CreateFile, SetFromFile) give Chatter's fileId and versionNumber;
-// resumable uploads give the three-step upload; BeginImport,
-// CompleteImport and FailImport give the set-from-URL flow with its
-// downloading status. Options.Quotas bound the uploads and files one user
-// may keep at once. The httpadapter package speaks all of these over
-// HTTP in the dialects of four real APIs, and cmd/photod serves it.
+// Files (CreateFile, SetFromFile) give Salesforce Chatter's fileId and
+// versionNumber; resumable uploads (CreateUpload, AppendUpload,
+// SetFromUpload) give a three-step upload that survives broken
+// connections. Options.Quotas bound the uploads and files one user may
+// keep at once. The httpadapter package speaks all of these over HTTP in
+// the dialects of four real APIs (Chatter's user photo, Slack's
+// users.setPhoto, a profile-image resource and the resumable upload), and
+// cmd/photod serves it.
+//
+// # Imports
+//
+// Setting a photo from a URL takes a while, and clients are told so:
+// StartImport marks the user's photo as downloading (Get reports
+// StatusDownloading while the previous photo is still served) and returns
+// an *Import. The application downloads the bytes and calls Finish with
+// them, or Fail with why it could not; a newer change supersedes the
+// import. An import that neither finishes nor fails within
+// Options.ImportTimeout reads as failed with CodeDownloadInterrupted.
+//
+// # Janitor
+//
+// Two methods reclaim space, and a server calls both now and then (they
+// are safe from any number of processes): RemoveExpired removes uploads
+// and files whose time is up, and RemoveOrphans removes blobs that no
+// record references, left by crashes or failed clean-ups.
 package photo

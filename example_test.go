@@ -8,9 +8,11 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"io"
 	"strings"
 
 	"github.com/profilephoto/photo"
+	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/memstore"
 )
 
@@ -29,7 +31,7 @@ func sampleJPEG(w, h int) []byte {
 
 func Example() {
 	ctx := context.Background()
-	m, err := photo.New(memstore.New(), &photo.Options{Sizes: []int{64, 256}})
+	m, err := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{64, 256}})
 	if err != nil {
 		panic(err)
 	}
@@ -50,7 +52,7 @@ func Example() {
 
 func ExampleManager_Set_crop() {
 	ctx := context.Background()
-	m, _ := photo.New(memstore.New(), &photo.Options{Sizes: []int{128, 512}})
+	m, _ := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{128, 512}})
 
 	// Chatter's cropX, cropY and cropSize, Slack's crop_x, crop_y, crop_w.
 	crop := &photo.Crop{X: 100, Y: 50, Size: 300}
@@ -71,7 +73,7 @@ func ExampleManager_Set_crop() {
 
 func ExampleManager_Set_idempotent() {
 	ctx := context.Background()
-	m, _ := photo.New(memstore.New(), nil)
+	m, _ := photo.New(storage.NewBucket(memstore.New()), nil)
 	data := sampleJPEG(300, 300)
 
 	first, _ := m.Set(ctx, "bob", bytes.NewReader(data), nil)
@@ -83,23 +85,91 @@ func ExampleManager_Set_idempotent() {
 
 func ExampleError() {
 	ctx := context.Background()
-	m, _ := photo.New(memstore.New(), nil)
+	m, _ := photo.New(storage.NewBucket(memstore.New()), nil)
 
 	_, err := m.Set(ctx, "alice", strings.NewReader("<svg xmlns='http://www.w3.org/2000/svg'/>"), nil)
+	fmt.Println(errors.Is(err, photo.ErrInvalidInput), photo.CodeOf(err) == photo.CodeUnsupportedFormat)
 	var pe *photo.Error
 	if errors.As(err, &pe) {
-		fmt.Println(pe.Code, errors.Is(err, photo.ErrUnsupportedFormat))
+		fmt.Println(pe.SafeMessage())
 	}
+
+	_, err = m.Set(ctx, "", bytes.NewReader(sampleJPEG(10, 10)), nil)
+	fmt.Println(errors.Is(err, photo.ErrInvalidInput), string(photo.CodeOf(err)))
+
 	_, err = m.Get(ctx, "alice")
 	fmt.Println(errors.Is(err, photo.ErrNotFound))
 	// Output:
-	// unsupported_format true
+	// true true
+	// image/svg+xml images are not supported; use JPEG, PNG, GIF or WebP
+	// true bad_user_id
 	// true
+}
+
+func ExampleManager_OpenRendition() {
+	ctx := context.Background()
+	m, _ := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{64}})
+	p, _ := m.Set(ctx, "alice", bytes.NewReader(sampleJPEG(200, 200)), nil)
+
+	b, err := m.OpenRendition(ctx, "alice", p.VersionID, 64)
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close()
+	// Copy from the embedded reader, which may implement io.WriterTo (a
+	// file's, for sendfile), rather than from b.
+	var out bytes.Buffer
+	n, err := io.Copy(&out, b.ReadSeekCloser)
+	fmt.Println(n == b.Rendition.Bytes, err, b.Rendition.ContentType)
+	// Output:
+	// true <nil> image/jpeg
+}
+
+func ExampleManager_AppendUpload() {
+	ctx := context.Background()
+	m, _ := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{64}})
+	data := sampleJPEG(300, 300)
+	n := int64(len(data))
+
+	u, err := m.CreateUpload(ctx, "alice", "image/jpeg", n, &photo.UploadOptions{Name: "me.jpg"})
+	if err != nil {
+		panic(err)
+	}
+	// The first half, then a chunk that leaves a gap: refused, with where
+	// the upload stands, so the client resumes from there.
+	u, _ = m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: 0, Size: n / 2, Body: bytes.NewReader(data[:n/2])})
+	u, err = m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: n - 1, Size: 1, Body: bytes.NewReader(data[n-1:])})
+	fmt.Println(errors.Is(err, photo.ErrConflict), u.Received == n/2)
+	u, _ = m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: u.Received, Size: n - u.Received, Total: n, Body: bytes.NewReader(data[u.Received:])})
+
+	p, err := m.SetFromUpload(ctx, "alice", u.Key, nil)
+	fmt.Println(u.Received == u.Length, p.Width, err)
+	// Output:
+	// true true
+	// true 300 <nil>
+}
+
+func ExampleManager_StartImport() {
+	ctx := context.Background()
+	m, _ := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{64}})
+
+	im, err := m.StartImport(ctx, "alice", "https://example.com/alice.jpg")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(im.Photo.Status)
+	// The download runs elsewhere (a worker); then it finishes, or fails
+	// with im.Fail(ctx, err).
+	p, err := im.Finish(ctx, bytes.NewReader(sampleJPEG(100, 100)), nil)
+	fmt.Println(p.Status, err)
+	// Output:
+	// downloading
+	// ready <nil>
 }
 
 func ExampleManager_SetFromFile() {
 	ctx := context.Background()
-	m, _ := photo.New(memstore.New(), &photo.Options{Sizes: []int{64}})
+	m, _ := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{64}})
 
 	f, err := m.CreateFile(ctx, "alice", "portrait.jpg", bytes.NewReader(sampleJPEG(640, 480)))
 	if err != nil {
@@ -110,14 +180,14 @@ func ExampleManager_SetFromFile() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(p.Source.Version, p.Renditions[0].Width)
+	fmt.Println(p.SourceFileVersion, p.Renditions[0].Width)
 	// Output:
 	// 1 64
 }
 
 func ExampleManager_Delete_ifRevision() {
 	ctx := context.Background()
-	m, _ := photo.New(memstore.New(), nil)
+	m, _ := photo.New(storage.NewBucket(memstore.New()), nil)
 	p, _ := m.Set(ctx, "carol", bytes.NewReader(sampleJPEG(200, 200)), nil)
 
 	err := m.Delete(ctx, "carol", &photo.DeleteOptions{IfRevision: p.Revision + 1})

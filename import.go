@@ -3,44 +3,33 @@ package photo
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/url"
 	"strings"
 )
 
-// ImportCode says why a URL import failed.
-type ImportCode string
+// Import is a URL import in progress, as StartImport began it: the user's
+// photo reads as downloading until Finish or Fail is called, or
+// Options.ImportTimeout passes. Call Finish or Fail once; an Import may be
+// handed to another goroutine. A newer StartImport, Set or Delete of the
+// user supersedes it: Finish and Fail then return ErrConflict.
+type Import struct {
+	// Photo is the user's photo as the import began: Status is
+	// StatusDownloading, and the previous version, if any, is described.
+	Photo *Photo
 
-// The import failure codes besides the Codes of *Error, which an import
-// also reports when the downloaded bytes are refused.
-const (
-	// ImportNotAllowed: the URL's scheme or address is refused by policy.
-	ImportNotAllowed ImportCode = "url-not-allowed"
-	// ImportDownloadFailed: the download failed (status, timeout, network).
-	ImportDownloadFailed ImportCode = "download-failed"
-	// ImportInterrupted: the import never finished (its process stopped).
-	ImportInterrupted ImportCode = "download-interrupted"
-)
-
-// ImportError says why an import failed. Message is safe to show.
-type ImportError struct {
-	Code    ImportCode `json:"code"`
-	Message string     `json:"message"`
+	m      *Manager
+	userID string
+	id     string
 }
 
-// Error implements error.
-func (e *ImportError) Error() string {
-	return "photo: import failed: " + string(e.Code) + ": " + e.Message
-}
-
-// BeginImport marks the user's photo as downloading from source (a URL,
-// kept for the record) and returns the import's ID. The current photo, if
-// any, stays current and served. Finish the import with CompleteImport or
-// FailImport; a newer BeginImport, Set or Delete supersedes it.
-func (m *Manager) BeginImport(ctx context.Context, userID, source string) (string, *Photo, error) {
+// StartImport marks the user's photo as downloading from source (a URL,
+// kept for the record without its user name and password, at most 2048
+// bytes) and returns the import. The current photo, if any, stays current
+// and served.
+func (m *Manager) StartImport(ctx context.Context, userID, source string) (*Import, error) {
 	if err := checkUserID(userID); err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	id := newNonce(10)
 	source = recordableSource(source)
@@ -49,9 +38,9 @@ func (m *Manager) BeginImport(ctx context.Context, userID, source string) (strin
 		return nil
 	})
 	if err != nil {
-		return "", nil, fmt.Errorf("photo: begin import for %q: %w", userID, err)
+		return nil, wrapErr(err, "start import for %q", userID)
 	}
-	return id, m.photo(rec), nil
+	return &Import{Photo: m.photo(rec), m: m, userID: userID, id: id}, nil
 }
 
 // maxSourceLen bounds the source an import keeps in the user's record.
@@ -71,46 +60,41 @@ func recordableSource(source string) string {
 	return source
 }
 
-// CompleteImport is Set for the import importID: it commits only if that
-// import is still the pending one, and fails with ErrConflict otherwise (the
-// new photo is then discarded). Refused bytes mark the import failed.
-func (m *Manager) CompleteImport(ctx context.Context, userID, importID string, r io.Reader, opts *SetOptions) (*Photo, error) {
-	var o SetOptions
-	if opts != nil {
-		o = *opts
-	}
-	o.importID = importID
-	p, err := m.Set(ctx, userID, r, &o)
-	var ie *Error
-	if errors.As(err, &ie) {
-		// The message is shown as it is: without the package prefix.
-		msg := strings.TrimPrefix(ie.Error(), "photo: ")
-		fe := m.FailImport(ctx, userID, importID, &ImportError{Code: ImportCode(ie.Code), Message: msg})
-		if fe != nil && !errors.Is(fe, ErrConflict) {
+// Finish is Set with the downloaded bytes: it commits only while the
+// import is still the pending one, and returns ErrConflict otherwise (the
+// new photo is then discarded). Bytes that Set refuses (an *Error matching
+// ErrInvalidInput) are recorded as the import's failure, and the refusal
+// is returned.
+func (im *Import) Finish(ctx context.Context, r io.Reader, opts *SetOptions) (*Photo, error) {
+	p, err := im.m.set(ctx, im.userID, r, opts, setArgs{importID: im.id})
+	if errors.Is(err, ErrInvalidInput) {
+		if fe := im.Fail(ctx, err); fe != nil && !errors.Is(fe, ErrConflict) {
 			return nil, errors.Join(err, fe)
 		}
 	}
 	return p, err
 }
 
-// FailImport records that the import importID failed with cause; an
-// *ImportError cause keeps its code, any other becomes download-failed. It
-// returns ErrConflict if the import is no longer the pending one.
-func (m *Manager) FailImport(ctx context.Context, userID, importID string, cause error) error {
-	ie := &ImportError{Code: ImportDownloadFailed, Message: "the download failed"}
-	var e *ImportError
+// Fail records that the import failed with cause: an *Error's Code and
+// SafeMessage (an application may make one, with CodeURLNotAllowed or
+// CodeDownloadFailed, say), or CodeDownloadFailed with "the download
+// failed" for any other error, whose text is never stored. It returns
+// ErrConflict if the import is no longer the pending one.
+func (im *Import) Fail(ctx context.Context, cause error) error {
+	f := &failure{Code: CodeDownloadFailed, Message: CodeDownloadFailed.message()}
+	var e *Error
 	if errors.As(cause, &e) {
-		ie = e
+		f = &failure{Code: e.Code, Message: e.SafeMessage()}
 	}
-	_, _, err := m.commit(ctx, userID, 0, func(rec *record) error {
-		if rec.Pending == nil || rec.Pending.ID != importID || rec.Pending.Failed != nil {
-			return fmt.Errorf("%w: import %s is not pending", ErrConflict, importID)
+	_, _, err := im.m.commit(ctx, im.userID, 0, func(rec *record) error {
+		if rec.Pending == nil || rec.Pending.ID != im.id || rec.Pending.Failed != nil {
+			return &Error{Code: ErrConflict, Message: "the import is no longer pending"}
 		}
-		rec.Pending.Failed = ie
+		rec.Pending.Failed = f
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("photo: fail import for %q: %w", userID, err)
+		return wrapErr(err, "fail import for %q", im.userID)
 	}
 	return nil
 }

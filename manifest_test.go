@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/profilephoto/photo/storage"
-	"github.com/profilephoto/photo/storage/memstore"
 )
 
 // manifestFiles is how many files /work/shared/testdata/README.md says the
@@ -88,42 +87,27 @@ var verdictCodes = map[string]Code{
 	"accept-after-orientation-fix": "",
 }
 
-// sentinels maps each code to its sentinel.
-var sentinels = map[Code]*Error{
-	CodeMissing:           ErrMissing,
-	CodeFileTooLarge:      ErrFileTooLarge,
-	CodeNotImage:          ErrNotImage,
-	CodeUnsupportedFormat: ErrUnsupportedFormat,
-	CodeCorrupt:           ErrCorrupt,
-	CodeTruncated:         ErrTruncated,
-	CodeImageTooLarge:     ErrImageTooLarge,
-	CodeTooSmall:          ErrTooSmall,
-	CodeTooManyFrames:     ErrTooManyFrames,
-	CodeBadCrop:           ErrBadCrop,
+// imageCodes are the codes of refused images.
+var imageCodes = []Code{
+	CodeMissing, CodeFileTooLarge, CodeNotImage, CodeUnsupportedFormat, CodeCorrupt,
+	CodeTruncated, CodeImageTooLarge, CodeTooSmall, CodeTooManyFrames, CodeBadCrop,
 }
 
-// allKeys lists every key in the store.
-func allKeys(t *testing.T, st storage.Store, prefix string) []string {
+// allKeys lists every key under prefix.
+func allKeys(t *testing.T, st *storage.Bucket, prefix string) []string {
 	t.Helper()
 	var keys []string
-	opts := &storage.ListOptions{}
-	for {
-		page, err := st.List(context.Background(), prefix, opts)
+	for a, err := range st.List(context.Background(), prefix) {
 		if err != nil {
-			t.Fatalf("List(%q): %v", prefix, err)
+			t.Fatal(err)
 		}
-		for _, a := range page.Objects {
-			keys = append(keys, a.Key)
-		}
-		if page.NextPageToken == "" {
-			return keys
-		}
-		opts.PageToken = page.NextPageToken
+		keys = append(keys, a.Key)
 	}
+	return keys
 }
 
 // wantInputError checks that err is the *Error of code: errors.Is with the
-// code's sentinel and with ErrInvalidInput, errors.As with the code.
+// code and with ErrInvalidInput, errors.As with the code.
 func wantInputError(t *testing.T, err error, code Code) {
 	t.Helper()
 	if err == nil {
@@ -136,15 +120,15 @@ func wantInputError(t *testing.T, err error, code Code) {
 	if e.Code != code {
 		t.Fatalf("got code %s (%v), want %s", e.Code, err, code)
 	}
-	if !errors.Is(err, sentinels[code]) {
-		t.Errorf("errors.Is(%v, the %s sentinel) is false", err, code)
+	if !errors.Is(err, code) {
+		t.Errorf("errors.Is(%v, %s) is false", err, code)
 	}
 	if !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("errors.Is(%v, ErrInvalidInput) is false", err)
 	}
-	for c, s := range sentinels {
-		if c != code && errors.Is(err, s) {
-			t.Errorf("errors.Is(%v, the %s sentinel) is true", err, c)
+	for _, c := range imageCodes {
+		if c != code && errors.Is(err, c) {
+			t.Errorf("errors.Is(%v, %s) is true", err, c)
 		}
 	}
 }
@@ -179,7 +163,7 @@ func TestManifest(t *testing.T) {
 			}
 
 			ctx := t.Context()
-			st := memstore.New()
+			st := newBucket(t)
 			m, err := New(st, nil)
 			if err != nil {
 				t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/profilephoto/photo/storage"
-	"github.com/profilephoto/photo/storage/memstore"
 )
 
 // Markers of metadata that must never reach a stored object. Each is
@@ -258,7 +257,7 @@ func TestMetadataIsStripped(t *testing.T) {
 			}
 
 			ctx := t.Context()
-			st := memstore.New()
+			st := newBucket(t)
 			m, err := New(st, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -268,7 +267,7 @@ func TestMetadataIsStripped(t *testing.T) {
 				t.Fatalf("Set: %v", err)
 			}
 			// Make an on-demand size too, so that it is checked as well.
-			if sizes := m.OnDemandSizes(); len(sizes) > 0 {
+			if sizes := m.Options().OnDemandSizes; len(sizes) > 0 {
 				b, err := m.OpenRendition(ctx, "u", ph.VersionID, sizes[0])
 				if err != nil {
 					t.Fatalf("OpenRendition(%d): %v", sizes[0], err)
@@ -298,7 +297,7 @@ func withSegment(j []byte, marker byte, payload []byte) []byte {
 	return append(out, j[2:]...)
 }
 
-func readObject(t *testing.T, ctx context.Context, st storage.Store, key string) []byte {
+func readObject(t *testing.T, ctx context.Context, st *storage.Bucket, key string) []byte {
 	t.Helper()
 	r, err := st.Open(ctx, key)
 	if err != nil {

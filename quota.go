@@ -40,7 +40,7 @@ import (
 
 // Quotas bound what one user may keep in storage at once. A zero field
 // takes its default; a negative one turns that quota off. Refusals are
-// *QuotaError values matching ErrQuotaExceeded.
+// *Error values with ErrQuotaExceeded, whose Err is a *QuotaError.
 type Quotas struct {
 	// Uploads is the most open resumable uploads (created, not yet used,
 	// deleted or expired) per user. Default 10.
@@ -51,7 +51,7 @@ type Quotas struct {
 	// Files is the most stored files per user. Default 20.
 	Files int
 	// FileVersions is the most versions one file may have. Default 10;
-	// negative means MaxFileVersions, the hard bound, as does any larger
+	// negative means maxFileVersions, the hard bound, as does any larger
 	// value.
 	FileVersions int
 	// FileBytes bounds the bytes of all versions of all of a user's files.
@@ -59,22 +59,12 @@ type Quotas struct {
 	FileBytes int64
 	// FileTTL is how long a file that no photo was set from lives after
 	// its latest version was stored. Expired files are not found, and
-	// ExpireUploads removes them. A file that a photo was set from
+	// RemoveExpired removes them. A file that a photo was set from
 	// (SetFromFile) no longer expires: it stays, and counts, until
 	// deleted; the photo itself holds its own renditions and never needs
 	// the file. Default 24 hours; negative means that files never expire.
 	FileTTL time.Duration
 }
-
-// Default quotas, applied to zero fields of Quotas.
-const (
-	DefaultQuotaUploads      = 10
-	DefaultQuotaUploadBytes  = 200 << 20
-	DefaultQuotaFiles        = 20
-	DefaultQuotaFileVersions = 10
-	DefaultQuotaFileBytes    = 200 << 20
-	DefaultFileTTL           = 24 * time.Hour
-)
 
 // maxQuotaEntries bounds a user's index of one kind whatever the options
 // say, so that it stays a small object: a count quota that is off still
@@ -91,35 +81,32 @@ const quotaSettle = time.Minute
 
 func (q Quotas) withDefaults() Quotas {
 	if q.Uploads == 0 {
-		q.Uploads = DefaultQuotaUploads
+		q.Uploads = 10
 	}
 	if q.UploadBytes == 0 {
-		q.UploadBytes = DefaultQuotaUploadBytes
+		q.UploadBytes = 200 << 20
 	}
 	if q.Files == 0 {
-		q.Files = DefaultQuotaFiles
+		q.Files = 20
 	}
 	if q.FileVersions == 0 {
-		q.FileVersions = DefaultQuotaFileVersions
+		q.FileVersions = 10
 	}
-	if q.FileVersions < 0 || q.FileVersions > MaxFileVersions {
-		q.FileVersions = MaxFileVersions
+	if q.FileVersions < 0 || q.FileVersions > maxFileVersions {
+		q.FileVersions = maxFileVersions
 	}
 	if q.FileBytes == 0 {
-		q.FileBytes = DefaultQuotaFileBytes
+		q.FileBytes = 200 << 20
 	}
 	if q.FileTTL == 0 {
-		q.FileTTL = DefaultFileTTL
+		q.FileTTL = 24 * time.Hour
 	}
 	return q
 }
 
-// Quotas returns the quotas in force, defaults filled in (FileVersions is
-// the bound that applies, at most MaxFileVersions).
-func (m *Manager) Quotas() Quotas { return m.cfg.quotas }
-
 // quotaIndex is what a user's index object holds.
 type quotaIndex struct {
+	V       int                   `json:"v,omitempty"`
 	UserID  string                `json:"userId"`
 	Entries map[string]quotaEntry `json:"entries"`
 }
@@ -169,7 +156,7 @@ func (m *Manager) fileQuota() *quotaKind {
 		count: int64(q.Files), bytes: q.FileBytes,
 		truth: func(ctx context.Context, id string) (quotaEntry, bool, error) {
 			f, _, err := m.readFile(ctx, id)
-			if errors.Is(err, ErrFileNotFound) {
+			if errors.Is(err, ErrNotFound) {
 				return quotaEntry{}, false, nil
 			}
 			if err != nil {
@@ -191,7 +178,7 @@ func quotaKey(userID, kind string) string {
 // making the entry if there is none, and moves its expiry to expires if
 // that is later (zero is never: an entry's expiry only ever moves later,
 // so it is never before its object's); it fails with a
-// *QuotaError if the index would then hold more than the quotas allow
+// refusal with ErrQuotaExceeded if the index would then hold more than the quotas allow
 // (growing a file already counted is refused only for its bytes).
 func (m *Manager) reserve(ctx context.Context, k *quotaKind, owner, id string, grow int64, expires time.Time) error {
 	if k.off() {
@@ -218,9 +205,9 @@ func (m *Manager) reserve(ctx context.Context, k *quotaKind, owner, id string, g
 			}
 			switch {
 			case !had && int64(len(idx.Entries)) >= count:
-				return &QuotaError{Quota: k.countQuota, Limit: count}
+				return quotaError(k.countQuota, count)
 			case k.bytes >= 0 && grow > 0 && total > k.bytes:
-				return &QuotaError{Quota: k.bytesQuota, Limit: k.bytes}
+				return quotaError(k.bytesQuota, k.bytes)
 			}
 			return nil
 		}
@@ -275,7 +262,7 @@ func (m *Manager) reserve(ctx context.Context, k *quotaKind, owner, id string, g
 		if !changed {
 			return qerr
 		}
-		_, err = putJSON(ctx, m.store, key, idx, etag)
+		_, err = putJSON(ctx, m.bucket, key, idx, etag)
 		switch {
 		case qerr != nil:
 			// The refusal stands; the pruning was a courtesy.
@@ -285,9 +272,9 @@ func (m *Manager) reserve(ctx context.Context, k *quotaKind, owner, id string, g
 		case !errors.Is(err, storage.ErrPrecondition):
 			// The entry may have been written all the same: it is then
 			// dropped once checked, quotaSettle from now.
-			return fmt.Errorf("photo: quota index of %q: %w", owner, err)
+			return wrapErr(err, "quota index of %q", owner)
 		case attempt >= 1000:
-			return fmt.Errorf("photo: quota index of %q keeps changing: %w", owner, ErrBusy)
+			return &Error{Code: ErrBusy, Message: "the quota index keeps changing; try again later"}
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -297,13 +284,13 @@ func (m *Manager) reserve(ctx context.Context, k *quotaKind, owner, id string, g
 
 // unreserve removes the entry id from owner's index of kind k (shrink < 0),
 // or takes shrink bytes off it; clean-up that runs after the object is
-// gone or smaller. It works on a context of its own and only logs a
+// gone or smaller. It works on a context detached from ctx and only logs a
 // failure: the entry is then dropped when it expires or is checked.
-func (m *Manager) unreserve(k *quotaKind, owner, id string, shrink int64) {
+func (m *Manager) unreserve(ctx context.Context, k *quotaKind, owner, id string, shrink int64) {
 	if k.off() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	key := quotaKey(owner, k.name)
 	for attempt := 0; ; attempt++ {
@@ -320,7 +307,7 @@ func (m *Manager) unreserve(k *quotaKind, owner, id string, shrink int64) {
 				idx.Entries[id] = e
 			}
 			prune(idx, m.cfg.now())
-			_, err = putJSON(ctx, m.store, key, idx, etag)
+			_, err = putJSON(ctx, m.bucket, key, idx, etag)
 			if err == nil {
 				return
 			}
@@ -356,12 +343,12 @@ func prune(idx *quotaIndex, now time.Time) {
 // ETag "".
 func (m *Manager) loadQuotaIndex(ctx context.Context, key, owner string) (*quotaIndex, string, error) {
 	idx := &quotaIndex{}
-	etag, err := getJSON(ctx, m.store, key, idx)
+	etag, err := getJSON(ctx, m.bucket, key, idx)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return &quotaIndex{UserID: owner, Entries: map[string]quotaEntry{}}, "", nil
 	case err != nil:
-		return nil, "", fmt.Errorf("photo: quota index of %q: %w", owner, err)
+		return nil, "", wrapErr(err, "quota index of %q", owner)
 	case idx.UserID != owner:
 		return nil, "", fmt.Errorf("photo: quota index of %q belongs to another user", owner)
 	}

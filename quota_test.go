@@ -14,17 +14,18 @@ import (
 
 	"github.com/profilephoto/photo"
 	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/driver"
 	"github.com/profilephoto/photo/storage/memstore"
 )
 
 // quotaManagers returns two Managers over two handles on one fresh store
 // of backend be (two processes sharing the store), with quotas q and the
 // clock c.
-func quotaManagers(t *testing.T, be backend, q photo.Quotas, c *uploadClock) (a, b *photo.Manager, st storage.Store) {
+func quotaManagers(t *testing.T, be backend, q photo.Quotas, c *uploadClock) (a, b *photo.Manager, st *storage.Bucket) {
 	t.Helper()
 	sa, sb := be.open(t)
-	mk := func(st storage.Store) *photo.Manager {
-		m, err := photo.New(st, &photo.Options{
+	mk := func(d driver.Bucket) *photo.Manager {
+		m, err := photo.New(storage.NewBucket(d), &photo.Options{
 			Sizes: backendSizes, OnDemandSizes: []int{}, Quotas: q, Now: c.Now,
 			Logger: slog.New(slog.DiscardHandler),
 		})
@@ -33,7 +34,7 @@ func quotaManagers(t *testing.T, be backend, q photo.Quotas, c *uploadClock) (a,
 		}
 		return m
 	}
-	return mk(sa), mk(sb), sa
+	return mk(sa), mk(sb), storage.NewBucket(sa)
 }
 
 // wantQuotaError checks that err is a *QuotaError for quota with limit.
@@ -59,7 +60,7 @@ func TestQuotaUploads(t *testing.T) {
 		quota  string // the quota that refuses the others
 		limit  int64
 	}{
-		{"defaults", photo.Quotas{}, photo.DefaultQuotaUploads, "uploads", photo.DefaultQuotaUploads},
+		{"defaults", photo.Quotas{}, 10, "uploads", 10},
 		{"count", photo.Quotas{Uploads: 3}, 3, "uploads", 3},
 		{"bytes", photo.Quotas{Uploads: 100, UploadBytes: 50 << 20}, 2, "upload_bytes", 50 << 20},
 		{"bytes alone", photo.Quotas{Uploads: -1, UploadBytes: 100 << 20}, 5, "upload_bytes", 100 << 20},
@@ -89,7 +90,7 @@ func TestQuotaUploads(t *testing.T) {
 					}
 					wg.Go(func() {
 						for next.Add(1) <= 200 {
-							u, err := m.CreateUpload(ctx, user, "big.png", "image/png", size, time.Hour)
+							u, err := m.CreateUpload(ctx, user, "image/png", size, &photo.UploadOptions{Name: "big.png", TTL: time.Hour})
 							if err != nil {
 								var qe *photo.QuotaError
 								if !errors.As(err, &qe) || qe.Quota != tc.quota || qe.Limit != tc.limit {
@@ -114,7 +115,7 @@ func TestQuotaUploads(t *testing.T) {
 					return
 				}
 				// Another user is not affected.
-				if u, err := mb.CreateUpload(ctx, "modest", "a.png", "image/png", size, time.Hour); err != nil {
+				if u, err := mb.CreateUpload(ctx, "modest", "image/png", size, &photo.UploadOptions{Name: "a.png", TTL: time.Hour}); err != nil {
 					t.Fatalf("another user's CreateUpload: %v", err)
 				} else {
 					mb.DeleteUpload(ctx, u.Key)
@@ -124,11 +125,11 @@ func TestQuotaUploads(t *testing.T) {
 				if err := ma.DeleteUpload(ctx, accepted[0]); err != nil {
 					t.Fatal(err)
 				}
-				u, err := mb.CreateUpload(ctx, user, "again.png", "image/png", size, time.Hour)
+				u, err := mb.CreateUpload(ctx, user, "image/png", size, &photo.UploadOptions{Name: "again.png", TTL: time.Hour})
 				if err != nil {
 					t.Fatalf("CreateUpload after a delete: %v", err)
 				}
-				_, err = ma.CreateUpload(ctx, user, "more.png", "image/png", size, time.Hour)
+				_, err = ma.CreateUpload(ctx, user, "image/png", size, &photo.UploadOptions{Name: "more.png", TTL: time.Hour})
 				wantQuotaError(t, err, tc.quota, tc.limit)
 
 				// Setting a photo from one frees its share.
@@ -136,28 +137,28 @@ func TestQuotaUploads(t *testing.T) {
 				if err := ma.DeleteUpload(ctx, u.Key); err != nil {
 					t.Fatal(err)
 				}
-				small, err := ma.CreateUpload(ctx, user, "me.jpg", "image/jpeg", int64(len(img)), time.Hour)
+				small, err := ma.CreateUpload(ctx, user, "image/jpeg", int64(len(img)), &photo.UploadOptions{Name: "me.jpg", TTL: time.Hour})
 				if err != nil {
 					t.Fatalf("CreateUpload of a small one: %v", err)
 				}
-				if _, err := ma.AppendUpload(ctx, small.Key, 0, -1, bytes.NewReader(img), int64(len(img))); err != nil {
+				if _, err := ma.AppendUpload(ctx, small.Key, photo.Chunk{Offset: 0, Size: int64(len(img)), Body: bytes.NewReader(img)}); err != nil {
 					t.Fatal(err)
 				}
 				if _, err := ma.SetFromUpload(ctx, user, small.Key, nil); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := mb.CreateUpload(ctx, user, "after-set.png", "image/png", size, time.Hour); err != nil {
+				if _, err := mb.CreateUpload(ctx, user, "image/png", size, &photo.UploadOptions{Name: "after-set.png", TTL: time.Hour}); err != nil {
 					t.Fatalf("CreateUpload after SetFromUpload: %v", err)
 				}
 
-				// Expiry frees them all, whether or not ExpireUploads ran.
+				// Expiry frees them all, whether or not RemoveExpired ran.
 				clock.Advance(time.Hour)
 				for i := range tc.accept {
-					if _, err := ma.CreateUpload(ctx, user, "later.png", "image/png", size, time.Hour); err != nil {
+					if _, err := ma.CreateUpload(ctx, user, "image/png", size, &photo.UploadOptions{Name: "later.png", TTL: time.Hour}); err != nil {
 						t.Fatalf("CreateUpload %d after expiry: %v", i, err)
 					}
 				}
-				_, err = mb.CreateUpload(ctx, user, "more.png", "image/png", size, time.Hour)
+				_, err = mb.CreateUpload(ctx, user, "image/png", size, &photo.UploadOptions{Name: "more.png", TTL: time.Hour})
 				wantQuotaError(t, err, tc.quota, tc.limit)
 			})
 		}
@@ -167,7 +168,7 @@ func TestQuotaUploads(t *testing.T) {
 // failStore fails the Puts of the keys fail matches, as a crash between
 // two writes would leave them unwritten.
 type failStore struct {
-	storage.Store
+	driver.Bucket
 	mu   sync.Mutex
 	fail func(key string) bool
 }
@@ -187,7 +188,7 @@ func (s *failStore) Put(ctx context.Context, key string, r io.Reader, o *storage
 	if fail != nil && fail(key) {
 		return storage.Attrs{}, errCrash
 	}
-	return s.Store.Put(ctx, key, r, o)
+	return s.Bucket.Put(ctx, key, r, o)
 }
 
 // TestQuotaCrashLeavesNoLockOut plays the crashes that leave a quota
@@ -210,13 +211,13 @@ func TestQuotaCrashLeavesNoLockOut(t *testing.T) {
 			func(t *testing.T, m *photo.Manager, fs *failStore) {
 				fs.set(func(k string) bool { return strings.HasPrefix(k, "uploads/") })
 				for range 2 {
-					if _, err := m.CreateUpload(context.Background(), "u", "a.png", "image/png", 100, time.Hour); !errors.Is(err, errCrash) {
+					if _, err := m.CreateUpload(context.Background(), "u", "image/png", 100, &photo.UploadOptions{Name: "a.png", TTL: time.Hour}); !errors.Is(err, errCrash) {
 						t.Fatalf("CreateUpload: %v, want the crash", err)
 					}
 				}
 			},
 			func(m *photo.Manager) error {
-				_, err := m.CreateUpload(context.Background(), "u", "a.png", "image/png", 100, time.Hour)
+				_, err := m.CreateUpload(context.Background(), "u", "image/png", 100, &photo.UploadOptions{Name: "a.png", TTL: time.Hour})
 				return err
 			},
 		},
@@ -224,7 +225,7 @@ func TestQuotaCrashLeavesNoLockOut(t *testing.T) {
 			"uploads deleted, index not updated",
 			func(t *testing.T, m *photo.Manager, fs *failStore) {
 				for range 2 {
-					u, err := m.CreateUpload(context.Background(), "u", "a.png", "image/png", 100, time.Hour)
+					u, err := m.CreateUpload(context.Background(), "u", "image/png", 100, &photo.UploadOptions{Name: "a.png", TTL: time.Hour})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -236,7 +237,7 @@ func TestQuotaCrashLeavesNoLockOut(t *testing.T) {
 				}
 			},
 			func(m *photo.Manager) error {
-				_, err := m.CreateUpload(context.Background(), "u", "a.png", "image/png", 100, time.Hour)
+				_, err := m.CreateUpload(context.Background(), "u", "image/png", 100, &photo.UploadOptions{Name: "a.png", TTL: time.Hour})
 				return err
 			},
 		},
@@ -280,9 +281,9 @@ func TestQuotaCrashLeavesNoLockOut(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(be.name+"/"+tc.name, func(t *testing.T) {
 				st, _ := be.open(t)
-				fs := &failStore{Store: st}
+				fs := &failStore{Bucket: st}
 				clock := &uploadClock{t: time.Now().UTC()}
-				m, err := photo.New(fs, &photo.Options{
+				m, err := photo.New(storage.NewBucket(fs), &photo.Options{
 					Sizes: backendSizes, OnDemandSizes: []int{}, Now: clock.Now,
 					Quotas: photo.Quotas{Uploads: 2, Files: 2}, Logger: slog.New(slog.DiscardHandler),
 				})
@@ -327,10 +328,10 @@ func TestQuotaFiles(t *testing.T) {
 				data []byte
 				want error
 			}{
-				{"random bytes", bytes.Repeat([]byte{0x9b, 0x13, 0xe7, 0x42}, 4096), photo.ErrNotImage},
-				{"HTML", []byte("<!DOCTYPE html><html><body><img src=x onerror=alert(1)></body></html>"), photo.ErrNotImage},
-				{"truncated JPEG", img[:len(img)/2], photo.ErrTruncated},
-				{"empty", nil, photo.ErrNotImage},
+				{"random bytes", bytes.Repeat([]byte{0x9b, 0x13, 0xe7, 0x42}, 4096), photo.CodeNotImage},
+				{"HTML", []byte("<!DOCTYPE html><html><body><img src=x onerror=alert(1)></body></html>"), photo.CodeNotImage},
+				{"truncated JPEG", img[:len(img)/2], photo.CodeTruncated},
+				{"empty", nil, photo.CodeNotImage},
 			} {
 				_, err := ma.CreateFile(ctx, "owner", tc.name, bytes.NewReader(tc.data))
 				if !errors.Is(err, tc.want) {
@@ -360,8 +361,8 @@ func TestQuotaFiles(t *testing.T) {
 			}
 			_, err = mb.AddFileVersion(ctx, files[1].ID, bytes.NewReader(img))
 			wantQuotaError(t, err, "file_bytes", 4*size)
-			if _, err := ma.AddFileVersion(ctx, files[1].ID, strings.NewReader("<html></html>")); !errors.Is(err, photo.ErrNotImage) {
-				t.Errorf("AddFileVersion of HTML: %v, want ErrNotImage", err)
+			if _, err := ma.AddFileVersion(ctx, files[1].ID, strings.NewReader("<html></html>")); !errors.Is(err, photo.CodeNotImage) {
+				t.Errorf("AddFileVersion of HTML: %v, want CodeNotImage", err)
 			}
 
 			// A photo set from a file outlives the file.
@@ -372,11 +373,11 @@ func TestQuotaFiles(t *testing.T) {
 			if err := mb.DeleteFile(ctx, files[0].ID); err != nil {
 				t.Fatalf("DeleteFile: %v", err)
 			}
-			if err := ma.DeleteFile(ctx, files[0].ID); !errors.Is(err, photo.ErrFileNotFound) {
-				t.Errorf("second DeleteFile: %v, want ErrFileNotFound", err)
+			if err := ma.DeleteFile(ctx, files[0].ID); !errors.Is(err, photo.ErrNotFound) {
+				t.Errorf("second DeleteFile: %v, want ErrNotFound", err)
 			}
-			if _, err := ma.File(ctx, files[0].ID); !errors.Is(err, photo.ErrFileNotFound) {
-				t.Errorf("File after DeleteFile: %v, want ErrFileNotFound", err)
+			if _, err := ma.File(ctx, files[0].ID); !errors.Is(err, photo.ErrNotFound) {
+				t.Errorf("File after DeleteFile: %v, want ErrNotFound", err)
 			}
 			for _, k := range allKeys(t, st, "files/") {
 				if strings.HasPrefix(k, "files/"+files[0].ID+"/") {
@@ -414,22 +415,22 @@ func TestQuotaFiles(t *testing.T) {
 				t.Fatalf("AddFileVersion: %v", err)
 			}
 			clock.Advance(time.Hour)
-			if _, err := mb.File(ctx, files[1].ID); !errors.Is(err, photo.ErrFileNotFound) {
-				t.Errorf("File of an expired file: %v, want ErrFileNotFound", err)
+			if _, err := mb.File(ctx, files[1].ID); !errors.Is(err, photo.ErrNotFound) {
+				t.Errorf("File of an expired file: %v, want ErrNotFound", err)
 			}
-			if _, err := mb.SetFromFile(ctx, "owner", files[1].ID, 0, nil); !errors.Is(err, photo.ErrFileNotFound) {
-				t.Errorf("SetFromFile of an expired file: %v, want ErrFileNotFound", err)
+			if _, err := mb.SetFromFile(ctx, "owner", files[1].ID, 0, nil); !errors.Is(err, photo.ErrNotFound) {
+				t.Errorf("SetFromFile of an expired file: %v, want ErrNotFound", err)
 			}
 			if got, err := mb.File(ctx, renewed.ID); err != nil || len(got.Versions) != 2 {
 				t.Fatalf("File of a renewed file: %v, %v", got, err)
 			}
-			n, err := mb.ExpireUploads(ctx)
+			n, err := mb.RemoveExpired(ctx)
 			if err != nil || n != 1 {
-				t.Fatalf("ExpireUploads = %d, %v; want 1 file removed", n, err)
+				t.Fatalf("RemoveExpired = %d, %v; want 1 file removed", n, err)
 			}
 			for _, k := range allKeys(t, st, "files/") {
 				if !strings.HasPrefix(k, "files/"+renewed.ID+"/") {
-					t.Errorf("ExpireUploads left %s", k)
+					t.Errorf("RemoveExpired left %s", k)
 				}
 			}
 			// The expired file's share is free again.
@@ -439,8 +440,8 @@ func TestQuotaFiles(t *testing.T) {
 				}
 			}
 			clock.Advance(2 * time.Hour)
-			if n, err := ma.ExpireUploads(ctx); err != nil || n != 3 {
-				t.Fatalf("ExpireUploads = %d, %v; want 3 files removed", n, err)
+			if n, err := ma.RemoveExpired(ctx); err != nil || n != 3 {
+				t.Fatalf("RemoveExpired = %d, %v; want 3 files removed", n, err)
 			}
 			if keys := allKeys(t, st, "files/"); len(keys) != 0 {
 				t.Errorf("expired files left %q", keys)
@@ -466,14 +467,14 @@ func TestQuotaDefaults(t *testing.T) {
 		{"set", photo.Quotas{Uploads: 1, UploadBytes: 2, Files: 3, FileVersions: 4, FileBytes: 5, FileTTL: time.Minute},
 			photo.Quotas{Uploads: 1, UploadBytes: 2, Files: 3, FileVersions: 4, FileBytes: 5, FileTTL: time.Minute}},
 		{"off", photo.Quotas{Uploads: -1, UploadBytes: -1, Files: -1, FileVersions: -1, FileBytes: -1, FileTTL: -1},
-			photo.Quotas{Uploads: -1, UploadBytes: -1, Files: -1, FileVersions: photo.MaxFileVersions, FileBytes: -1, FileTTL: -1}},
+			photo.Quotas{Uploads: -1, UploadBytes: -1, Files: -1, FileVersions: 250, FileBytes: -1, FileTTL: -1}},
 		{"versions beyond the bound", photo.Quotas{FileVersions: 1000},
-			photo.Quotas{Uploads: 10, UploadBytes: 200 << 20, Files: 20, FileVersions: photo.MaxFileVersions, FileBytes: 200 << 20, FileTTL: 24 * time.Hour}},
+			photo.Quotas{Uploads: 10, UploadBytes: 200 << 20, Files: 20, FileVersions: 250, FileBytes: 200 << 20, FileTTL: 24 * time.Hour}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _ := newManager(t, &photo.Options{Quotas: tc.in})
-			if got := m.Quotas(); got != tc.want {
+			if got := m.Options().Quotas; got != tc.want {
 				t.Errorf("Quotas() = %+v, want %+v", got, tc.want)
 			}
 		})
@@ -482,7 +483,7 @@ func TestQuotaDefaults(t *testing.T) {
 
 // openCounter counts the Opens of keys under a prefix.
 type openCounter struct {
-	storage.Store
+	driver.Bucket
 	prefix string
 	n      atomic.Int64
 }
@@ -491,22 +492,22 @@ func (s *openCounter) Open(ctx context.Context, key string) (storage.Reader, err
 	if strings.HasPrefix(key, s.prefix) {
 		s.n.Add(1)
 	}
-	return s.Store.Open(ctx, key)
+	return s.Bucket.Open(ctx, key)
 }
 
 // TestQuotaChecksAreBounded checks that a user who keeps creating at a
 // full quota makes the Manager read each upload's record at most once a
 // minute, not once per refusal.
 func TestQuotaChecksAreBounded(t *testing.T) {
-	oc := &openCounter{Store: memstore.New(), prefix: "uploads/"}
+	oc := &openCounter{Bucket: memstore.New(), prefix: "uploads/"}
 	clock := &uploadClock{t: time.Now().UTC()}
-	m, err := photo.New(oc, &photo.Options{Now: clock.Now, Quotas: photo.Quotas{Uploads: 4}})
+	m, err := photo.New(storage.NewBucket(oc), &photo.Options{Now: clock.Now, Quotas: photo.Quotas{Uploads: 4}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	create := func() error {
-		_, err := m.CreateUpload(ctx, "u", "a.png", "image/png", 100, time.Hour)
+		_, err := m.CreateUpload(ctx, "u", "image/png", 100, &photo.UploadOptions{Name: "a.png", TTL: time.Hour})
 		return err
 	}
 	for range 4 {
@@ -557,7 +558,7 @@ func TestFileUsedIsKept(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f, err := ma.File(ctx, used.ID); err != nil || f.Used || f.Expires.IsZero() {
+			if f, err := ma.File(ctx, used.ID); err != nil || f.Expires.IsZero() {
 				t.Fatalf("a new file: %+v, %v; want unused with an expiry", f, err)
 			}
 			// An admin may set another user's photo from the file: the
@@ -565,16 +566,16 @@ func TestFileUsedIsKept(t *testing.T) {
 			if _, err := mb.SetFromFile(ctx, "someone-else", used.ID, 0, nil); err != nil {
 				t.Fatal(err)
 			}
-			if f, err := ma.File(ctx, used.ID); err != nil || !f.Used || !f.Expires.IsZero() {
+			if f, err := ma.File(ctx, used.ID); err != nil || !f.Expires.IsZero() {
 				t.Fatalf("a used file: %+v, %v; want used without an expiry", f, err)
 			}
 
 			clock.Advance(2 * time.Hour)
-			if n, err := mb.ExpireUploads(ctx); err != nil || n != 1 {
-				t.Fatalf("ExpireUploads = %d, %v; want the unused file removed", n, err)
+			if n, err := mb.RemoveExpired(ctx); err != nil || n != 1 {
+				t.Fatalf("RemoveExpired = %d, %v; want the unused file removed", n, err)
 			}
-			if _, err := ma.File(ctx, unused.ID); !errors.Is(err, photo.ErrFileNotFound) {
-				t.Errorf("the unused file after its expiry: %v, want ErrFileNotFound", err)
+			if _, err := ma.File(ctx, unused.ID); !errors.Is(err, photo.ErrNotFound) {
+				t.Errorf("the unused file after its expiry: %v, want ErrNotFound", err)
 			}
 			if _, err := ma.File(ctx, used.ID); err != nil {
 				t.Fatalf("the used file after the expiry pass: %v", err)
@@ -587,12 +588,12 @@ func TestFileUsedIsKept(t *testing.T) {
 			_, err = create(mb)
 			wantQuotaError(t, err, "files", 2)
 			// A new version does not make it expire again.
-			if f, err := mb.AddFileVersion(ctx, used.ID, bytes.NewReader(testJPEG(t, 9))); err != nil || !f.Used || !f.Expires.IsZero() {
+			if f, err := mb.AddFileVersion(ctx, used.ID, bytes.NewReader(testJPEG(t, 9))); err != nil || !f.Expires.IsZero() {
 				t.Fatalf("a new version of a used file: %+v, %v; want it used without an expiry", f, err)
 			}
 			clock.Advance(2 * time.Hour)
-			if n, err := ma.ExpireUploads(ctx); err != nil || n != 1 {
-				t.Fatalf("ExpireUploads = %d, %v; want only %s removed", n, err, fresh.ID)
+			if n, err := ma.RemoveExpired(ctx); err != nil || n != 1 {
+				t.Fatalf("RemoveExpired = %d, %v; want only %s removed", n, err, fresh.ID)
 			}
 			if f, err := ma.File(ctx, used.ID); err != nil || len(f.Versions) != 2 {
 				t.Fatalf("the used file: %+v, %v", f, err)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/profilephoto/photo/internal/imaging"
 	"github.com/profilephoto/photo/internal/pngdec"
-	"github.com/profilephoto/photo/storage/memstore"
 )
 
 // TestRowsRenderLikeImagePNG renders PNGs of many colour types and depths
@@ -61,7 +60,7 @@ func TestRowsRenderLikeImagePNG(t *testing.T) {
 			cases[filepath.Base(f)] = data
 		}
 	}
-	m, err := New(memstore.New(), nil)
+	m, err := New(newBucket(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

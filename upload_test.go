@@ -17,6 +17,7 @@ import (
 
 	"github.com/profilephoto/photo"
 	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/driver"
 	"github.com/profilephoto/photo/storage/memstore"
 )
 
@@ -69,7 +70,7 @@ func uploadPayload(t testing.TB, w, h int, seed uint64) []byte {
 }
 
 // uploadObjects lists the stored objects of upload key.
-func uploadObjects(t testing.TB, st storage.Store, key string) []string {
+func uploadObjects(t testing.TB, st *storage.Bucket, key string) []string {
 	t.Helper()
 	return allKeys(t, st, "uploads/"+key+"/")
 }
@@ -77,7 +78,8 @@ func uploadObjects(t testing.TB, st storage.Store, key string) []string {
 // testUploads is the resumable-upload suite, run on any backend: every
 // Manager it makes shares st, and every upload and user is its own, so st
 // may hold other data.
-func testUploads(t *testing.T, st storage.Store) {
+func testUploads(t *testing.T, d driver.Bucket) {
+	st := storage.NewBucket(d)
 	clock := &uploadClock{t: time.Now().UTC()}
 	m, err := photo.New(st, &photo.Options{Now: clock.Now})
 	if err != nil {
@@ -95,7 +97,7 @@ func testUploads(t *testing.T, st storage.Store) {
 
 	create := func(t *testing.T, length int64) *photo.Upload {
 		t.Helper()
-		u, err := m.CreateUpload(ctx, "uploader", "me.jpg", "image/jpeg", length, time.Hour)
+		u, err := m.CreateUpload(ctx, "uploader", "image/jpeg", length, &photo.UploadOptions{Name: "me.jpg", TTL: time.Hour})
 		if err != nil {
 			t.Fatalf("CreateUpload: %v", err)
 		}
@@ -109,8 +111,8 @@ func testUploads(t *testing.T, st storage.Store) {
 		if err != nil {
 			t.Fatalf("Upload: %v", err)
 		}
-		if !u.Complete() {
-			if _, err := m.AppendUpload(ctx, key, u.Received, L, bytes.NewReader(payload[u.Received:]), L-u.Received); err != nil {
+		if u.Received != u.Length {
+			if _, err := m.AppendUpload(ctx, key, photo.Chunk{Offset: u.Received, Total: L, Size: L - u.Received, Body: bytes.NewReader(payload[u.Received:])}); err != nil {
 				t.Fatalf("AppendUpload of the rest: %v", err)
 			}
 		}
@@ -135,7 +137,7 @@ func testUploads(t *testing.T, st storage.Store) {
 	}
 
 	t.Run("create", func(t *testing.T) {
-		max := m.Limits().MaxBytes
+		max := m.Options().Limits.MaxBytes
 		tests := []struct {
 			name, owner, fileName, ct string
 			length                    int64
@@ -148,13 +150,13 @@ func testUploads(t *testing.T, st storage.Store) {
 			{"gif", "u", "a.gif", "image/gif", 1, "image/gif", nil},
 			{"webp at the limit", "u", "a.webp", "image/webp", max, "image/webp", nil},
 			{"empty name", "u", "", "image/png", 5, "image/png", nil},
-			{"one byte too many", "u", "a.jpg", "image/jpeg", max + 1, "", photo.ErrFileTooLarge},
-			{"empty", "u", "a.jpg", "image/jpeg", 0, "", photo.ErrNotImage},
-			{"negative", "u", "a.jpg", "image/jpeg", -5, "", photo.ErrNotImage},
-			{"svg", "u", "a.svg", "image/svg+xml", 100, "", photo.ErrUnsupportedFormat},
-			{"text", "u", "a.txt", "text/plain", 100, "", photo.ErrUnsupportedFormat},
-			{"no type", "u", "a", "", 100, "", photo.ErrUnsupportedFormat},
-			{"no owner", "", "a.jpg", "image/jpeg", 100, "", photo.ErrInvalidUserID},
+			{"one byte too many", "u", "a.jpg", "image/jpeg", max + 1, "", photo.CodeFileTooLarge},
+			{"empty", "u", "a.jpg", "image/jpeg", 0, "", photo.CodeNotImage},
+			{"negative", "u", "a.jpg", "image/jpeg", -5, "", photo.CodeNotImage},
+			{"svg", "u", "a.svg", "image/svg+xml", 100, "", photo.CodeUnsupportedFormat},
+			{"text", "u", "a.txt", "text/plain", 100, "", photo.CodeUnsupportedFormat},
+			{"no type", "u", "a", "", 100, "", photo.CodeUnsupportedFormat},
+			{"no owner", "", "a.jpg", "image/jpeg", 100, "", photo.CodeBadUserID},
 			{"name too long", "u", strings.Repeat("n", 256), "image/jpeg", 100, "", photo.ErrInvalidInput},
 			{"name with a control character", "u", "a\nb.jpg", "image/jpeg", 100, "", photo.ErrInvalidInput},
 			{"name not UTF-8", "u", "a\xffb.jpg", "image/jpeg", 100, "", photo.ErrInvalidInput},
@@ -162,7 +164,7 @@ func testUploads(t *testing.T, st storage.Store) {
 		seen := map[string]bool{}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
-				u, err := m.CreateUpload(ctx, tc.owner, tc.fileName, tc.ct, tc.length, time.Hour)
+				u, err := m.CreateUpload(ctx, tc.owner, tc.ct, tc.length, &photo.UploadOptions{Name: tc.fileName, TTL: time.Hour})
 				if tc.wantErr != nil {
 					if !errors.Is(err, tc.wantErr) {
 						t.Fatalf("CreateUpload: %v, want %v", err, tc.wantErr)
@@ -193,7 +195,7 @@ func testUploads(t *testing.T, st storage.Store) {
 				if err != nil {
 					t.Fatalf("Upload: %v", err)
 				}
-				if got.Key != u.Key || got.Received != 0 || got.Complete() {
+				if got.Key != u.Key || got.Received != 0 || got.Received == got.Length {
 					t.Errorf("Upload = %+v", got)
 				}
 			})
@@ -201,13 +203,13 @@ func testUploads(t *testing.T, st storage.Store) {
 	})
 
 	t.Run("default TTL", func(t *testing.T) {
-		u, err := m.CreateUpload(ctx, "u", "a.jpg", "image/jpeg", 10, 0)
+		u, err := m.CreateUpload(ctx, "u", "image/jpeg", 10, &photo.UploadOptions{Name: "a.jpg"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer m.DeleteUpload(ctx, u.Key)
-		if d := u.Expires.Sub(u.Created); d != photo.DefaultUploadTTL {
-			t.Errorf("TTL %v, want %v", d, photo.DefaultUploadTTL)
+		if d := u.Expires.Sub(u.Created); d != (24 * time.Hour) {
+			t.Errorf("TTL %v, want %v", d, (24 * time.Hour))
 		}
 	})
 
@@ -236,22 +238,22 @@ func testUploads(t *testing.T, st storage.Store) {
 	}{
 		{"whole file in one chunk", []chunk{{From: 0, To: L, WantReceived: L}}, 1},
 		{"two chunks", []chunk{{From: 0, To: half, WantReceived: half}, {From: half, To: L, WantReceived: L}}, 2},
-		{"total not given", []chunk{{From: 0, To: 100, Total: i64(-1), WantReceived: 100}, {From: 100, To: L, Total: i64(-1), WantReceived: L}}, 2},
+		{"total not given", []chunk{{From: 0, To: 100, Total: i64(0), WantReceived: 100}, {From: 100, To: L, Total: i64(0), WantReceived: L}}, 2},
 		{"one byte at a time at the start", []chunk{{From: 0, To: 1, WantReceived: 1}, {From: 1, To: 2, WantReceived: 2}, {From: 2, To: 3, WantReceived: 3}}, 3},
-		{"gap", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 200, To: 300, WantErr: photo.ErrUploadConflict, WantReceived: 100}}, 1},
-		{"gap at the start", []chunk{{From: 1, To: 100, WantErr: photo.ErrUploadConflict, WantReceived: 0}}, 0},
+		{"gap", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 200, To: 300, WantErr: photo.CodeUploadConflict, WantReceived: 100}}, 1},
+		{"gap at the start", []chunk{{From: 1, To: 100, WantErr: photo.CodeUploadConflict, WantReceived: 0}}, 0},
 		{"repeated identical chunk is harmless", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 0, To: 100, WantReceived: 100}}, 1},
 		{"repeat of a part is harmless", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 10, To: 60, WantReceived: 100}}, 1},
 		{"overlap that agrees appends the tail", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 50, To: 200, WantReceived: 200}}, 2},
 		{"overlap across chunks", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 100, To: 200, WantReceived: 200}, {From: 50, To: 300, WantReceived: 300}}, 3},
-		{"overlap that disagrees", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 50, To: 150, Flip: 60, WantErr: photo.ErrUploadConflict, WantReceived: 100}}, 1},
-		{"overlap that disagrees at its last byte", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 0, To: 150, Flip: 99, WantErr: photo.ErrUploadConflict, WantReceived: 100}}, 1},
-		{"repeat that disagrees", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 0, To: 100, Flip: 3, WantErr: photo.ErrUploadConflict, WantReceived: 100}}, 1},
-		{"beyond the declared length", []chunk{{From: 0, To: L, N: i64(L + 1), Wrap: func(r io.Reader) io.Reader { return io.MultiReader(r, strings.NewReader("x")) }, WantErr: photo.ErrUploadRange}}, 0},
-		{"beyond the declared length from the middle", []chunk{{From: 0, To: half, WantReceived: half}, {From: half, To: L, N: i64(L - half + 10), WantErr: photo.ErrUploadRange, WantReceived: half}}, 1},
-		{"total larger than declared", []chunk{{From: 0, To: 100, Total: i64(L + 1), WantErr: photo.ErrUploadRange}}, 0},
-		{"total smaller than declared", []chunk{{From: 0, To: 100, Total: i64(100), WantErr: photo.ErrUploadRange}}, 0},
-		{"negative offset", []chunk{{From: 0, To: 100, Offset: i64(-1), WantErr: photo.ErrUploadRange}}, 0},
+		{"overlap that disagrees", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 50, To: 150, Flip: 60, WantErr: photo.CodeUploadConflict, WantReceived: 100}}, 1},
+		{"overlap that disagrees at its last byte", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 0, To: 150, Flip: 99, WantErr: photo.CodeUploadConflict, WantReceived: 100}}, 1},
+		{"repeat that disagrees", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 0, To: 100, Flip: 3, WantErr: photo.CodeUploadConflict, WantReceived: 100}}, 1},
+		{"beyond the declared length", []chunk{{From: 0, To: L, N: i64(L + 1), Wrap: func(r io.Reader) io.Reader { return io.MultiReader(r, strings.NewReader("x")) }, WantErr: photo.CodeBadRange}}, 0},
+		{"beyond the declared length from the middle", []chunk{{From: 0, To: half, WantReceived: half}, {From: half, To: L, N: i64(L - half + 10), WantErr: photo.CodeBadRange, WantReceived: half}}, 1},
+		{"total larger than declared", []chunk{{From: 0, To: 100, Total: i64(L + 1), WantErr: photo.CodeBadRange}}, 0},
+		{"total smaller than declared", []chunk{{From: 0, To: 100, Total: i64(100), WantErr: photo.CodeBadRange}}, 0},
+		{"negative offset", []chunk{{From: 0, To: 100, Offset: i64(-1), WantErr: photo.CodeBadRange}}, 0},
 		{"body shorter than declared", []chunk{{From: 0, To: 100, N: i64(200), WantErr: io.ErrUnexpectedEOF}}, 0},
 		{"body shorter than declared after an overlap", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 50, To: 150, N: i64(200), WantErr: io.ErrUnexpectedEOF, WantReceived: 100}}, 1},
 		{"body shorter than the overlap", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 0, To: 50, N: i64(100), WantErr: io.ErrUnexpectedEOF, WantReceived: 100}}, 1},
@@ -265,7 +267,7 @@ func testUploads(t *testing.T, st storage.Store) {
 		}, 2},
 		{"nil reader", []chunk{{From: 0, To: 10, Wrap: func(io.Reader) io.Reader { return nil }, WantErr: io.ErrUnexpectedEOF}}, 0},
 		{"empty chunk tells the state", []chunk{{From: 0, To: 100, WantReceived: 100}, {From: 0, To: 0, Offset: i64(0), WantReceived: 100}}, 1},
-		{"empty chunk with a wrong total", []chunk{{From: 0, To: 0, Total: i64(5), WantErr: photo.ErrUploadRange}}, 0},
+		{"empty chunk with a wrong total", []chunk{{From: 0, To: 0, Total: i64(5), WantErr: photo.CodeBadRange}}, 0},
 	}
 	for _, tc := range tests {
 		t.Run("append/"+tc.name, func(t *testing.T) {
@@ -289,24 +291,26 @@ func testUploads(t *testing.T, st storage.Store) {
 				if c.Wrap != nil {
 					r = c.Wrap(r)
 				}
-				got, err := m.AppendUpload(ctx, u.Key, off, total, r, n)
+				got, err := m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: off, Total: total, Size: n, Body: r})
 				switch {
 				case c.WantErr != nil:
 					if !errors.Is(err, c.WantErr) {
 						t.Fatalf("chunk %d: AppendUpload: %v, want %v", i, err, c.WantErr)
 					}
-					var re *photo.UploadRangeError
-					if errors.As(err, &re) {
-						if re.Key != u.Key || re.Received != c.WantReceived || re.Length != L || re.Reason == "" {
-							t.Errorf("chunk %d: %+v, want key %s, received %d of %d and a reason", i, re, u.Key, c.WantReceived, L)
+					var pe *photo.Error
+					if errors.Is(c.WantErr, photo.CodeBadRange) || errors.Is(c.WantErr, photo.CodeUploadConflict) {
+						// The refusal comes with the upload as it stands.
+						if !errors.As(err, &pe) || pe.SafeMessage() == "" {
+							t.Errorf("chunk %d: %v is not an *Error with a message", i, err)
 						}
-					} else if errors.Is(c.WantErr, photo.ErrUploadRange) || errors.Is(c.WantErr, photo.ErrUploadConflict) {
-						t.Errorf("chunk %d: %T is not an *UploadRangeError", i, err)
+						if got == nil || got.Key != u.Key || got.Received != c.WantReceived || got.Length != L {
+							t.Errorf("chunk %d: AppendUpload = %+v, want key %s, received %d of %d", i, got, u.Key, c.WantReceived, L)
+						}
 					}
 				case err != nil:
 					t.Fatalf("chunk %d: AppendUpload: %v", i, err)
 				default:
-					if got.Received != c.WantReceived || got.Length != L || got.Complete() != (c.WantReceived == L) {
+					if got.Received != c.WantReceived || got.Length != L || (got.Received == got.Length) != (c.WantReceived == L) {
 						t.Errorf("chunk %d: AppendUpload = %+v, want %d of %d received", i, got, c.WantReceived, L)
 					}
 				}
@@ -338,7 +342,7 @@ func testUploads(t *testing.T, st storage.Store) {
 			if _, err := m.Upload(ctx, key); !errors.Is(err, photo.ErrNotFound) {
 				t.Errorf("Upload(%q): %v, want ErrNotFound", key, err)
 			}
-			if _, err := m.AppendUpload(ctx, key, 0, 3, strings.NewReader("abc"), 3); !errors.Is(err, photo.ErrNotFound) {
+			if _, err := m.AppendUpload(ctx, key, photo.Chunk{Offset: 0, Total: 3, Size: 3, Body: strings.NewReader("abc")}); !errors.Is(err, photo.ErrNotFound) {
 				t.Errorf("AppendUpload(%q): %v, want ErrNotFound", key, err)
 			}
 			if _, err := m.SetFromUpload(ctx, "u", key, nil); !errors.Is(err, photo.ErrNotFound) {
@@ -352,12 +356,12 @@ func testUploads(t *testing.T, st storage.Store) {
 
 	t.Run("set from an incomplete upload", func(t *testing.T) {
 		u := create(t, L)
-		if _, err := m.AppendUpload(ctx, u.Key, 0, L, bytes.NewReader(payload[:L-1]), L-1); err != nil {
+		if _, err := m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: 0, Total: L, Size: L - 1, Body: bytes.NewReader(payload[:L-1])}); err != nil {
 			t.Fatal(err)
 		}
 		user := "upload-incomplete-" + u.Key
-		if _, err := m.SetFromUpload(ctx, user, u.Key, nil); !errors.Is(err, photo.ErrUploadIncomplete) {
-			t.Fatalf("SetFromUpload: %v, want ErrUploadIncomplete", err)
+		if _, err := m.SetFromUpload(ctx, user, u.Key, nil); !errors.Is(err, photo.CodeUploadIncomplete) {
+			t.Fatalf("SetFromUpload: %v, want CodeUploadIncomplete", err)
 		}
 		if _, err := m.Get(ctx, user); !errors.Is(err, photo.ErrNotFound) {
 			t.Errorf("Get after a refused SetFromUpload: %v, want ErrNotFound", err)
@@ -367,11 +371,11 @@ func testUploads(t *testing.T, st storage.Store) {
 
 	t.Run("set from an upload that is not an image", func(t *testing.T) {
 		text := []byte("<svg xmlns='http://www.w3.org/2000/svg'></svg>")
-		u, err := m.CreateUpload(ctx, "uploader", "a.png", "image/png", int64(len(text)), time.Hour)
+		u, err := m.CreateUpload(ctx, "uploader", "image/png", int64(len(text)), &photo.UploadOptions{Name: "a.png", TTL: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.AppendUpload(ctx, u.Key, 0, -1, bytes.NewReader(text), int64(len(text))); err != nil {
+		if _, err := m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: 0, Size: int64(len(text)), Body: bytes.NewReader(text)}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := m.SetFromUpload(ctx, "upload-svg-"+u.Key, u.Key, nil); !errors.Is(err, photo.ErrInvalidInput) {
@@ -393,7 +397,7 @@ func testUploads(t *testing.T, st storage.Store) {
 			t.Fatal(err)
 		}
 		u := create(t, L)
-		if _, err := m.AppendUpload(ctx, u.Key, 0, L, bytes.NewReader(payload), L); err != nil {
+		if _, err := m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: 0, Total: L, Size: L, Body: bytes.NewReader(payload)}); err != nil {
 			t.Fatal(err)
 		}
 		p, err := m.SetFromUpload(ctx, user, u.Key, &photo.SetOptions{Crop: &photo.Crop{X: 8, Y: 0, Size: 80}})
@@ -412,7 +416,7 @@ func testUploads(t *testing.T, st storage.Store) {
 
 	t.Run("delete", func(t *testing.T) {
 		u := create(t, L)
-		if _, err := m.AppendUpload(ctx, u.Key, 0, L, bytes.NewReader(payload[:500]), 500); err != nil {
+		if _, err := m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: 0, Total: L, Size: 500, Body: bytes.NewReader(payload[:500])}); err != nil {
 			t.Fatal(err)
 		}
 		if err := m.DeleteUpload(ctx, u.Key); err != nil {
@@ -421,7 +425,7 @@ func testUploads(t *testing.T, st storage.Store) {
 		if objs := uploadObjects(t, st, u.Key); len(objs) != 0 {
 			t.Errorf("objects left: %q", objs)
 		}
-		if _, err := m.AppendUpload(ctx, u.Key, 500, L, bytes.NewReader(payload[500:]), L-500); !errors.Is(err, photo.ErrNotFound) {
+		if _, err := m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: 500, Total: L, Size: L - 500, Body: bytes.NewReader(payload[500:])}); !errors.Is(err, photo.ErrNotFound) {
 			t.Errorf("AppendUpload after delete: %v, want ErrNotFound", err)
 		}
 		if err := m.DeleteUpload(ctx, u.Key); !errors.Is(err, photo.ErrNotFound) {
@@ -435,20 +439,20 @@ func testUploads(t *testing.T, st storage.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		short, err := em.CreateUpload(ctx, "u", "a.jpg", "image/jpeg", L, time.Hour)
+		short, err := em.CreateUpload(ctx, "u", "image/jpeg", L, &photo.UploadOptions{Name: "a.jpg", TTL: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
-		long, err := em.CreateUpload(ctx, "u", "a.jpg", "image/jpeg", L, 3*time.Hour)
+		long, err := em.CreateUpload(ctx, "u", "image/jpeg", L, &photo.UploadOptions{Name: "a.jpg", TTL: 3 * time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
-		lazy, err := em.CreateUpload(ctx, "u", "a.jpg", "image/jpeg", L, time.Hour)
+		lazy, err := em.CreateUpload(ctx, "u", "image/jpeg", L, &photo.UploadOptions{Name: "a.jpg", TTL: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, u := range []*photo.Upload{short, long, lazy} {
-			if _, err := em.AppendUpload(ctx, u.Key, 0, L, bytes.NewReader(payload[:1000]), 1000); err != nil {
+			if _, err := em.AppendUpload(ctx, u.Key, photo.Chunk{Offset: 0, Total: L, Size: 1000, Body: bytes.NewReader(payload[:1000])}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -458,18 +462,18 @@ func testUploads(t *testing.T, st storage.Store) {
 		}
 		ec.Advance(time.Second)
 		// An expired upload is refused at once, and removed.
-		if _, err := em.AppendUpload(ctx, lazy.Key, 1000, L, bytes.NewReader(payload[1000:]), L-1000); !errors.Is(err, photo.ErrNotFound) {
+		if _, err := em.AppendUpload(ctx, lazy.Key, photo.Chunk{Offset: 1000, Total: L, Size: L - 1000, Body: bytes.NewReader(payload[1000:])}); !errors.Is(err, photo.ErrNotFound) {
 			t.Errorf("AppendUpload at expiry: %v, want ErrNotFound", err)
 		}
 		if objs := uploadObjects(t, st, lazy.Key); len(objs) != 0 {
 			t.Errorf("objects left of an upload refused as expired: %q", objs)
 		}
-		n, err := em.ExpireUploads(ctx)
+		n, err := em.RemoveExpired(ctx)
 		if err != nil {
-			t.Fatalf("ExpireUploads: %v", err)
+			t.Fatalf("RemoveExpired: %v", err)
 		}
 		if n < 1 {
-			t.Errorf("ExpireUploads removed %d uploads, want at least 1", n)
+			t.Errorf("RemoveExpired removed %d uploads, want at least 1", n)
 		}
 		if objs := uploadObjects(t, st, short.Key); len(objs) != 0 {
 			t.Errorf("objects left of an expired upload: %q", objs)
@@ -488,11 +492,11 @@ func testUploads(t *testing.T, st storage.Store) {
 
 	t.Run("orphan chunks", func(t *testing.T) {
 		// Long-lived, so that the later clock below finds it alive.
-		u, err := m.CreateUpload(ctx, "uploader", "me.jpg", "image/jpeg", L, 10*time.Hour)
+		u, err := m.CreateUpload(ctx, "uploader", "image/jpeg", L, &photo.UploadOptions{Name: "me.jpg", TTL: 10 * time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.AppendUpload(ctx, u.Key, 0, L, bytes.NewReader(payload[:100]), 100); err != nil {
+		if _, err := m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: 0, Total: L, Size: 100, Body: bytes.NewReader(payload[:100])}); err != nil {
 			t.Fatal(err)
 		}
 		// What a crash between a chunk's write and its record's leaves:
@@ -506,7 +510,7 @@ func testUploads(t *testing.T, st storage.Store) {
 			}
 		}
 		// Young orphans stay: their writer may be about to list them.
-		if _, err := m.ExpireUploads(ctx); err != nil {
+		if _, err := m.RemoveExpired(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if len(uploadObjects(t, st, u.Key)) != 3 || len(uploadObjects(t, st, "ZZZZZZZZZ9")) != 1 {
@@ -516,7 +520,7 @@ func testUploads(t *testing.T, st storage.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := later.ExpireUploads(ctx); err != nil {
+		if _, err := later.RemoveExpired(ctx); err != nil {
 			t.Fatal(err)
 		}
 		for _, k := range []string{orphan, gone} {
@@ -531,8 +535,8 @@ func testUploads(t *testing.T, st storage.Store) {
 		// In the even rounds both appends write their chunks before
 		// either commits, so the compare-and-swap must decide; in the
 		// odd ones they run freely.
-		gate := &chunkGate{Store: st}
-		gm, err := photo.New(gate, &photo.Options{Now: clock.Now})
+		gate := &chunkGate{Bucket: d}
+		gm, err := photo.New(storage.NewBucket(gate), &photo.Options{Now: clock.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -548,7 +552,7 @@ func testUploads(t *testing.T, st storage.Store) {
 			var wg sync.WaitGroup
 			for i, data := range [][]byte{a, b} {
 				wg.Go(func() {
-					_, errs[i] = gm.AppendUpload(ctx, u.Key, 0, L, bytes.NewReader(data), 200)
+					_, errs[i] = gm.AppendUpload(ctx, u.Key, photo.Chunk{Offset: 0, Total: L, Size: 200, Body: bytes.NewReader(data)})
 				})
 			}
 			wg.Wait()
@@ -558,8 +562,8 @@ func testUploads(t *testing.T, st storage.Store) {
 				switch {
 				case err == nil:
 					ok++
-				case !errors.Is(err, photo.ErrUploadConflict):
-					t.Errorf("round %d: the loser's error %v does not match ErrUploadConflict", round, err)
+				case !errors.Is(err, photo.CodeUploadConflict):
+					t.Errorf("round %d: the loser's error %v does not match CodeUploadConflict", round, err)
 				}
 			}
 			if ok != 1 {
@@ -592,14 +596,14 @@ func testUploads(t *testing.T, st storage.Store) {
 			t.Fatal(err)
 		}
 		u := create(t, L)
-		if _, err := m.AppendUpload(ctx, u.Key, 0, L, bytes.NewReader(payload[:half]), half); err != nil {
+		if _, err := m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: 0, Total: L, Size: half, Body: bytes.NewReader(payload[:half])}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := other.Upload(ctx, u.Key)
 		if err != nil || got.Received != half {
 			t.Fatalf("other Manager's Upload = %v, %v", got, err)
 		}
-		if _, err := other.AppendUpload(ctx, u.Key, half, -1, bytes.NewReader(payload[half:]), L-half); err != nil {
+		if _, err := other.AppendUpload(ctx, u.Key, photo.Chunk{Offset: half, Size: L - half, Body: bytes.NewReader(payload[half:])}); err != nil {
 			t.Fatal(err)
 		}
 		finish(t, u.Key)
@@ -612,7 +616,7 @@ func testUploads(t *testing.T, st storage.Store) {
 // until n of them have arrived, so that racing appends all pass their
 // checks before any commits.
 type chunkGate struct {
-	storage.Store
+	driver.Bucket
 	mu      sync.Mutex
 	n       int
 	arrived int
@@ -644,7 +648,7 @@ func (g *chunkGate) Put(ctx context.Context, key string, r io.Reader, o *storage
 			}
 		}
 	}
-	return g.Store.Put(ctx, key, r, o)
+	return g.Bucket.Put(ctx, key, r, o)
 }
 
 // TestUploadChunkLimit checks that an upload takes at most
@@ -653,42 +657,28 @@ func TestUploadChunkLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sends a thousand chunks")
 	}
-	m, err := photo.New(memstore.New(), nil)
+	m, err := photo.New(photo.NewTestBucket(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	const L = photo.MaxUploadChunks + 10
-	u, err := m.CreateUpload(ctx, "u", "a.png", "image/png", L, time.Hour)
+	const L = 1024 + 10
+	u, err := m.CreateUpload(ctx, "u", "image/png", L, &photo.UploadOptions{Name: "a.png", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range int64(photo.MaxUploadChunks) {
-		if _, err := m.AppendUpload(ctx, u.Key, i, L, strings.NewReader("x"), 1); err != nil {
+	for i := range int64(1024) {
+		if _, err := m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: i, Total: L, Size: 1, Body: strings.NewReader("x")}); err != nil {
 			t.Fatalf("chunk %d: %v", i, err)
 		}
 	}
-	_, err = m.AppendUpload(ctx, u.Key, photo.MaxUploadChunks, L, strings.NewReader("x"), 1)
-	var re *photo.UploadRangeError
-	if !errors.As(err, &re) || !errors.Is(err, photo.ErrUploadRange) || re.Received != photo.MaxUploadChunks {
-		t.Fatalf("chunk %d: %v, want an ErrUploadRange saying %d bytes arrived", photo.MaxUploadChunks, err, photo.MaxUploadChunks)
+	got, err := m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: 1024, Total: L, Size: 1, Body: strings.NewReader("x")})
+	if photo.CodeOf(err) != photo.CodeBadRange || got == nil || got.Received != 1024 {
+		t.Fatalf("chunk %d: %v, want an CodeBadRange saying %d bytes arrived", 1024, err, 1024)
 	}
 	// A repeat of bytes already received still works: it stores nothing.
-	if _, err := m.AppendUpload(ctx, u.Key, 0, L, strings.NewReader("xx"), 2); err != nil {
+	if _, err := m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: 0, Total: L, Size: 2, Body: strings.NewReader("xx")}); err != nil {
 		t.Errorf("repeat after the limit: %v", err)
-	}
-}
-
-// TestUploadRangeErrorText checks that the error names what a client needs
-// to resume.
-func TestUploadRangeErrorText(t *testing.T) {
-	e := &photo.UploadRangeError{Key: "AbCdEfGhIj", Received: 10, Length: 20, Reason: "a gap", Err: photo.ErrUploadConflict}
-	want := "photo: upload AbCdEfGhIj: a gap (received 10 of 20 bytes)"
-	if e.Error() != want {
-		t.Errorf("Error() = %q, want %q", e.Error(), want)
-	}
-	if !errors.Is(e, photo.ErrUploadConflict) || errors.Is(e, photo.ErrUploadRange) {
-		t.Errorf("errors.Is does not follow Err")
 	}
 }
 
@@ -697,7 +687,7 @@ func TestUploadRangeErrorText(t *testing.T) {
 // compare-and-swap, without the network.
 func BenchmarkUploadAppend(b *testing.B) {
 	const chunk, chunks = 1 << 20, 16
-	m, err := photo.New(memstore.New(), nil)
+	m, err := photo.New(photo.NewTestBucket(b), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -706,12 +696,12 @@ func BenchmarkUploadAppend(b *testing.B) {
 	b.SetBytes(chunk * chunks)
 	b.ReportAllocs()
 	for b.Loop() {
-		u, err := m.CreateUpload(ctx, "u", "a.jpg", "image/jpeg", chunk*chunks, time.Hour)
+		u, err := m.CreateUpload(ctx, "u", "image/jpeg", chunk*chunks, &photo.UploadOptions{Name: "a.jpg", TTL: time.Hour})
 		if err != nil {
 			b.Fatal(err)
 		}
 		for i := range int64(chunks) {
-			if _, err := m.AppendUpload(ctx, u.Key, i*chunk, chunk*chunks, bytes.NewReader(data), chunk); err != nil {
+			if _, err := m.AppendUpload(ctx, u.Key, photo.Chunk{Offset: i * chunk, Total: chunk * chunks, Size: chunk, Body: bytes.NewReader(data)}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -21,8 +21,6 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-
-	"github.com/profilephoto/photo/storage/memstore"
 )
 
 // Generators of test inputs. Everything here is made in the test, so the
@@ -345,7 +343,7 @@ func TestSetCodes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			st := memstore.New()
+			st := newBucket(t)
 			m, err := New(st, &Options{Limits: tc.lim})
 			if err != nil {
 				t.Fatal(err)
@@ -490,7 +488,7 @@ func TestSetAccepts(t *testing.T) {
 			if src.bytes != int64(len(tc.data)) {
 				t.Errorf("bytes %d, want %d", src.bytes, len(tc.data))
 			}
-			m, err := New(memstore.New(), &Options{Limits: tc.lim})
+			m, err := New(newBucket(t), &Options{Limits: tc.lim})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -537,7 +535,7 @@ func TestReadSourceContext(t *testing.T) {
 	// cancels after the first.
 	ctx, cancel = context.WithCancel(t.Context())
 	r := &cancelAfter{r: iotest.OneByteReader(bytes.NewReader(genPNG(t, 8, 8))), cancel: cancel}
-	st := memstore.New()
+	st := newBucket(t)
 	m, err := New(st, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -608,32 +606,6 @@ func TestChecksComeBeforeDecoding(t *testing.T) {
 				t.Errorf("refusing it allocated %d bytes", n)
 			}
 		})
-	}
-}
-
-// TestSentinels checks the error API: every code's sentinel matches only
-// errors of that code, ErrInvalidInput matches them all, and a message
-// defaults per code.
-func TestSentinels(t *testing.T) {
-	for code, s := range sentinels {
-		err := error(inputError(code, io.ErrUnexpectedEOF, "detail"))
-		if !errors.Is(err, s) || !errors.Is(err, ErrInvalidInput) || !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Errorf("%s: errors.Is fails", code)
-		}
-		if s.Error() == "photo: "+string(code) || !strings.HasPrefix(s.Error(), "photo: ") {
-			t.Errorf("%s: sentinel message %q has no default text", code, s.Error())
-		}
-		if !errors.Is(s, s) {
-			t.Errorf("%s: the sentinel does not match itself", code)
-		}
-		for c2, s2 := range sentinels {
-			if c2 != code && errors.Is(err, s2) {
-				t.Errorf("%s matches the %s sentinel", code, c2)
-			}
-		}
-	}
-	if len(sentinels) != len(defaultMessages) {
-		t.Errorf("%d sentinels, %d default messages", len(sentinels), len(defaultMessages))
 	}
 }
 

@@ -1,0 +1,123 @@
+package photo
+
+// The commit protocol: a Set writes its blobs under a prefix of its own,
+// then switches the user's record with a compare-and-swap on its ETag,
+// then removes what the record no longer references.
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/profilephoto/photo/storage"
+)
+
+// commit applies change to the user's record with a compare-and-swap,
+// retrying when another writer came first (unless ifRevision pins the
+// revision, in which case the loser gets ErrConflict). It returns the new
+// record and the version that it replaced, if any.
+//
+// A Put that fails may have been applied all the same: S3 reports a write
+// whose response was lost (a timeout, a cancellation that came too late)
+// as an error, and its SDK retries a conditional write whose first attempt
+// was applied, which the retry then reports as a lost precondition. So
+// after a failed Put commit reads the record again, and a record carrying
+// the attempt's nonce means that the write happened. An error whose write
+// may yet happen (the request may still be on its way) is an
+// *unsettledError: the caller must not remove what the write references.
+func (m *Manager) commit(ctx context.Context, userID string, ifRevision int64, change func(*record) error) (*record, *version, error) {
+	for attempt := 0; ; attempt++ {
+		rec, etag, err := loadRecord(ctx, m.bucket, userID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if rec == nil {
+			rec = &record{UserID: userID}
+		}
+		if ifRevision != 0 && rec.Revision != ifRevision {
+			return nil, nil, inputError(ErrConflict, nil, "the revision is %d, not %d", rec.Revision, ifRevision)
+		}
+		old := rec.Current
+		next := *rec
+		if err := change(&next); err != nil {
+			return nil, nil, err
+		}
+		next.Revision++
+		next.Updated = m.cfg.now().UTC()
+		next.Commit = newNonce(10)
+		err = storeRecord(ctx, m.bucket, &next, etag)
+		if err == nil {
+			return &next, old, nil
+		}
+		if m.landed(ctx, userID, next.Commit) {
+			return &next, old, nil
+		}
+		if !errors.Is(err, storage.ErrPrecondition) {
+			return nil, nil, &unsettledError{err}
+		}
+		if ifRevision != 0 {
+			return nil, nil, &Error{Code: ErrConflict, Message: "the photo changed meanwhile"}
+		}
+		if attempt >= 100 {
+			return nil, nil, wrapErr(err, "record of %q keeps changing", userID)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// unsettledError is a failed write that may still happen or have happened.
+type unsettledError struct{ err error }
+
+func (e *unsettledError) Error() string { return e.err.Error() }
+func (e *unsettledError) Unwrap() error { return e.err }
+
+// landed reports whether the user's record is the one that the write with
+// nonce commit made. It reads on a context of its own, as the caller's may
+// be what failed the write.
+func (m *Manager) landed(ctx context.Context, userID, commit string) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	rec, _, err := loadRecord(ctx, m.bucket, userID)
+	return err == nil && rec != nil && rec.Commit == commit
+}
+
+// abandon cleans up after a Set whose commit failed with err: it removes
+// the blobs under prefix unless a record may reference them. A record that
+// does reference them means that the Set happened after all (its write
+// was applied, then a later change such as StartImport kept the version):
+// abandon then returns that photo, and the Set succeeded. Blobs whose fate
+// is unknown (the record could not be read, or err says the write may
+// still be applied) are left for RemoveOrphans, which judges them once they are
+// older than its grace period.
+func (m *Manager) abandon(ctx context.Context, userID, prefix string, err error) *Photo {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	rec, _, lerr := loadRecord(rctx, m.bucket, userID)
+	cancel()
+	switch {
+	case lerr != nil:
+		m.cfg.log.Warn("photo: cannot tell whether a failed Set is referenced; RemoveOrphans will judge its blobs", "prefix", prefix, "err", lerr)
+		return nil
+	case rec != nil && rec.Current != nil && rec.Current.Prefix == prefix:
+		return m.photo(rec)
+	}
+	var unsettled *unsettledError
+	if errors.As(err, &unsettled) {
+		m.cfg.log.Info("photo: a Set's commit failed and may yet be applied; RemoveOrphans will judge its blobs", "prefix", prefix, "err", err)
+		return nil
+	}
+	m.discard(ctx, prefix)
+	return nil
+}
+
+// discard removes blobs that no record references, on a context of its own
+// so that a cancelled Set still cleans up after itself. Failures only leave
+// garbage for RemoveOrphans.
+func (m *Manager) discard(ctx context.Context, prefix string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := deletePrefix(ctx, m.bucket, prefix); err != nil {
+		m.cfg.log.Warn("photo: clean-up failed; RemoveOrphans will remove the blobs", "prefix", prefix, "err", err)
+	}
+}

@@ -1,0 +1,16 @@
+package photo
+
+import (
+	"context"
+	"io"
+)
+
+// NewTestBucket is newBucket for the tests of package photo_test.
+var NewTestBucket = newBucket
+
+// OpenFileVersion opens version n of a file, for tests that check what a
+// file's record lists.
+func OpenFileVersion(m *Manager, ctx context.Context, fileID string, n int) (io.ReadCloser, error) {
+	r, _, err := m.openFile(ctx, fileID, n)
+	return r, err
+}
