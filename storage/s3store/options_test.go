@@ -54,7 +54,7 @@ func TestPrefixes(t *testing.T) {
 		}
 	}
 	for name, st := range map[string]*s3store.Store{"tenant": a, "tenant-b": ab} {
-		page, err := st.List(ctx, "", nil)
+		page, err := st.ListPage(ctx, "", "", 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestPrefixes(t *testing.T) {
 			t.Errorf("%s lists %+v, want only its own k", name, page.Objects)
 		}
 	}
-	page, err := root.List(ctx, "", nil)
+	page, err := root.ListPage(ctx, "", "", 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
