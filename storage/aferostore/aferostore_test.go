@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/aferostore"
 	"github.com/profilephoto/photo/storage/driver"
 	"github.com/profilephoto/photo/storage/storagetest"
@@ -17,6 +18,12 @@ func newStore(t testing.TB, fsys afero.Fs, opts *aferostore.Options) *aferostore
 		t.Fatal(err)
 	}
 	return st
+}
+
+// newBucket returns a storage.Bucket over a new Store, as applications use
+// one.
+func newBucket(t testing.TB, fsys afero.Fs, opts *aferostore.Options) *storage.Bucket {
+	return storage.NewBucket(newStore(t, fsys, opts))
 }
 
 func TestConformanceMemMapFs(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 func TestLayout(t *testing.T) {
 	base := t.TempDir()
 	root := filepath.Join(base, "root")
-	st := newStore(t, afero.NewBasePathFs(afero.NewOsFs(), root), nil)
+	st := newBucket(t, afero.NewBasePathFs(afero.NewOsFs(), root), nil)
 	ctx := context.Background()
 	keys := append(storagetest.OddKeys(), "a/..b/c", "..a", "a..")
 	for _, k := range keys {
@@ -82,7 +82,7 @@ func TestLayout(t *testing.T) {
 // a crash's temporary file, a name that is not canonical) are not objects.
 func TestForeignFiles(t *testing.T) {
 	fsys := afero.NewMemMapFs()
-	st := newStore(t, fsys, nil)
+	st := newBucket(t, fsys, nil)
 	ctx := context.Background()
 	if _, err := st.Put(ctx, "a/b", strings.NewReader("x"), nil); err != nil {
 		t.Fatal(err)
@@ -92,12 +92,15 @@ func TestForeignFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	page, err := st.ListPage(ctx, "", "", 1000)
-	if err != nil {
-		t.Fatal(err)
+	var keys []string
+	for a, err := range st.List(ctx, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, a.Key)
 	}
-	if len(page.Objects) != 1 || page.Objects[0].Key != "a/b" {
-		t.Errorf("ListPage = %+v, want only a/b", page.Objects)
+	if len(keys) != 1 || keys[0] != "a/b" {
+		t.Errorf("List = %q, want only a/b", keys)
 	}
 	// A file without the trailer is reported as broken, not served.
 	if err := afero.WriteFile(fsys, "/plain", []byte("no trailer"), 0o644); err != nil {
@@ -138,7 +141,7 @@ func TestTidy(t *testing.T) {
 	fsys := afero.NewMemMapFs()
 	st := newStore(t, fsys, nil)
 	ctx := context.Background()
-	if _, err := st.Put(ctx, "keep/me", strings.NewReader("object"), nil); err != nil {
+	if _, err := storage.NewBucket(st).Put(ctx, "keep/me", strings.NewReader("object"), nil); err != nil {
 		t.Fatal(err)
 	}
 	old := time.Now().Add(-2 * time.Hour)

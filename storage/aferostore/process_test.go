@@ -43,10 +43,11 @@ func TestMain(m *testing.M) {
 // child makes attempts compare-and-swap increments of the key "counter"
 // and tries to create each "once/N" key, printing what it won.
 func child(dir, id string) error {
-	st, err := aferostore.New(afero.NewBasePathFs(afero.NewOsFs(), dir), &aferostore.Options{NoSync: true})
+	d, err := aferostore.New(afero.NewBasePathFs(afero.NewOsFs(), dir), &aferostore.Options{NoSync: true})
 	if err != nil {
 		return err
 	}
+	st := storage.NewBucket(d)
 	ctx := context.Background()
 	wins := 0
 	for i := range attempts {
@@ -140,7 +141,7 @@ func TestTwoProcesses(t *testing.T) {
 			owners[n] = append(owners[n], c)
 		}
 	}
-	st := newStore(t, afero.NewBasePathFs(afero.NewOsFs(), dir), nil)
+	st := newBucket(t, afero.NewBasePathFs(afero.NewOsFs(), dir), nil)
 	r, err := st.Open(context.Background(), "counter")
 	if err != nil {
 		t.Fatal(err)
