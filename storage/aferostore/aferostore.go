@@ -608,6 +608,7 @@ func (w *walker) add(key string) {
 	}
 }
 
+//lint:ignore SA1019 kept until no caller uses the old Store API
 var _ storage.Store = (*Store)(nil)
 
 // List returns one page of a listing.

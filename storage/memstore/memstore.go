@@ -150,6 +150,7 @@ type reader struct {
 func (r *reader) Close() error        { return nil }
 func (r *reader) Attrs() driver.Attrs { return r.attrs }
 
+//lint:ignore SA1019 kept until no caller uses the old Store API
 var _ storage.Store = (*Store)(nil)
 
 // List returns one page of a listing.

@@ -579,6 +579,7 @@ func readFail(key string, err error) error {
 	return fmt.Errorf("s3store: read %q: %w", key, err)
 }
 
+//lint:ignore SA1019 kept until no caller uses the old Store API
 var _ storage.Store = (*Store)(nil)
 
 // List returns one page of a listing.
