@@ -24,7 +24,7 @@
 // (unless Options.NoSync), then renames it over the key: readers see the
 // old object or the new one, never a part, and a failed, cancelled or
 // crashed Put leaves the previous object as it was (a crash may leave a
-// ".tmp-*" file behind, which List never shows and Store.Tidy removes). An
+// ".tmp-*" file behind, which ListPage never shows and Store.Tidy removes). An
 // open Reader keeps the file it opened, so a later Put or Delete never
 // changes what it reads.
 //
@@ -62,7 +62,6 @@ import (
 
 	"github.com/spf13/afero"
 
-	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/driver"
 )
 
@@ -606,19 +605,4 @@ func (w *walker) add(key string) {
 	if len(w.keys) > w.size+1 {
 		w.keys = w.keys[:w.size+1]
 	}
-}
-
-//lint:ignore SA1019 kept until no caller uses the old Store API
-var _ storage.Store = (*Store)(nil)
-
-// List returns one page of a listing.
-//
-// Deprecated: wrap the Store in a storage.Bucket and range over its List.
-func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptions) (storage.ListPage, error) {
-	o, err := storage.ListArgs(ctx, prefix, opts)
-	if err != nil {
-		return storage.ListPage{}, fmt.Errorf("aferostore: list: %w", err)
-	}
-	p, err := s.ListPage(ctx, prefix, o.PageToken, o.PageSize)
-	return storage.ListPage(p), err
 }

@@ -20,7 +20,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/driver"
 )
 
@@ -149,18 +148,3 @@ type reader struct {
 
 func (r *reader) Close() error        { return nil }
 func (r *reader) Attrs() driver.Attrs { return r.attrs }
-
-//lint:ignore SA1019 kept until no caller uses the old Store API
-var _ storage.Store = (*Store)(nil)
-
-// List returns one page of a listing.
-//
-// Deprecated: wrap the Store in a storage.Bucket and range over its List.
-func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptions) (storage.ListPage, error) {
-	o, err := storage.ListArgs(ctx, prefix, opts)
-	if err != nil {
-		return storage.ListPage{}, fmt.Errorf("memstore: list: %w", err)
-	}
-	p, err := s.ListPage(ctx, prefix, o.PageToken, o.PageSize)
-	return storage.ListPage(p), err
-}

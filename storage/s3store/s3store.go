@@ -578,18 +578,3 @@ func (s *Store) ListPage(ctx context.Context, prefix, pageToken string, pageSize
 func readFail(key string, err error) error {
 	return fmt.Errorf("s3store: read %q: %w", key, err)
 }
-
-//lint:ignore SA1019 kept until no caller uses the old Store API
-var _ storage.Store = (*Store)(nil)
-
-// List returns one page of a listing.
-//
-// Deprecated: wrap the Store in a storage.Bucket and range over its List.
-func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptions) (storage.ListPage, error) {
-	o, err := storage.ListArgs(ctx, prefix, opts)
-	if err != nil {
-		return storage.ListPage{}, fmt.Errorf("s3store: list: %w", err)
-	}
-	p, err := s.ListPage(ctx, prefix, o.PageToken, o.PageSize)
-	return storage.ListPage(p), err
-}
