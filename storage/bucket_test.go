@@ -19,6 +19,7 @@ type fakeDriver struct {
 	strict  bool
 	objects map[string][]byte
 	keys    []string // extra listed keys the map does not hold (foreign objects)
+	reverse bool     // list pages in descending order, breaking the contract
 	calls   []string // "op key" of every call
 	gotOpts *driver.PutOptions
 	noETag  bool
@@ -117,6 +118,9 @@ func (f *fakeDriver) ListPage(ctx context.Context, prefix, token string, size in
 	}
 	if f.token != "" {
 		p.NextPageToken = f.token
+	}
+	if f.reverse {
+		slices.Reverse(p.Objects)
 	}
 	return p, nil
 }
@@ -377,5 +381,22 @@ func TestListStops(t *testing.T) {
 	}
 	if last == nil {
 		t.Error("no error for a repeated page token")
+	}
+}
+
+func TestListRefusesDisorder(t *testing.T) {
+	f := newFake(t, "a", "b", "c")
+	f.reverse = true
+	var got []string
+	var last error
+	for a, err := range NewBucket(f).List(t.Context(), "") {
+		if err != nil {
+			last = err
+			continue
+		}
+		got = append(got, a.Key)
+	}
+	if !slices.Equal(got, []string{"c"}) || last == nil {
+		t.Errorf("a listing out of order yielded %q then %v, want [c] then an error", got, last)
 	}
 }
