@@ -160,7 +160,7 @@ func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[Attrs, error
 				return
 			}
 		}
-		token := ""
+		token, last := "", ""
 		for {
 			if err := ctx.Err(); err != nil {
 				yield(Attrs{}, opError("list", prefix, err))
@@ -172,6 +172,12 @@ func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[Attrs, error
 				return
 			}
 			for _, a := range page.Objects {
+				if last != "" && a.Key <= last {
+					// Callers rely on each object once, in order.
+					yield(Attrs{}, opError("list", prefix, fmt.Errorf("driver listed %q after %q", truncate(a.Key), truncate(last))))
+					return
+				}
+				last = a.Key
 				if !strings.HasPrefix(a.Key, prefix) || keyProblem(a.Key) != "" {
 					continue
 				}

@@ -19,6 +19,7 @@ type fakeDriver struct {
 	strict  bool
 	objects map[string][]byte
 	keys    []string // extra listed keys the map does not hold (foreign objects)
+	reverse bool     // list pages in descending order, breaking the contract
 	calls   []string // "op key" of every call
 	gotOpts *driver.PutOptions
 	noETag  bool
@@ -118,6 +119,9 @@ func (f *fakeDriver) ListPage(ctx context.Context, prefix, token string, size in
 	if f.token != "" {
 		p.NextPageToken = f.token
 	}
+	if f.reverse {
+		slices.Reverse(p.Objects)
+	}
 	return p, nil
 }
 
@@ -147,11 +151,20 @@ func TestRefusedBeforeDriver(t *testing.T) {
 		want error
 	}{
 		{"empty key", ok, "", nil, ErrInvalidKey},
-		{"dot segment", ok, "a/../b", nil, ErrInvalidKey},
-		{"empty segment", ok, "a//b", nil, ErrInvalidKey},
+		{"dot", ok, ".", nil, ErrInvalidKey},
+		{"dot dot", ok, "..", nil, ErrInvalidKey},
+		{"trailing dot dot", ok, "a/..", nil, ErrInvalidKey},
+		{"leading dot dot", ok, "../a", nil, ErrInvalidKey},
+		{"dot dot segment", ok, "a/../b", nil, ErrInvalidKey},
+		{"dot segment", ok, "a/./b", nil, ErrInvalidKey},
 		{"leading slash", ok, "/a", nil, ErrInvalidKey},
-		{"control character", ok, "a\nb", nil, ErrInvalidKey},
-		{"not UTF-8", ok, "a\xffb", nil, ErrInvalidKey},
+		{"trailing slash", ok, "a/", nil, ErrInvalidKey},
+		{"empty segment", ok, "a//b", nil, ErrInvalidKey},
+		{"NUL", ok, "a\x00b", nil, ErrInvalidKey},
+		{"newline", ok, "a\nb", nil, ErrInvalidKey},
+		{"tab", ok, "tab\t", nil, ErrInvalidKey},
+		{"DEL", ok, "\x7f", nil, ErrInvalidKey},
+		{"not UTF-8", ok, "bad\xffutf8", nil, ErrInvalidKey},
 		{"too long", ok, strings.Repeat("k", MaxKeyLen+1), nil, ErrInvalidKey},
 		{"cancelled", cancelled, "a", nil, context.Canceled},
 		{"both preconditions", ok, "a", &PutOptions{IfAbsent: true, IfMatch: "e"}, ErrInvalidOptions},
@@ -187,8 +200,13 @@ func TestListRefusedBeforeDriver(t *testing.T) {
 		prefix string
 		want   error
 	}{
-		{"dot segment", t.Context(), "a/../", ErrInvalidKey},
+		{"dot dot", t.Context(), "..", ErrInvalidKey},
+		{"dot dot slash", t.Context(), "../", ErrInvalidKey},
+		{"slash", t.Context(), "/", ErrInvalidKey},
+		{"leading slash", t.Context(), "/a", ErrInvalidKey},
 		{"double slash", t.Context(), "a//", ErrInvalidKey},
+		{"dot segment", t.Context(), "a/../", ErrInvalidKey},
+		{"NUL", t.Context(), "a\x00", ErrInvalidKey},
 		{"cancelled", cancelled, "a/", context.Canceled},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -363,5 +381,22 @@ func TestListStops(t *testing.T) {
 	}
 	if last == nil {
 		t.Error("no error for a repeated page token")
+	}
+}
+
+func TestListRefusesDisorder(t *testing.T) {
+	f := newFake(t, "a", "b", "c")
+	f.reverse = true
+	var got []string
+	var last error
+	for a, err := range NewBucket(f).List(t.Context(), "") {
+		if err != nil {
+			last = err
+			continue
+		}
+		got = append(got, a.Key)
+	}
+	if !slices.Equal(got, []string{"c"}) || last == nil {
+		t.Errorf("a listing out of order yielded %q then %v, want [c] then an error", got, last)
 	}
 }

@@ -1,11 +1,12 @@
-// Package aferostore is a storage.Store over any afero.Fs: the local disk
-// (afero.OsFs, confined to a directory with afero.NewBasePathFs), memory
-// (afero.MemMapFs), or any other afero file system.
+// Package aferostore is a storage driver (a driver.Bucket) over any
+// afero.Fs: the local disk (afero.OsFs, confined to a directory with
+// afero.NewBasePathFs), memory (afero.MemMapFs), or any other afero file
+// system.
 //
 //	fsys := afero.NewBasePathFs(afero.NewOsFs(), "/var/lib/photos")
 //	st, err := aferostore.New(fsys, nil)
 //	if err != nil { ... }
-//	m, err := photo.New(st, nil)
+//	m, err := photo.New(storage.NewBucket(st), nil)
 //
 // # Layout
 //
@@ -23,7 +24,7 @@
 // (unless Options.NoSync), then renames it over the key: readers see the
 // old object or the new one, never a part, and a failed, cancelled or
 // crashed Put leaves the previous object as it was (a crash may leave a
-// ".tmp-*" file behind, which List never shows and Store.Tidy removes). An
+// ".tmp-*" file behind, which ListPage never shows and Store.Tidy removes). An
 // open Reader keeps the file it opened, so a later Put or Delete never
 // changes what it reads.
 //
@@ -61,7 +62,6 @@ import (
 
 	"github.com/spf13/afero"
 
-	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/driver"
 )
 
@@ -76,7 +76,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store is a storage.Store over an afero.Fs. It is safe for concurrent use.
+// Store is a driver.Bucket over an afero.Fs. It is safe for concurrent use.
 type Store struct {
 	fs    afero.Fs
 	sync  bool
@@ -91,7 +91,7 @@ type Store struct {
 	trailers trailerCache
 }
 
-var _ storage.Store = (*Store)(nil)
+var _ driver.Bucket = (*Store)(nil)
 
 // New returns a Store keeping its objects at the root of fsys. A bare
 // *afero.OsFs is refused, as its root is the system's: confine it to a
@@ -118,10 +118,16 @@ func New(fsys afero.Fs, opts *Options) (*Store, error) {
 	return &Store{fs: fsys, sync: !o.NoSync, now: o.Now, locks: l}, nil
 }
 
-// fail wraps err for op on key, without the file system's paths: a
-// BasePathFs puts the real path in its errors, and a store's errors may
-// reach a log or a client.
-func fail(op, key string, err error) error {
+// fail wraps a file system's err without its paths: a BasePathFs puts the
+// real path in its errors, and a store's errors may reach a log or a
+// client. storage.Bucket adds the operation and the key.
+func fail(err error) error {
+	return fmt.Errorf("aferostore: %w", clean(err))
+}
+
+// readFail wraps err for a Reader's op on key, without paths: a Reader's
+// errors reach the caller as they are, so they name the key.
+func readFail(op, key string, err error) error {
 	return fmt.Errorf("aferostore: %s %q: %w", op, key, clean(err))
 }
 
@@ -192,8 +198,8 @@ func parseTrailer(f io.ReaderAt, fi fs.FileInfo) (trailer, int64, error) {
 	return t, size - int64(trailerFixed) - n, nil
 }
 
-func (t trailer) attrs(key string, size int64) storage.Attrs {
-	return storage.Attrs{Key: key, Size: size, ETag: t.ETag, ModTime: t.ModTime, ContentType: t.ContentType}
+func (t trailer) attrs(key string, size int64) driver.Attrs {
+	return driver.Attrs{Key: key, Size: size, ETag: t.ETag, ModTime: t.ModTime, ContentType: t.ContentType}
 }
 
 // notFound reports whether err means that no object file is there: a
@@ -203,39 +209,36 @@ func notFound(err error) bool {
 }
 
 // stat returns the attributes of the object at key and whether it exists.
-func (s *Store) stat(key string) (storage.Attrs, bool, error) {
+func (s *Store) stat(key string) (driver.Attrs, bool, error) {
 	dir, name := keyPath(key)
 	f, err := s.fs.Open(path.Join(dir, name))
 	if notFound(err) {
-		return storage.Attrs{}, false, nil
+		return driver.Attrs{}, false, nil
 	}
 	if err != nil {
-		return storage.Attrs{}, false, err
+		return driver.Attrs{}, false, err
 	}
 	defer f.Close()
 	t, size, err := s.trailers.readTrailer(f, path.Join(dir, name))
 	if notFound(err) {
-		return storage.Attrs{}, false, nil
+		return driver.Attrs{}, false, nil
 	}
 	if err != nil {
-		return storage.Attrs{}, false, err
+		return driver.Attrs{}, false, err
 	}
 	return t.attrs(key, size), true, nil
 }
 
-// Put implements storage.Store.
-func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) (storage.Attrs, error) {
-	o, err := storage.PutArgs(ctx, key, opts)
-	if err != nil {
-		return storage.Attrs{}, fail("put", key, err)
-	}
-	if len(o.ContentType) > MaxContentTypeLen {
-		return storage.Attrs{}, fail("put", key, fmt.Errorf("content type longer than %d bytes", MaxContentTypeLen))
+// Put implements driver.Bucket. A content type longer than
+// MaxContentTypeLen is refused.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *driver.PutOptions) (driver.Attrs, error) {
+	if len(opts.ContentType) > MaxContentTypeLen {
+		return driver.Attrs{}, fmt.Errorf("aferostore: content type longer than %d bytes", MaxContentTypeLen)
 	}
 	dir, name := keyPath(key)
 	tmp, f, err := s.createTemp(dir)
 	if err != nil {
-		return storage.Attrs{}, fail("put", key, err)
+		return driver.Attrs{}, fail(err)
 	}
 	committed := false
 	defer func() {
@@ -247,40 +250,44 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *storage.
 
 	// Stream the bytes, hashing them for the ETag.
 	h := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(f, h), storage.ContextReader(ctx, r), make([]byte, 64<<10))
+	src := &sourceReader{r: r}
+	n, err := io.CopyBuffer(io.MultiWriter(f, h), src, make([]byte, 64<<10))
+	if src.err != nil {
+		return driver.Attrs{}, src.err // the caller's, or ctx's, as it is
+	}
 	if err != nil {
-		return storage.Attrs{}, fail("put", key, err)
+		return driver.Attrs{}, fail(err)
 	}
 	var nonce [8]byte
 	rand.Read(nonce[:])
 	t := trailer{
 		ETag:        hex.EncodeToString(h.Sum(nil)[:12]) + "-" + hex.EncodeToString(nonce[:]),
-		ContentType: o.ContentType,
+		ContentType: opts.ContentType,
 		ModTime:     s.now().UTC(),
 	}
 	meta, _ := json.Marshal(t)
 	meta = binary.BigEndian.AppendUint32(meta, uint32(len(meta)))
 	meta = append(meta, trailerMagic...)
 	if _, err := f.Write(meta); err != nil {
-		return storage.Attrs{}, fail("put", key, err)
+		return driver.Attrs{}, fail(err)
 	}
 	if s.sync {
 		if err := f.Sync(); err != nil {
-			return storage.Attrs{}, fail("put", key, err)
+			return driver.Attrs{}, fail(err)
 		}
 	}
 	if err := f.Close(); err != nil {
-		return storage.Attrs{}, fail("put", key, err)
+		return driver.Attrs{}, fail(err)
 	}
 
 	unlock, err := s.locks.lock(key)
 	if err != nil {
-		return storage.Attrs{}, fail("put", key, err)
+		return driver.Attrs{}, fail(err)
 	}
-	err = s.commit(ctx, key, tmp, path.Join(dir, name), &o)
+	err = s.commit(ctx, key, tmp, path.Join(dir, name), opts)
 	unlock()
 	if err != nil {
-		return storage.Attrs{}, err
+		return driver.Attrs{}, err
 	}
 	committed = true
 	if s.sync {
@@ -291,25 +298,40 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *storage.
 
 // commit checks the preconditions and renames tmp to final; the caller
 // holds key's lock.
-func (s *Store) commit(ctx context.Context, key, tmp, final string, o *storage.PutOptions) error {
+func (s *Store) commit(ctx context.Context, key, tmp, final string, o *driver.PutOptions) error {
 	// The last moment to honour a cancellation: after the rename the write
 	// has happened.
 	if err := ctx.Err(); err != nil {
-		return fail("put", key, err)
+		return err
 	}
 	if o.IfAbsent || o.IfMatch != "" {
 		cur, exists, err := s.stat(key)
 		if err != nil {
-			return fail("put", key, err)
+			return fail(err)
 		}
 		if o.IfAbsent && exists || o.IfMatch != "" && (!exists || cur.ETag != o.IfMatch) {
-			return storage.PreconditionFailed("aferostore: put", key)
+			return driver.ErrPrecondition
 		}
 	}
 	if err := s.fs.Rename(tmp, final); err != nil {
-		return fail("put", key, err)
+		return fail(err)
 	}
 	return nil
+}
+
+// sourceReader keeps the error of Put's input, to tell it from the file
+// system's and return it as it is.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
 }
 
 // createTemp makes dir and a new temporary file in it. A concurrent Delete
@@ -347,27 +369,26 @@ func (s *Store) syncDir(dir string) {
 	}
 }
 
-// Open implements storage.Store. The Reader keeps the file it opened: a
-// later Put or Delete of the key does not change what it reads.
-func (s *Store) Open(ctx context.Context, key string) (storage.Reader, error) {
-	if err := storage.KeyArgs(ctx, key); err != nil {
-		return nil, fmt.Errorf("aferostore: open: %w", err)
-	}
+// Open implements driver.Bucket. The Reader keeps the file it opened: a
+// later Put or Delete of the key does not change what it reads. It
+// implements io.WriterTo, with sendfile(2) on the operating system's file
+// system.
+func (s *Store) Open(ctx context.Context, key string) (driver.Reader, error) {
 	dir, name := keyPath(key)
 	f, err := s.fs.Open(path.Join(dir, name))
 	if notFound(err) {
-		return nil, storage.NotFound("aferostore: open", key)
+		return nil, driver.ErrNotFound
 	}
 	if err != nil {
-		return nil, fail("open", key, err)
+		return nil, fail(err)
 	}
 	t, size, err := s.trailers.readTrailer(f, path.Join(dir, name))
 	if err != nil {
 		f.Close()
 		if notFound(err) {
-			return nil, storage.NotFound("aferostore: open", key)
+			return nil, driver.ErrNotFound
 		}
-		return nil, fail("open", key, err)
+		return nil, fail(err)
 	}
 	return &reader{SectionReader: io.NewSectionReader(f, 0, size), f: f, key: key, attrs: t.attrs(key, size)}, nil
 }
@@ -376,13 +397,13 @@ type reader struct {
 	*io.SectionReader
 	f     afero.File
 	key   string
-	attrs storage.Attrs
+	attrs driver.Attrs
 }
 
 func (r *reader) Read(p []byte) (int, error) {
 	n, err := r.SectionReader.Read(p)
 	if err != nil && err != io.EOF {
-		err = fail("read", r.key, err)
+		err = readFail("read", r.key, err)
 	}
 	return n, err
 }
@@ -408,45 +429,39 @@ func (r *reader) WriteTo(w io.Writer) (int64, error) {
 	}
 	r.SectionReader.Seek(pos+n, io.SeekStart)
 	if err != nil {
-		err = fail("read", r.key, err)
+		err = readFail("read", r.key, err)
 	}
 	return n, err
 }
 
 func (r *reader) Close() error {
 	if err := r.f.Close(); err != nil {
-		return fail("close", r.key, err)
+		return readFail("close", r.key, err)
 	}
 	return nil
 }
 
-func (r *reader) Attrs() storage.Attrs { return r.attrs }
+func (r *reader) Attrs() driver.Attrs { return r.attrs }
 
-// Stat implements storage.Store.
-func (s *Store) Stat(ctx context.Context, key string) (storage.Attrs, error) {
-	if err := storage.KeyArgs(ctx, key); err != nil {
-		return storage.Attrs{}, fmt.Errorf("aferostore: stat: %w", err)
-	}
+// Stat implements driver.Bucket.
+func (s *Store) Stat(ctx context.Context, key string) (driver.Attrs, error) {
 	a, ok, err := s.stat(key)
 	if err != nil {
-		return storage.Attrs{}, fail("stat", key, err)
+		return driver.Attrs{}, fail(err)
 	}
 	if !ok {
-		return storage.Attrs{}, storage.NotFound("aferostore: stat", key)
+		return driver.Attrs{}, driver.ErrNotFound
 	}
 	return a, nil
 }
 
-// Delete implements storage.Store. It also removes the directories that
+// Delete implements driver.Bucket. It also removes the directories that
 // the object leaves empty.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := storage.KeyArgs(ctx, key); err != nil {
-		return fmt.Errorf("aferostore: delete: %w", err)
-	}
 	dir, name := keyPath(key)
 	unlock, err := s.locks.lock(key)
 	if err != nil {
-		return fail("delete", key, err)
+		return fail(err)
 	}
 	err = s.fs.Remove(path.Join(dir, name))
 	unlock()
@@ -454,7 +469,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return nil
 	}
 	if err != nil {
-		return fail("delete", key, err)
+		return fail(err)
 	}
 	if s.sync {
 		s.syncDir(dir)
@@ -471,28 +486,25 @@ func (s *Store) removeEmptyDirs(dir string) {
 	}
 }
 
-// List implements storage.Store. It walks only the directories that can
-// hold keys of the page, in key order, and stops as soon as the page is
-// full, so a page costs about what it returns whatever the store holds.
-func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptions) (storage.ListPage, error) {
-	o, err := storage.ListArgs(ctx, prefix, opts)
-	if err != nil {
-		return storage.ListPage{}, fmt.Errorf("aferostore: list: %w", err)
-	}
-	w := &walker{ctx: ctx, s: s, prefix: prefix, token: o.PageToken, size: o.PageSize}
+// ListPage implements driver.Bucket; the page token is the last key of
+// the previous page. It walks only the directories that can hold keys of
+// the page, in key order, and stops as soon as the page is full, so a page
+// costs about what it returns whatever the store holds.
+func (s *Store) ListPage(ctx context.Context, prefix, pageToken string, pageSize int) (driver.ListPage, error) {
+	w := &walker{ctx: ctx, s: s, prefix: prefix, token: pageToken, size: pageSize}
 	dir, keyPrefix := prefixDir(prefix)
 	if err := w.walk(dir, keyPrefix); err != nil && !errors.Is(err, errPageFull) {
-		return storage.ListPage{}, fmt.Errorf("aferostore: list %q: %w", prefix, clean(err))
+		return driver.ListPage{}, fail(err)
 	}
-	var page storage.ListPage
+	var page driver.ListPage
 	keys := w.keys
-	if len(keys) > o.PageSize {
-		keys = keys[:o.PageSize]
+	if len(keys) > pageSize {
+		keys = keys[:pageSize]
 		page.NextPageToken = keys[len(keys)-1]
 	}
 	for _, k := range keys {
 		if err := ctx.Err(); err != nil {
-			return storage.ListPage{}, fmt.Errorf("aferostore: list: %w", err)
+			return driver.ListPage{}, err
 		}
 		a, ok, err := s.stat(k)
 		if errors.Is(err, errCorrupt) {
@@ -501,7 +513,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptio
 			continue
 		}
 		if err != nil {
-			return storage.ListPage{}, fail("list", k, err)
+			return driver.ListPage{}, fail(err)
 		}
 		if ok { // else deleted since the walk saw it
 			page.Objects = append(page.Objects, a)
@@ -593,15 +605,4 @@ func (w *walker) add(key string) {
 	if len(w.keys) > w.size+1 {
 		w.keys = w.keys[:w.size+1]
 	}
-}
-
-var _ driver.Bucket = (*Store)(nil)
-
-// ListPage implements driver.Bucket with List.
-func (s *Store) ListPage(ctx context.Context, prefix, pageToken string, pageSize int) (driver.ListPage, error) {
-	p, err := s.List(ctx, prefix, &storage.ListOptions{PageToken: pageToken, PageSize: pageSize})
-	if err != nil {
-		return driver.ListPage{}, err
-	}
-	return driver.ListPage{Objects: p.Objects, NextPageToken: p.NextPageToken}, nil
 }

@@ -27,7 +27,7 @@ import (
 // segment, so decoding is unambiguous and names starting with '.' are free
 // for the store's own files (".tmp-*", ".locks").
 //
-// The mapping is reversible: List walks the tree and decodes the names back
+// The mapping is reversible: ListPage walks the tree and decodes the names back
 // into keys. Names that do not decode to exactly themselves are not the
 // store's and are skipped.
 
@@ -125,7 +125,7 @@ func keyPath(key string) (dir, name string) {
 
 // prefixDir returns the deepest directory that holds every key starting
 // with prefix, and the part of the key that this directory stands for.
-// Walking from there instead of the root keeps List proportional to what it
+// Walking from there instead of the root keeps ListPage proportional to what it
 // returns.
 func prefixDir(prefix string) (dir, keyPrefix string) {
 	i := strings.LastIndexByte(prefix, '/')

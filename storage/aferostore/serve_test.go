@@ -28,7 +28,7 @@ func TestWriteTo(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			st := newStore(t, tc.fs(t), &aferostore.Options{NoSync: true})
+			st := newBucket(t, tc.fs(t), &aferostore.Options{NoSync: true})
 			if _, err := st.Put(ctx, "a/b", bytes.NewReader(data), nil); err != nil {
 				t.Fatal(err)
 			}
@@ -80,8 +80,8 @@ func TestWriteTo(t *testing.T) {
 func TestReplacedByAnotherStore(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	a := newStore(t, afero.NewBasePathFs(afero.NewOsFs(), dir), &aferostore.Options{NoSync: true})
-	b := newStore(t, afero.NewBasePathFs(afero.NewOsFs(), dir), &aferostore.Options{NoSync: true})
+	a := newBucket(t, afero.NewBasePathFs(afero.NewOsFs(), dir), &aferostore.Options{NoSync: true})
+	b := newBucket(t, afero.NewBasePathFs(afero.NewOsFs(), dir), &aferostore.Options{NoSync: true})
 	read := func() (string, string) {
 		r, err := a.Open(ctx, "k")
 		if err != nil {

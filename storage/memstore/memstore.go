@@ -1,5 +1,7 @@
-// Package memstore is an in-memory storage.Store, for tests, examples and
-// single-process programs that do not need their photos to outlive them.
+// Package memstore is an in-memory storage driver, for tests, examples and
+// single-process programs that do not need their photos to outlive them:
+//
+//	b := storage.NewBucket(memstore.New())
 //
 // Objects are held as immutable byte slices; a Put reads its whole input
 // before it takes the lock, so readers never see a partial object and a
@@ -13,16 +15,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/driver"
 )
 
-// Store is an in-memory storage.Store. The zero value is not usable: call
+// Store is an in-memory driver.Bucket. The zero value is not usable: call
 // New. A Store is safe for concurrent use.
 type Store struct {
 	mu      sync.RWMutex
@@ -33,7 +34,7 @@ type Store struct {
 type object struct {
 	data  []byte
 	gen   int // how many times the key was written before this object
-	attrs storage.Attrs
+	attrs driver.Attrs
 }
 
 // New returns an empty Store.
@@ -41,33 +42,27 @@ func New() *Store {
 	return &Store{objects: make(map[string]*object), now: time.Now}
 }
 
-var _ storage.Store = (*Store)(nil)
+var _ driver.Bucket = (*Store)(nil)
 
-// Put implements storage.Store.
-func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) (storage.Attrs, error) {
-	po, err := storage.PutArgs(ctx, key, opts)
-	if err != nil {
-		return storage.Attrs{}, fmt.Errorf("memstore: put %q: %w", key, err)
-	}
-	opts = &po
+// Put implements driver.Bucket.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *driver.PutOptions) (driver.Attrs, error) {
 	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, storage.ContextReader(ctx, r)); err != nil {
-		return storage.Attrs{}, fmt.Errorf("memstore: put %q: %w", key, err)
+	if _, err := io.Copy(&buf, r); err != nil {
+		return driver.Attrs{}, err
 	}
 	data := buf.Bytes()
 	sum := sha256.Sum256(data)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The last moment to honour a cancellation: after this the write
+	// happens.
 	if err := ctx.Err(); err != nil {
-		return storage.Attrs{}, fmt.Errorf("memstore: put %q: %w", key, err)
+		return driver.Attrs{}, err
 	}
 	cur, exists := s.objects[key]
-	if opts.IfAbsent && exists {
-		return storage.Attrs{}, storage.PreconditionFailed("memstore: put", key)
-	}
-	if opts.IfMatch != "" && (!exists || cur.attrs.ETag != opts.IfMatch) {
-		return storage.Attrs{}, storage.PreconditionFailed("memstore: put", key)
+	if opts.IfAbsent && exists || opts.IfMatch != "" && (!exists || cur.attrs.ETag != opts.IfMatch) {
+		return driver.Attrs{}, driver.ErrPrecondition
 	}
 	// The ETag mixes in a write counter so that rewriting identical bytes
 	// still changes it, as the contract asks.
@@ -75,7 +70,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *storage.
 	if exists {
 		gen = cur.gen + 1
 	}
-	o := &object{data: data, gen: gen, attrs: storage.Attrs{
+	o := &object{data: data, gen: gen, attrs: driver.Attrs{
 		Key:         key,
 		Size:        int64(len(data)),
 		ETag:        fmt.Sprintf("%s-%d", hex.EncodeToString(sum[:12]), gen),
@@ -86,89 +81,70 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *storage.
 	return o.attrs, nil
 }
 
-// Open implements storage.Store.
-func (s *Store) Open(ctx context.Context, key string) (storage.Reader, error) {
-	o, err := s.get(ctx, "open", key)
+// Open implements driver.Bucket.
+func (s *Store) Open(ctx context.Context, key string) (driver.Reader, error) {
+	o, err := s.get(key)
 	if err != nil {
 		return nil, err
 	}
 	return &reader{Reader: bytes.NewReader(o.data), attrs: o.attrs}, nil
 }
 
-// Stat implements storage.Store.
-func (s *Store) Stat(ctx context.Context, key string) (storage.Attrs, error) {
-	o, err := s.get(ctx, "stat", key)
+// Stat implements driver.Bucket.
+func (s *Store) Stat(ctx context.Context, key string) (driver.Attrs, error) {
+	o, err := s.get(key)
 	if err != nil {
-		return storage.Attrs{}, err
+		return driver.Attrs{}, err
 	}
 	return o.attrs, nil
 }
 
-func (s *Store) get(ctx context.Context, op, key string) (*object, error) {
-	if err := storage.KeyArgs(ctx, key); err != nil {
-		return nil, fmt.Errorf("memstore: %s: %w", op, err)
-	}
+func (s *Store) get(key string) (*object, error) {
 	s.mu.RLock()
 	o, ok := s.objects[key]
 	s.mu.RUnlock()
 	if !ok {
-		return nil, storage.NotFound("memstore: "+op, key)
+		return nil, driver.ErrNotFound
 	}
 	return o, nil
 }
 
-// Delete implements storage.Store.
+// Delete implements driver.Bucket.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := storage.KeyArgs(ctx, key); err != nil {
-		return fmt.Errorf("memstore: delete: %w", err)
-	}
 	s.mu.Lock()
 	delete(s.objects, key)
 	s.mu.Unlock()
 	return nil
 }
 
-// List implements storage.Store.
-func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptions) (storage.ListPage, error) {
-	o, err := storage.ListArgs(ctx, prefix, opts)
-	if err != nil {
-		return storage.ListPage{}, fmt.Errorf("memstore: list: %w", err)
-	}
+// ListPage implements driver.Bucket. The page token is the last key of the
+// previous page.
+func (s *Store) ListPage(ctx context.Context, prefix, pageToken string, pageSize int) (driver.ListPage, error) {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	var keys []string
 	for k := range s.objects {
-		if strings.HasPrefix(k, prefix) && k > o.PageToken {
+		if strings.HasPrefix(k, prefix) && k > pageToken {
 			keys = append(keys, k)
 		}
 	}
-	sort.Strings(keys)
-	var page storage.ListPage
-	for i, k := range keys {
-		if i == o.PageSize {
-			page.NextPageToken = keys[i-1]
-			break
-		}
-		page.Objects = append(page.Objects, s.objects[k].attrs)
+	slices.Sort(keys)
+	var page driver.ListPage
+	if len(keys) > pageSize {
+		keys = keys[:pageSize]
+		page.NextPageToken = keys[pageSize-1]
 	}
-	s.mu.RUnlock()
+	page.Objects = make([]driver.Attrs, len(keys))
+	for i, k := range keys {
+		page.Objects[i] = s.objects[k].attrs
+	}
 	return page, nil
 }
 
 type reader struct {
 	*bytes.Reader
-	attrs storage.Attrs
+	attrs driver.Attrs
 }
 
-func (r *reader) Close() error         { return nil }
-func (r *reader) Attrs() storage.Attrs { return r.attrs }
-
-var _ driver.Bucket = (*Store)(nil)
-
-// ListPage implements driver.Bucket with List.
-func (s *Store) ListPage(ctx context.Context, prefix, pageToken string, pageSize int) (driver.ListPage, error) {
-	p, err := s.List(ctx, prefix, &storage.ListOptions{PageToken: pageToken, PageSize: pageSize})
-	if err != nil {
-		return driver.ListPage{}, err
-	}
-	return driver.ListPage{Objects: p.Objects, NextPageToken: p.NextPageToken}, nil
-}
+func (r *reader) Close() error        { return nil }
+func (r *reader) Attrs() driver.Attrs { return r.attrs }

@@ -2,12 +2,14 @@ package s3store_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/profilephoto/photo/internal/s3test"
+	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/s3store"
 )
 
@@ -40,38 +42,36 @@ func TestNewRefuses(t *testing.T) {
 func TestPrefixes(t *testing.T) {
 	srv := s3test.Start(t)
 	ctx := context.Background()
-	open := func(prefix string) *s3store.Store {
+	open := func(prefix string) *storage.Bucket {
 		st, err := s3store.New(srv.Client(), srv.Bucket, &s3store.Options{Prefix: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return st
+		return storage.NewBucket(st)
+	}
+	list := func(b *storage.Bucket) string {
+		var keys []string
+		for a, err := range b.List(ctx, "") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, a.Key)
+		}
+		return strings.Join(keys, " ")
 	}
 	a, ab, root := open("tenant"), open("tenant-b/"), open("")
-	for _, st := range []*s3store.Store{a, ab} {
+	for _, st := range []*storage.Bucket{a, ab} {
 		if _, err := st.Put(ctx, "k", strings.NewReader("x"), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for name, st := range map[string]*s3store.Store{"tenant": a, "tenant-b": ab} {
-		page, err := st.List(ctx, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page.Objects) != 1 || page.Objects[0].Key != "k" {
-			t.Errorf("%s lists %+v, want only its own k", name, page.Objects)
+	for name, st := range map[string]*storage.Bucket{"tenant": a, "tenant-b": ab} {
+		if got := list(st); got != "k" {
+			t.Errorf("%s lists %q, want only its own k", name, got)
 		}
 	}
-	page, err := root.List(ctx, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keys []string
-	for _, o := range page.Objects {
-		keys = append(keys, o.Key)
-	}
-	if strings.Join(keys, " ") != "tenant-b/k tenant/k" {
-		t.Errorf("the bucket holds %q", keys)
+	if got := list(root); got != "tenant-b/k tenant/k" {
+		t.Errorf("the bucket holds %q", got)
 	}
 	if err := a.Delete(ctx, "k"); err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func TestPrefixes(t *testing.T) {
 	if _, err := ab.Stat(ctx, "k"); err != nil {
 		t.Errorf("deleting tenant/k touched tenant-b/k: %v", err)
 	}
-	if _, err := a.Stat(ctx, "k"); err == nil {
-		t.Error("tenant/k survived its Delete")
+	if _, err := a.Stat(ctx, "k"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("tenant/k after its Delete: %v, want ErrNotFound", err)
 	}
 }

@@ -1,4 +1,4 @@
-// Package s3store is a storage.Store over an S3 bucket, for AWS S3 and the
+// Package s3store is a storage driver (a driver.Bucket) over an S3 bucket, for AWS S3 and the
 // services that speak its API (MinIO, versitygw, Ceph RGW, Cloudflare R2,
 // ...). Many processes may share one bucket: that is how a deployment
 // grows past one machine.
@@ -11,7 +11,7 @@
 //		PathStyle: true,
 //	})
 //	if err != nil { ... }
-//	m, err := photo.New(st, nil)
+//	m, err := photo.New(storage.NewBucket(st), nil)
 //
 // Credentials come from the usual AWS sources (AWS_ACCESS_KEY_ID and
 // AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...) unless Config names them. New
@@ -26,7 +26,7 @@
 // write: IfAbsent sends If-None-Match: * and IfMatch sends If-Match; a 412
 // PreconditionFailed, a 409 ConditionalRequestConflict (a concurrent
 // conditional write in progress), or a 404 for If-Match on a missing key
-// becomes storage.ErrPrecondition. The service must support conditional
+// becomes driver.ErrPrecondition. The service must support conditional
 // writes (AWS since 2024, versitygw, recent MinIO); one that ignores the
 // headers silently loses the guarantee. A conditional write whose response
 // is lost and that the SDK retries may report ErrPrecondition although the
@@ -50,9 +50,9 @@
 // through returns the object as it was when Open returned. After a Seek,
 // the Reader issues a ranged GET with If-Match of the ETag it opened, so a
 // Reader never mixes two objects: if the key was overwritten or deleted
-// meanwhile the Read fails with an error wrapping storage.ErrPrecondition
-// or storage.ErrNotFound. List pages carry no content types (S3 listings do
-// not have them).
+// meanwhile the Read fails with an error wrapping driver.ErrPrecondition
+// or driver.ErrNotFound. Listed objects carry no content types (S3 listings
+// do not have them).
 package s3store
 
 import (
@@ -114,7 +114,7 @@ const MinPartSize = 5 << 20
 
 const maxParts = 10000
 
-// Store is a storage.Store over an S3 bucket. It is safe for concurrent
+// Store is a driver.Bucket over an S3 bucket. It is safe for concurrent
 // use.
 type Store struct {
 	api      API
@@ -123,7 +123,7 @@ type Store struct {
 	partSize int64
 }
 
-var _ storage.Store = (*Store)(nil)
+var _ driver.Bucket = (*Store)(nil)
 
 // New returns a Store over bucket, reached through api.
 func New(api API, bucket string, opts *Options) (*Store, error) {
@@ -140,8 +140,10 @@ func New(api API, bucket string, opts *Options) (*Store, error) {
 	if o.Prefix != "" && !strings.HasSuffix(o.Prefix, "/") {
 		o.Prefix += "/"
 	}
-	if err := storage.ValidatePrefix(o.Prefix); err != nil {
-		return nil, fmt.Errorf("s3store: New: Prefix: %w", err)
+	if o.Prefix != "" {
+		if err := storage.ValidateKey(strings.TrimSuffix(o.Prefix, "/")); err != nil {
+			return nil, fmt.Errorf("s3store: New: Prefix: %w", err)
+		}
 	}
 	if len(o.Prefix) > MaxPrefixLen {
 		return nil, fmt.Errorf("s3store: New: Prefix longer than %d bytes", MaxPrefixLen)
@@ -186,8 +188,10 @@ func isPrecondition(err error) bool {
 	return code == "PreconditionFailed" || code == "ConditionalRequestConflict" || status == http.StatusPreconditionFailed
 }
 
-func fail(op, key string, err error) error {
-	return fmt.Errorf("s3store: %s %q: %w", op, key, err)
+// fail wraps the error of an S3 request; storage.Bucket adds the
+// operation and the key.
+func fail(err error) error {
+	return fmt.Errorf("s3store: %w", err)
 }
 
 // metaNoType marks an object stored without a content type: S3 services
@@ -208,34 +212,29 @@ func etag(p *string) string {
 	return strings.Trim(*p, `"`)
 }
 
-// Put implements storage.Store.
-func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) (storage.Attrs, error) {
-	o, err := storage.PutArgs(ctx, key, opts)
+// Put implements driver.Bucket.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *driver.PutOptions) (driver.Attrs, error) {
+	first, err := readUpTo(r, s.partSize)
 	if err != nil {
-		return storage.Attrs{}, fail("put", key, err)
-	}
-	cr := storage.ContextReader(ctx, r)
-	first, err := readUpTo(cr, s.partSize)
-	if err != nil {
-		return storage.Attrs{}, fail("put", key, err)
+		return driver.Attrs{}, err // the caller's, or ctx's, as it is
 	}
 	var tag *string
 	var size int64
 	if int64(len(first)) < s.partSize {
-		tag, err = s.putSmall(ctx, key, first, &o)
+		tag, err = s.putSmall(ctx, key, first, opts)
 		size = int64(len(first))
 	} else {
-		tag, size, err = s.putMultipart(ctx, key, first, cr, &o)
+		tag, size, err = s.putMultipart(ctx, key, first, r, opts)
 	}
 	if err != nil {
-		return storage.Attrs{}, err
+		return driver.Attrs{}, err
 	}
-	return storage.Attrs{
+	return driver.Attrs{
 		Key:         key,
 		Size:        size,
 		ETag:        etag(tag),
 		ModTime:     time.Now().UTC().Truncate(time.Second),
-		ContentType: o.ContentType,
+		ContentType: opts.ContentType,
 	}, nil
 }
 
@@ -264,7 +263,7 @@ func readUpTo(r io.Reader, limit int64) ([]byte, error) {
 }
 
 // conditions returns the headers that carry o's precondition.
-func conditions(o *storage.PutOptions) (ifMatch, ifNoneMatch *string) {
+func conditions(o *driver.PutOptions) (ifMatch, ifNoneMatch *string) {
 	if o.IfAbsent {
 		ifNoneMatch = aws.String("*")
 	}
@@ -277,21 +276,21 @@ func conditions(o *storage.PutOptions) (ifMatch, ifNoneMatch *string) {
 // writeError maps the error of the request that makes an object appear:
 // with If-Match, a missing object is a lost precondition, not a missing
 // key.
-func writeError(key string, o *storage.PutOptions, err error) error {
+func writeError(o *driver.PutOptions, err error) error {
 	if (o.IfAbsent || o.IfMatch != "") && (isPrecondition(err) || o.IfMatch != "" && isNotFound(err)) {
-		return storage.PreconditionFailed("s3store: put", key)
+		return driver.ErrPrecondition
 	}
-	return fail("put", key, err)
+	return fail(err)
 }
 
-func (s *Store) metadata(o *storage.PutOptions) (ct *string, meta map[string]string) {
+func (s *Store) metadata(o *driver.PutOptions) (ct *string, meta map[string]string) {
 	if o.ContentType == "" {
 		return nil, map[string]string{metaNoType: "1"}
 	}
 	return aws.String(o.ContentType), nil
 }
 
-func (s *Store) putSmall(ctx context.Context, key string, data []byte, o *storage.PutOptions) (*string, error) {
+func (s *Store) putSmall(ctx context.Context, key string, data []byte, o *driver.PutOptions) (*string, error) {
 	ifMatch, ifNoneMatch := conditions(o)
 	ct, meta := s.metadata(o)
 	out, err := s.api.PutObject(ctx, &s3.PutObjectInput{
@@ -305,12 +304,12 @@ func (s *Store) putSmall(ctx context.Context, key string, data []byte, o *storag
 		IfNoneMatch:   ifNoneMatch,
 	})
 	if err != nil {
-		return nil, writeError(key, o, err)
+		return nil, writeError(o, err)
 	}
 	return out.ETag, nil
 }
 
-func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io.Reader, o *storage.PutOptions) (*string, int64, error) {
+func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io.Reader, o *driver.PutOptions) (*string, int64, error) {
 	ct, meta := s.metadata(o)
 	up, err := s.api.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket:      aws.String(s.bucket),
@@ -319,7 +318,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io
 		Metadata:    meta,
 	})
 	if err != nil {
-		return nil, 0, fail("put", key, err)
+		return nil, 0, fail(err)
 	}
 	completed := false
 	defer func() {
@@ -340,7 +339,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io
 	part := first
 	for n := int32(1); ; n++ {
 		if n > maxParts {
-			return nil, 0, fail("put", key, fmt.Errorf("more than %d parts of %d bytes", maxParts, s.partSize))
+			return nil, 0, fmt.Errorf("s3store: more than %d parts of %d bytes", maxParts, s.partSize)
 		}
 		out, err := s.api.UploadPart(ctx, &s3.UploadPartInput{
 			Bucket:        aws.String(s.bucket),
@@ -351,7 +350,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io
 			ContentLength: aws.Int64(int64(len(part))),
 		})
 		if err != nil {
-			return nil, 0, fail("put", key, err)
+			return nil, 0, fail(err)
 		}
 		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: out.ETag})
 		size += int64(len(part))
@@ -367,12 +366,12 @@ func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io
 			err = nil
 		}
 		if err != nil {
-			return nil, 0, fail("put", key, err)
+			return nil, 0, err // the caller's, or ctx's, as it is
 		}
 		part = part[:k]
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, 0, fail("put", key, err)
+		return nil, 0, err
 	}
 	ifMatch, ifNoneMatch := conditions(o)
 	out, err := s.api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
@@ -384,26 +383,23 @@ func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io
 		IfNoneMatch:     ifNoneMatch,
 	})
 	if err != nil {
-		return nil, 0, writeError(key, o, err)
+		return nil, 0, writeError(o, err)
 	}
 	completed = true
 	return out.ETag, size, nil
 }
 
-// Open implements storage.Store. The Reader uses ctx for its later ranged
+// Open implements driver.Bucket. The Reader uses ctx for its later ranged
 // requests too: cancelling ctx ends its reads.
-func (s *Store) Open(ctx context.Context, key string) (storage.Reader, error) {
-	if err := storage.KeyArgs(ctx, key); err != nil {
-		return nil, fmt.Errorf("s3store: open: %w", err)
-	}
+func (s *Store) Open(ctx context.Context, key string) (driver.Reader, error) {
 	out, err := s.api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: s.objectKey(key)})
 	if isNotFound(err) {
-		return nil, storage.NotFound("s3store: open", key)
+		return nil, driver.ErrNotFound
 	}
 	if err != nil {
-		return nil, fail("open", key, err)
+		return nil, fail(err)
 	}
-	a := storage.Attrs{
+	a := driver.Attrs{
 		Key:         key,
 		Size:        aws.ToInt64(out.ContentLength),
 		ETag:        etag(out.ETag),
@@ -419,13 +415,13 @@ type reader struct {
 	ctx     context.Context
 	s       *Store
 	key     string
-	attrs   storage.Attrs
+	attrs   driver.Attrs
 	pos     int64         // where the next Read reads
 	body    io.ReadCloser // nil when no GET is open
 	bodyPos int64         // the offset of body's next byte
 }
 
-func (r *reader) Attrs() storage.Attrs { return r.attrs }
+func (r *reader) Attrs() driver.Attrs { return r.attrs }
 
 func (r *reader) Read(p []byte) (int, error) {
 	if r.pos >= r.attrs.Size {
@@ -444,11 +440,11 @@ func (r *reader) Read(p []byte) (int, error) {
 	r.bodyPos += int64(n)
 	switch {
 	case err == io.EOF && r.pos < r.attrs.Size:
-		return n, fail("read", r.key, io.ErrUnexpectedEOF)
+		return n, readFail(r.key, io.ErrUnexpectedEOF)
 	case err == io.EOF:
 		return n, io.EOF
 	case err != nil:
-		return n, fail("read", r.key, err)
+		return n, readFail(r.key, err)
 	}
 	return n, nil
 }
@@ -467,11 +463,11 @@ func (r *reader) reopen() error {
 	})
 	switch {
 	case isNotFound(err):
-		return fmt.Errorf("s3store: read %q: deleted since Open: %w", r.key, storage.ErrNotFound)
+		return fmt.Errorf("s3store: read %q: deleted since Open: %w", r.key, driver.ErrNotFound)
 	case isPrecondition(err):
-		return fmt.Errorf("s3store: read %q: overwritten since Open: %w", r.key, storage.ErrPrecondition)
+		return fmt.Errorf("s3store: read %q: overwritten since Open: %w", r.key, driver.ErrPrecondition)
 	case err != nil:
-		return fail("read", r.key, err)
+		return readFail(r.key, err)
 	}
 	r.body = out.Body
 	r.bodyPos = r.pos
@@ -508,19 +504,16 @@ func (r *reader) Close() error {
 	return err
 }
 
-// Stat implements storage.Store.
-func (s *Store) Stat(ctx context.Context, key string) (storage.Attrs, error) {
-	if err := storage.KeyArgs(ctx, key); err != nil {
-		return storage.Attrs{}, fmt.Errorf("s3store: stat: %w", err)
-	}
+// Stat implements driver.Bucket.
+func (s *Store) Stat(ctx context.Context, key string) (driver.Attrs, error) {
 	out, err := s.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: s.objectKey(key)})
 	if isNotFound(err) {
-		return storage.Attrs{}, storage.NotFound("s3store: stat", key)
+		return driver.Attrs{}, driver.ErrNotFound
 	}
 	if err != nil {
-		return storage.Attrs{}, fail("stat", key, err)
+		return driver.Attrs{}, fail(err)
 	}
-	return storage.Attrs{
+	return driver.Attrs{
 		Key:         key,
 		Size:        aws.ToInt64(out.ContentLength),
 		ETag:        etag(out.ETag),
@@ -529,46 +522,39 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.Attrs, error) {
 	}, nil
 }
 
-// Delete implements storage.Store.
+// Delete implements driver.Bucket.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := storage.KeyArgs(ctx, key); err != nil {
-		return fmt.Errorf("s3store: delete: %w", err)
-	}
 	_, err := s.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: s.objectKey(key)})
 	if err != nil && !isNotFound(err) {
-		return fail("delete", key, err)
+		return fail(err)
 	}
 	return nil
 }
 
-// List implements storage.Store. The page token is the last key of the
-// previous page (S3's StartAfter), so a token stays valid however long the
-// listing takes.
-func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptions) (storage.ListPage, error) {
-	o, err := storage.ListArgs(ctx, prefix, opts)
-	if err != nil {
-		return storage.ListPage{}, fmt.Errorf("s3store: list: %w", err)
-	}
+// ListPage implements driver.Bucket with ListObjectsV2. The page token is
+// the last key of the previous page (S3's StartAfter), so a token stays
+// valid however long the listing takes.
+func (s *Store) ListPage(ctx context.Context, prefix, pageToken string, pageSize int) (driver.ListPage, error) {
 	in := &s3.ListObjectsV2Input{
 		Bucket:  aws.String(s.bucket),
 		Prefix:  aws.String(s.prefix + prefix),
-		MaxKeys: aws.Int32(int32(o.PageSize)),
+		MaxKeys: aws.Int32(int32(pageSize)),
 	}
-	if o.PageToken != "" {
-		in.StartAfter = aws.String(s.prefix + o.PageToken)
+	if pageToken != "" {
+		in.StartAfter = aws.String(s.prefix + pageToken)
 	}
 	for {
 		out, err := s.api.ListObjectsV2(ctx, in)
 		if err != nil {
-			return storage.ListPage{}, fmt.Errorf("s3store: list %q: %w", prefix, err)
+			return driver.ListPage{}, fail(err)
 		}
-		var page storage.ListPage
+		var page driver.ListPage
 		for _, obj := range out.Contents {
 			k, ok := strings.CutPrefix(aws.ToString(obj.Key), s.prefix)
-			if !ok || storage.ValidateKey(k) != nil {
-				continue // not written through a Store
+			if !ok {
+				continue // outside the Store's prefix
 			}
-			page.Objects = append(page.Objects, storage.Attrs{
+			page.Objects = append(page.Objects, driver.Attrs{
 				Key:     k,
 				Size:    aws.ToInt64(obj.Size),
 				ETag:    etag(obj.ETag),
@@ -587,13 +573,8 @@ func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptio
 	}
 }
 
-var _ driver.Bucket = (*Store)(nil)
-
-// ListPage implements driver.Bucket with List.
-func (s *Store) ListPage(ctx context.Context, prefix, pageToken string, pageSize int) (driver.ListPage, error) {
-	p, err := s.List(ctx, prefix, &storage.ListOptions{PageToken: pageToken, PageSize: pageSize})
-	if err != nil {
-		return driver.ListPage{}, err
-	}
-	return driver.ListPage{Objects: p.Objects, NextPageToken: p.NextPageToken}, nil
+// readFail wraps the error of a Reader's read of key: a Reader's errors
+// reach the caller as they are, so they name the key.
+func readFail(key string, err error) error {
+	return fmt.Errorf("s3store: read %q: %w", key, err)
 }

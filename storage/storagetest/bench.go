@@ -8,15 +8,16 @@ import (
 	"testing"
 
 	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/driver"
 )
 
 // BenchSize is the object size of Benchmark: a typical large rendition.
 const BenchSize = 50 << 10
 
-// Benchmark measures a backend with BenchSize objects: "Put" writes one
+// Benchmark measures a driver, through a storage.Bucket, with BenchSize objects: "Put" writes one
 // (cycling over a few keys, so a long run does not fill the store) and
 // "Open" opens one, reads it whole and closes it.
-func Benchmark(b *testing.B, newStore func(b *testing.B) storage.Store) {
+func Benchmark(b *testing.B, newDriver func(b *testing.B) driver.Bucket) {
 	data := make([]byte, BenchSize)
 	for i := range data {
 		data[i] = byte(i*31 + i>>9)
@@ -24,7 +25,7 @@ func Benchmark(b *testing.B, newStore func(b *testing.B) storage.Store) {
 	ctx := context.Background()
 	const keys = 64
 	b.Run("Put", func(b *testing.B) {
-		st := newStore(b)
+		st := storage.NewBucket(newDriver(b))
 		b.SetBytes(BenchSize)
 		b.ReportAllocs()
 		i := 0
@@ -37,7 +38,7 @@ func Benchmark(b *testing.B, newStore func(b *testing.B) storage.Store) {
 		}
 	})
 	b.Run("Open", func(b *testing.B) {
-		st := newStore(b)
+		st := storage.NewBucket(newDriver(b))
 		for i := range keys {
 			if _, err := st.Put(ctx, fmt.Sprintf("bench/open/%02d.jpg", i), bytes.NewReader(data), &storage.PutOptions{ContentType: "image/jpeg"}); err != nil {
 				b.Fatal(err)
