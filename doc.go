@@ -41,6 +41,32 @@
 // Any number of Managers, in any number of processes, may share one store:
 // the record's compare-and-swap is the only coordination they need.
 //
+// # Memory
+//
+// Memory follows a budget, not a count of images. Before it decodes
+// anything, Set estimates from the header what decoding and rendering the
+// upload will allocate and reserves that much of Options.MemoryBudget
+// (default 512 MiB); it waits while the reservation does not fit, at most
+// Options.MaxWait (default 5 seconds) and never past its context, and then
+// fails with an error wrapping ErrBusy, which asks the client to retry. An
+// image whose estimate alone exceeds the budget runs once nothing else
+// does. Options.MaxConcurrent (default GOMAXPROCS) still bounds how many
+// images are rendered at once, for the CPU's sake.
+//
+// The estimate is the decoder's buffers plus the pipeline's: per pixel, a
+// JPEG's planes (3 bytes, 15 when progressive), an interlaced PNG's image
+// and passes (twice its bytes per pixel), a GIF's frame and screen (2), a
+// WebP's (4), plus the working plane when the pixels are converted (4
+// bytes, 1 for gray), its pyramid (a third more), the resampler's
+// intermediate plane, and each output with three RGBA-sized copies for
+// turning, flattening and encoding. A PNG that is not interlaced is never
+// held at its stored depth: its rows are inflated, unfiltered and turned
+// into 8-bit samples one at a time, and where every output needs far less
+// than full resolution, averaged in 2x2 blocks as they arrive, so a
+// 7000x7000 16-bit RGBA upload is held as a 3500x3500 8-bit plane (49 MB
+// instead of image/png's 392 MB) and its whole estimate,
+// outputs with transparency included, is some 230 MB.
+//
 // # Beyond Set and Get
 //
 // Files (CreateFile, SetFromFile) give Chatter's fileId and versionNumber;

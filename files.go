@@ -258,15 +258,24 @@ func (m *Manager) checkVersionCount(f *fileMeta) error {
 	return nil
 }
 
-// checkImage judges data as Set does, pixels decoded, while it holds a
-// rendering slot as Set does, and returns its sniffed media type.
+// checkImage judges data as Set does, pixels decoded, holding its share
+// of the memory budget as Set does, and returns its sniffed media type.
 func (m *Manager) checkImage(ctx context.Context, data []byte) (string, error) {
-	if err := m.acquire(ctx); err != nil {
+	src, format, err := prepareSource(data, m.cfg.limits)
+	if err != nil {
 		return "", err
 	}
-	defer m.release()
-	src, err := decodeSource(ctx, data, m.cfg.limits)
-	if err != nil {
+	// Sized as a Set without a crop would be: an upper bound of a decode.
+	need := footprint(format, data, src, m.spec(src, nil, m.cfg.fit))
+	if err := m.acquire(ctx, need); err != nil {
+		return "", err
+	}
+	defer m.release(need)
+	if src.rows != nil {
+		if err := drain(src.rows); err != nil {
+			return "", decodeError(format, err)
+		}
+	} else if _, err := decode(format, data, src); err != nil {
 		return "", err
 	}
 	return src.mime, nil

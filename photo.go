@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/profilephoto/photo/internal/imaging"
+	"github.com/profilephoto/photo/internal/pngdec"
 	"github.com/profilephoto/photo/storage"
 )
 
@@ -185,12 +186,24 @@ type Options struct {
 	// OriginalMaxSide bounds the normalised original's longer side; default
 	// 2048.
 	OriginalMaxSide int
+	// MemoryBudget bounds the memory, in bytes, that the images being
+	// decoded and rendered at once may take; default DefaultMemoryBudget
+	// (512 MiB). Each decode reserves an estimate made from the image's
+	// header before any pixel is decoded (see the package documentation's
+	// "Memory"), and waits while it does not fit. An image whose estimate
+	// alone exceeds the budget waits until nothing else is decoding, then
+	// runs alone. Size GOMEMLIMIT above it: the estimate bounds what the
+	// pipeline allocates, and the garbage collector needs headroom.
+	MemoryBudget int64
+	// MaxWait bounds how long a Set (or the first request of an on-demand
+	// size) waits for room in the memory budget or for a CPU slot before
+	// it fails with an error wrapping ErrBusy, which callers may retry
+	// later; the caller's context may end the wait sooner. Default
+	// DefaultMaxWait (5 seconds).
+	MaxWait time.Duration
 	// MaxConcurrent bounds how many images are decoded and rendered at
-	// once; default GOMAXPROCS. Further calls wait their turn, or give up
-	// when their context ends. Size memory by it: one image may hold up to
-	// Limits.MaxPixels pixels, and rendering one allocates up to about 15
-	// bytes a pixel (some 700 MB for a 16-bit PNG at the default 50
-	// megapixels).
+	// once, whatever the memory budget: the CPU slots (each render spreads
+	// over up to 8 goroutines). Default GOMAXPROCS.
 	MaxConcurrent int
 	// ImportTimeout is how long an import may stay downloading before Get
 	// reports it failed (a process that crashed mid-download never
@@ -206,6 +219,7 @@ type Options struct {
 type config struct {
 	limits          Limits
 	quotas          Quotas
+	maxWait         time.Duration
 	sizes           []int
 	onDemand        []int
 	fit             Fit
@@ -223,7 +237,7 @@ type config struct {
 type Manager struct {
 	store storage.Store
 	cfg   config
-	sem   chan struct{}
+	gate  *gate
 	// versions caches immutable facts of versions for serving.
 	versions *versionCache
 }
@@ -295,7 +309,15 @@ func New(store storage.Store, opts *Options) (*Manager, error) {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	return &Manager{store: store, cfg: c, sem: make(chan struct{}, n), versions: newVersionCache(defaultVersionCacheEntries)}, nil
+	budget := o.MemoryBudget
+	if budget <= 0 {
+		budget = DefaultMemoryBudget
+	}
+	c.maxWait = o.MaxWait
+	if c.maxWait <= 0 {
+		c.maxWait = DefaultMaxWait
+	}
+	return &Manager{store: store, cfg: c, gate: newGate(budget, n), versions: newVersionCache(defaultVersionCacheEntries)}, nil
 }
 
 // Store returns the storage the Manager keeps its objects in.
@@ -381,22 +403,45 @@ type rendered struct {
 	versionID string
 }
 
-// render decodes data and renders it while it holds a rendering slot. When
-// the upload with these settings is already the user's current version it
-// renders nothing and returns that photo instead (Set is idempotent).
+// render decodes data and renders it while it holds its estimated memory
+// and a CPU slot. When the upload with these settings is already the
+// user's current version it renders nothing and returns that photo
+// instead (Set is idempotent).
 func (m *Manager) render(ctx context.Context, userID string, data []byte, o *SetOptions, fit Fit) (*rendered, *imaging.Result, *Photo, error) {
-	if err := m.acquire(ctx); err != nil {
-		return nil, nil, nil, fmt.Errorf("photo: set %q: %w", userID, err)
-	}
-	defer m.release()
-	src, err := decodeSource(ctx, data, m.cfg.limits)
+	// Judging the header costs little memory; it comes first so that the
+	// reservation can be sized from it.
+	src, format, err := prepareSource(data, m.cfg.limits)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// The pixels are judged before the crop box: a damaged file is
+	// corrupt whatever the crop.
+	var cropErr error
 	if o.Crop != nil {
-		if err := o.Crop.check(src.width, src.height); err != nil {
+		cropErr = o.Crop.check(src.width, src.height)
+	}
+	if cropErr != nil && src.rows != nil {
+		if err := drain(src.rows); err != nil {
+			return nil, nil, nil, decodeError(format, err)
+		}
+		return nil, nil, nil, cropErr
+	}
+	spec := m.spec(src, o.Crop, fit)
+	need := footprint(format, data, src, spec)
+	if err := m.acquire(ctx, need); err != nil {
+		return nil, nil, nil, fmt.Errorf("photo: set %q: %w", userID, err)
+	}
+	defer m.release(need)
+	if err := ctx.Err(); err != nil {
+		return nil, nil, nil, err
+	}
+	if src.rows == nil {
+		if src.img, err = decode(format, data, src); err != nil {
 			return nil, nil, nil, err
 		}
+	}
+	if cropErr != nil {
+		return nil, nil, nil, cropErr
 	}
 	vid := versionID(src.sum, o.Crop, fit, &m.cfg)
 	if rec, _, err := loadRecord(ctx, m.store, userID); err == nil && rec != nil &&
@@ -405,6 +450,29 @@ func (m *Manager) render(ctx context.Context, userID string, data []byte, o *Set
 		return nil, nil, m.photo(rec), nil
 	}
 
+	var res *imaging.Result
+	if src.rows != nil {
+		res, err = imaging.RenderRows(ctx, src.rows, spec)
+		src.rows = nil
+	} else {
+		res, err = imaging.Render(ctx, src.img, spec)
+		src.img = nil
+	}
+	if err != nil {
+		var re *imaging.ReadError
+		switch {
+		case ctx.Err() != nil:
+			return nil, nil, nil, fmt.Errorf("photo: set %q: %w", userID, ctx.Err())
+		case errors.As(err, &re):
+			return nil, nil, nil, decodeError(format, re.Err)
+		}
+		return nil, nil, nil, fmt.Errorf("photo: set %q: render: %w", userID, err)
+	}
+	return &rendered{source: src, versionID: vid}, res, nil, nil
+}
+
+// spec says what to render of src.
+func (m *Manager) spec(src *source, crop *Crop, fit Fit) imaging.Spec {
 	spec := imaging.Spec{
 		Orientation:     src.orientation,
 		Fit:             imaging.Fit(fit),
@@ -413,31 +481,34 @@ func (m *Manager) render(ctx context.Context, userID string, data []byte, o *Set
 		OriginalMaxSide: m.cfg.originalMaxSide,
 		JPEGQuality:     m.cfg.quality,
 	}
-	if o.Crop != nil {
-		spec.Crop = o.Crop.Rect()
+	if crop != nil {
+		spec.Crop = crop.Rect()
 	}
-	res, err := imaging.Render(ctx, src.img, spec)
-	src.img = nil
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, nil, fmt.Errorf("photo: set %q: %w", userID, ctx.Err())
+	return spec
+}
+
+// drain reads every row of d, to judge the pixels without keeping them.
+func drain(d *pngdec.Decoder) error {
+	w, _ := d.Size()
+	row := make([]byte, w*d.Channels())
+	for {
+		switch err := d.ReadRow(row); err {
+		case nil:
+		case io.EOF:
+			return nil
+		default:
+			return err
 		}
-		return nil, nil, nil, fmt.Errorf("photo: set %q: render: %w", userID, err)
-	}
-	return &rendered{source: src, versionID: vid}, res, nil, nil
-}
-
-// acquire waits for a rendering slot.
-func (m *Manager) acquire(ctx context.Context) error {
-	select {
-	case m.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
-func (m *Manager) release() { <-m.sem }
+// acquire waits for need bytes of the memory budget and a CPU slot, at
+// most Options.MaxWait.
+func (m *Manager) acquire(ctx context.Context, need int64) error {
+	return m.gate.acquire(ctx, need, m.cfg.maxWait)
+}
+
+func (m *Manager) release(need int64) { m.gate.release(need) }
 
 func (m *Manager) writeBlobs(ctx context.Context, v *version, res *imaging.Result) error {
 	put := func(e imaging.Encoded, name string) (blob, error) {
@@ -778,10 +849,14 @@ func (m *Manager) openOnDemand(ctx context.Context, v *version, size int) (*Blob
 	}
 	// Making a size is rendering: it waits for a slot like Set, so that a
 	// burst of first requests cannot take every CPU.
-	if err := m.acquire(ctx); err != nil {
+	// The source is a rendition (at most 4096 pixels a side): its decoded
+	// image, the working copy and the output.
+	sw, sh := v.Renditions[i].Width, v.Renditions[i].Height
+	need := 16*int64(sw)*int64(sh) + 1<<20
+	if err := m.acquire(ctx, need); err != nil {
 		return nil, fmt.Errorf("photo: open: %w", err)
 	}
-	defer m.release()
+	defer m.release(need)
 	src, err := m.store.Open(ctx, v.Prefix+v.Renditions[i].Name)
 	if err != nil {
 		return nil, fmt.Errorf("photo: open: %w", ErrNotFound)

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/image/webp"
 
 	"github.com/profilephoto/photo/internal/imgcheck"
+	"github.com/profilephoto/photo/internal/pngdec"
 	"github.com/profilephoto/photo/storage"
 )
 
@@ -195,6 +196,9 @@ type source struct {
 	frames      int         // 1, or the frame count of an animation
 	bytes       int64       // upload length
 	sum         [32]byte    // SHA-256 of the upload
+	// rows, when not nil, decodes the pixels row by row instead of img
+	// (PNG files that are not interlaced); see prepareSource.
+	rows *pngdec.Decoder
 }
 
 // readSource reads r (at most lim.MaxBytes) and judges and decodes it:
@@ -244,6 +248,28 @@ func decodeSource(ctx context.Context, data []byte, lim Limits) (*source, error)
 		return nil, err
 	}
 	return src, nil
+}
+
+// prepareSource is decodeSource for the render path: it judges data as
+// inspect does and, for a PNG that is not interlaced, opens a row decoder
+// (src.rows) instead of decoding the pixels, so that they can be read
+// straight into the pipeline's planes; the decoder's refusals then come
+// from reading the rows. Other images are left for decode.
+func prepareSource(data []byte, lim Limits) (*source, imgcheck.Format, error) {
+	src, format, err := inspect(data, lim)
+	if err != nil || format != imgcheck.PNG {
+		return src, format, err
+	}
+	d, err := pngdec.NewDecoder(data)
+	switch {
+	case errors.Is(err, pngdec.ErrInterlaced):
+		// Decoded whole by image/png; the budget counts that.
+	case err != nil:
+		return nil, format, decodeError(format, err)
+	default:
+		src.rows = d
+	}
+	return src, format, nil
 }
 
 // inspect judges data without decoding pixels. On success the source has

@@ -29,21 +29,21 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 	"unicode/utf8"
+
+	"github.com/profilephoto/photo/storage/driver"
 )
 
-// ErrNotFound reports that no object exists under a key. Backends wrap it
-// (with the key in the message) so that callers test it with errors.Is.
-var ErrNotFound = errors.New("storage: object not found")
+// ErrNotFound reports that no object exists under a key. It is
+// driver.ErrNotFound, so errors.Is matches either name.
+var ErrNotFound = driver.ErrNotFound
 
-// ErrPrecondition reports that a conditional Put lost: PutOptions.IfAbsent
-// was set and an object existed, or PutOptions.IfMatch named an ETag that is
-// no longer current (or no object existed at all).
-var ErrPrecondition = errors.New("storage: precondition failed")
+// ErrPrecondition reports that a conditional Put lost. It is
+// driver.ErrPrecondition, so errors.Is matches either name.
+var ErrPrecondition = driver.ErrPrecondition
 
 // ErrInvalidKey reports a key that ValidateKey refuses.
-var ErrInvalidKey = errors.New("storage: invalid key")
+var ErrInvalidKey = errors.New("invalid key")
 
 // MaxKeyLen is the longest key, in bytes, that every backend accepts. It
 // leaves room for a 256-byte s3store prefix within S3's 1024-byte limit on
@@ -52,45 +52,14 @@ var ErrInvalidKey = errors.New("storage: invalid key")
 // cannot hold both "a" and "a/b"; the photo library never makes such keys.)
 const MaxKeyLen = 768
 
-// Attrs describes a stored object.
-type Attrs struct {
-	// Key is the object's key.
-	Key string
-	// Size is the object's length in bytes.
-	Size int64
-	// ETag is an opaque token that changes whenever the object's bytes
-	// change. It is what PutOptions.IfMatch compares against. memstore and
-	// aferostore also change it when identical bytes are rewritten; S3's
-	// ETag is derived from the bytes, so there a compare-and-swap compares
-	// content. Backends return it without surrounding quotes.
-	ETag string
-	// ModTime is when the object was last written, as the backend knows it
-	// (S3 keeps whole seconds). The Attrs that Put returns may carry the
-	// local clock instead, where the backend does not report the time.
-	ModTime time.Time
-	// ContentType is the media type given to Put, or "" when none was.
-	// Objects listed by List may leave it empty (S3 listings lack it).
-	ContentType string
-}
+// Attrs describes a stored object (see driver.Attrs for its fields).
+type Attrs = driver.Attrs
 
-// PutOptions are the optional arguments of Store.Put. A nil *PutOptions is
-// the same as the zero value: an unconditional write with no content type.
-type PutOptions struct {
-	// IfAbsent makes the write succeed only if no object exists under the
-	// key; otherwise Put fails with ErrPrecondition and changes nothing.
-	IfAbsent bool
-	// IfMatch, when non-empty, makes the write succeed only if the object
-	// under the key exists and its current ETag equals IfMatch; otherwise
-	// Put fails with ErrPrecondition and changes nothing. IfAbsent and
-	// IfMatch together are invalid (ErrInvalidOptions).
-	//
-	// Both preconditions are checked atomically with the write, against
-	// every other writer of the store, in this process or another: of N
-	// concurrent conditional Puts on one state, exactly one wins.
-	IfMatch string
-	// ContentType is stored with the object and returned in Attrs.
-	ContentType string
-}
+// PutOptions are the optional arguments of Put. A nil *PutOptions is the
+// same as the zero value: an unconditional write with no content type. See
+// driver.PutOptions for its fields; Bucket refuses IfAbsent and IfMatch
+// together with ErrInvalidOptions.
+type PutOptions = driver.PutOptions
 
 // ListOptions are the optional arguments of Store.List. A nil *ListOptions is
 // the same as the zero value.
@@ -114,19 +83,10 @@ type ListPage struct {
 	NextPageToken string
 }
 
-// Reader reads one object. It is an io.ReadSeekCloser so that
-// http.ServeContent can answer Range requests from it; a backend may make
-// Seek cheap and read lazily (S3 issues a ranged GET on the first Read after
-// a Seek). The object read is the one that was current when Open returned:
-// a later Put or Delete of the key never mixes into an open Reader. A lazy
-// backend that cannot keep the old bytes (s3store, after a Seek) fails the
-// Read instead, with an error wrapping ErrPrecondition (overwritten) or
-// ErrNotFound (deleted). A Reader is for one goroutine at a time.
-type Reader interface {
-	io.ReadSeekCloser
-	// Attrs describes the object being read.
-	Attrs() Attrs
-}
+// Reader reads one object: an io.ReadSeekCloser with the object's Attrs,
+// reading the object as it was when Open returned (see driver.Reader). Its
+// dynamic value may also implement io.WriterTo.
+type Reader = driver.Reader
 
 // Store is the contract every backend implements. All methods are safe for
 // concurrent use. Keys are those ValidateKey accepts; a backend refuses any
@@ -183,31 +143,36 @@ type Store interface {
 // "..". Any other byte (spaces, unicode, '%', '~') is allowed. The error
 // wraps ErrInvalidKey.
 func ValidateKey(key string) error {
-	bad := func(why string) error {
-		return fmt.Errorf("%w %q: %s", ErrInvalidKey, truncate(key), why)
+	if why := keyProblem(key); why != "" {
+		return fmt.Errorf("storage: %w %q: %s", ErrInvalidKey, truncate(key), why)
 	}
+	return nil
+}
+
+// keyProblem says what is wrong with key, or "" when ValidateKey accepts it.
+func keyProblem(key string) string {
 	switch {
 	case key == "":
-		return bad("empty")
+		return "empty"
 	case len(key) > MaxKeyLen:
-		return bad(fmt.Sprintf("longer than %d bytes", MaxKeyLen))
+		return fmt.Sprintf("longer than %d bytes", MaxKeyLen)
 	case !utf8.ValidString(key):
-		return bad("not valid UTF-8")
+		return "not valid UTF-8"
 	}
 	for _, r := range key {
 		if r < 0x20 || r == 0x7f {
-			return bad("control character")
+			return "control character"
 		}
 	}
 	for seg := range strings.SplitSeq(key, "/") {
 		switch seg {
 		case "":
-			return bad("empty segment")
+			return "empty segment"
 		case ".", "..":
-			return bad("dot segment")
+			return "dot segment"
 		}
 	}
-	return nil
+	return ""
 }
 
 // ValidatePrefix reports whether prefix is a valid argument to List: empty,
@@ -232,7 +197,7 @@ func CheckPutOptions(opts *PutOptions) error {
 }
 
 // ErrInvalidOptions reports PutOptions with both IfAbsent and IfMatch set.
-var ErrInvalidOptions = errors.New("storage: IfAbsent and IfMatch are exclusive")
+var ErrInvalidOptions = errors.New("IfAbsent and IfMatch are exclusive")
 
 func truncate(s string) string {
 	if len(s) > 64 {
@@ -305,16 +270,4 @@ func PutArgs(ctx context.Context, key string, opts *PutOptions) (PutOptions, err
 // (afero and many readers know no contexts).
 func ContextReader(ctx context.Context, r io.Reader) io.Reader {
 	return contextReader{ctx, r}
-}
-
-type contextReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c contextReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -30,6 +30,8 @@ type config struct {
 	janitorEvery    time.Duration
 	writeRate       float64       // httpadapter.Options.WriteRate.Rate
 	writeWait       time.Duration // httpadapter.Options.WriteWait
+	memoryBudget    byteSize
+	memoryLimit     byteSize
 }
 
 // perUserWriteRate is -write-rate as httpadapter's per-principal limit,
@@ -81,6 +83,8 @@ Flags:
 	fs.DurationVar(&c.janitorEvery, "janitor-interval", 10*time.Minute, "how often to remove expired uploads and unreferenced blobs (0 turns it off)")
 	fs.Float64Var(&c.writeRate, "write-rate", 0, "`writes` a second each user may make (uploads, deletes, chunks; bursts of 10 times as many); 0 means the default, 5; negative turns the per-user and global write rate limits off")
 	fs.DurationVar(&c.writeWait, "write-wait", 0, "longest a write waits for a free slot before a retryable 503; 0 means the default, 5s")
+	fs.Var(&c.memoryBudget, "memory-budget", memoryBudgetHelp)
+	fs.Var(&c.memoryLimit, "memory-limit", memoryLimitHelp)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/profilephoto/photo"
+	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/aferostore"
 )
 
 // janitorTask is one periodic clean-up.
@@ -14,18 +16,38 @@ type janitorTask struct {
 	run  func(ctx context.Context) (removed int, err error)
 }
 
+// tidyAge is how long a temporary file of the filesystem store must have
+// gone unwritten before the janitor removes it. A write in progress keeps
+// its file's modification time fresh, so only a crashed writer's file
+// gets this old; an hour leaves room for the slowest client's pauses.
+const tidyAge = time.Hour
+
+// tidier is a store that can remove what crashed writers left behind
+// (the filesystem store).
+type tidier interface {
+	Tidy(ctx context.Context, olderThan time.Duration) (aferostore.TidyResult, error)
+}
+
 // janitorTasks are photod's clean-ups: resumable uploads past their expiry
-// (with their bytes) and blobs that no record references (left by a crash
-// or a failed clean-up). Both are safe while requests run and while other
-// instances share the store, so every instance may run them.
-func janitorTasks(m *photo.Manager) []janitorTask {
-	return []janitorTask{
+// (with their bytes), blobs that no record references (left by a crash or
+// a failed clean-up) and, on the filesystem store, temporary files of
+// writes that a crash interrupted. All are safe while requests run and
+// while other instances share the store, so every instance may run them.
+func janitorTasks(m *photo.Manager, st storage.Store) []janitorTask {
+	tasks := []janitorTask{
 		{"expire uploads", m.ExpireUploads},
 		{"sweep", func(ctx context.Context) (int, error) {
 			res, err := m.Sweep(ctx, nil)
 			return res.Removed, err
 		}},
 	}
+	if t, ok := st.(tidier); ok {
+		tasks = append(tasks, janitorTask{"tidy", func(ctx context.Context) (int, error) {
+			res, err := t.Tidy(ctx, tidyAge)
+			return res.TempFiles, err
+		}})
+	}
+	return tasks
 }
 
 // runJanitor runs every task once a period (and once shortly after start,

@@ -75,7 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mgr, err := photo.New(st.store, &photo.Options{Logger: log})
+	limit, from := applyMemoryLimit(cfg.memoryLimit, cfg.memoryBudget, os.Getenv)
+	logMemory(log, limit, from, cfg.memoryBudget)
+	mgr, err := photo.New(st.store, &photo.Options{Logger: log, MemoryBudget: int64(cfg.memoryBudget)})
 	if err != nil {
 		return fmt.Errorf("photod: %w", err)
 	}
@@ -151,7 +153,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	janitorCtx, stopJanitor := context.WithCancel(context.Background())
 	defer stopJanitor()
 	if cfg.janitorEvery > 0 {
-		wg.Go(func() { runJanitor(janitorCtx, cfg.janitorEvery, log, janitorTasks(mgr)) })
+		wg.Go(func() { runJanitor(janitorCtx, cfg.janitorEvery, log, janitorTasks(mgr, st.store)) })
 	}
 
 	serveErr := make(chan error, 1)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"math"
 	"slices"
 	"sync"
 )
@@ -71,6 +72,18 @@ func render(ctx context.Context, img image.Image, spec Spec, withOriginal bool) 
 	if img == nil {
 		return nil, fmt.Errorf("%w: no image", ErrInvalid)
 	}
+	r := img.Bounds()
+	return renderFrom(ctx, r.Dx(), r.Dy(), func(int) (*raster, error) { return newRaster(img) }, 0, spec, withOriginal)
+}
+
+// renderFrom is render for an image of w by h stored pixels whose working
+// form mk makes. mk is given the number of 2x2 halvings it may apply while
+// it decodes (at most maxShift): the most that still leaves every output
+// at least one level pixel per output pixel.
+func renderFrom(ctx context.Context, w, h int, mk func(shift int) (*raster, error), maxShift int, spec Spec, withOriginal bool) (res *Result, err error) {
+	if w <= 0 || h <= 0 {
+		return nil, fmt.Errorf("%w: the image is empty (%dx%d)", ErrInvalid, w, h)
+	}
 	quality := spec.JPEGQuality
 	if quality == 0 {
 		quality = DefaultJPEGQuality
@@ -87,37 +100,20 @@ func render(ctx context.Context, img image.Image, spec Spec, withOriginal bool) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ras, err := newRaster(img)
+	outs, err := outputs(w, h, spec, withOriginal)
+	if err != nil {
+		return nil, err
+	}
+	ras, err := mk(min(maxShift, shiftFor(w, h, spec.Orientation, outs)))
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-
 	o := orientationOf(spec.Orientation)
-	uw, uh := o.storedSize(ras.w, ras.h) // the swap is its own inverse
-	whole := image.Rect(0, 0, uw, uh)
-	var outs []output
-	if withOriginal {
-		w, h := within(uw, uh, spec.OriginalMaxSide)
-		outs = append(outs, output{size: 0, w: w, h: h, canvas: o.storedRect(whole, uw, uh), same: -1})
-	}
-	sq, err := square(spec, uw, uh)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range spec.Sizes {
-		d := min(s, sq.Dx())
-		outs = append(outs, output{size: s, w: d, h: d, canvas: o.storedRect(sq, uw, uh), same: -1})
-	}
-	for i := range outs {
-		for j := range i {
-			if outs[j].same < 0 && outs[j].w == outs[i].w && outs[j].h == outs[i].h && outs[j].canvas == outs[i].canvas {
-				outs[i].same = j
-				break
-			}
-		}
+	if ras.w != w || ras.h != h {
+		return nil, fmt.Errorf("imaging: internal error: a %dx%d raster for a %dx%d image", ras.w, ras.h, w, h)
 	}
 
 	bounds := image.Rect(0, 0, ras.w, ras.h)
@@ -284,6 +280,61 @@ func render(ctx context.Context, img image.Image, spec Spec, withOriginal bool) 
 		}
 	}
 	return res, nil
+}
+
+// outputs returns what render makes of an image of w by h stored pixels:
+// the original (when withOriginal) and the renditions, in spec's order,
+// each marked when an earlier one is identical.
+func outputs(w, h int, spec Spec, withOriginal bool) ([]output, error) {
+	o := orientationOf(spec.Orientation)
+	uw, uh := o.storedSize(w, h) // the swap is its own inverse
+	whole := image.Rect(0, 0, uw, uh)
+	var outs []output
+	if withOriginal {
+		w, h := within(uw, uh, spec.OriginalMaxSide)
+		outs = append(outs, output{size: 0, w: w, h: h, canvas: o.storedRect(whole, uw, uh), same: -1})
+	}
+	sq, err := square(spec, uw, uh)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range spec.Sizes {
+		d := min(s, sq.Dx())
+		outs = append(outs, output{size: s, w: d, h: d, canvas: o.storedRect(sq, uw, uh), same: -1})
+	}
+	for i := range outs {
+		for j := range i {
+			if outs[j].same < 0 && outs[j].w == outs[i].w && outs[j].h == outs[i].h && outs[j].canvas == outs[i].canvas {
+				outs[i].same = j
+				break
+			}
+		}
+	}
+	return outs, nil
+}
+
+// shiftFor returns how many 2x2 halvings an image of w by h stored pixels
+// can take before any of outs would have fewer level pixels than output
+// pixels along an axis (and while both sides stay at least 2). The
+// finest output's final pass then reduces by 1 to 2, rather than the 2
+// to 4 that reduceGap keeps when the full image is at hand: a little
+// softer, in exchange for a quarter of the memory at each step.
+func shiftFor(w, h, orient int, outs []output) int {
+	o := orientationOf(orient)
+	pitch := math.Inf(1)
+	for _, out := range outs {
+		if out.same >= 0 {
+			continue
+		}
+		sw, sh := o.storedSize(out.w, out.h)
+		pitch = min(pitch, float64(out.canvas.Dx())/float64(sw), float64(out.canvas.Dy())/float64(sh))
+	}
+	k := 0
+	for s := 2.0; s <= pitch*slack && w >= 2 && h >= 2; s *= 2 {
+		k++
+		w, h = w/2, h/2
+	}
+	return k
 }
 
 // within returns the size of a w by h image scaled down, aspect kept, so

@@ -62,6 +62,7 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/driver"
 )
 
 // Options configure a Store. A nil *Options is the zero value.
@@ -592,4 +593,15 @@ func (w *walker) add(key string) {
 	if len(w.keys) > w.size+1 {
 		w.keys = w.keys[:w.size+1]
 	}
+}
+
+var _ driver.Bucket = (*Store)(nil)
+
+// ListPage implements driver.Bucket with List.
+func (s *Store) ListPage(ctx context.Context, prefix, pageToken string, pageSize int) (driver.ListPage, error) {
+	p, err := s.List(ctx, prefix, &storage.ListOptions{PageToken: pageToken, PageSize: pageSize})
+	if err != nil {
+		return driver.ListPage{}, err
+	}
+	return driver.ListPage{Objects: p.Objects, NextPageToken: p.NextPageToken}, nil
 }

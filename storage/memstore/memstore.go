@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/driver"
 )
 
 // Store is an in-memory storage.Store. The zero value is not usable: call
@@ -160,3 +161,14 @@ type reader struct {
 
 func (r *reader) Close() error         { return nil }
 func (r *reader) Attrs() storage.Attrs { return r.attrs }
+
+var _ driver.Bucket = (*Store)(nil)
+
+// ListPage implements driver.Bucket with List.
+func (s *Store) ListPage(ctx context.Context, prefix, pageToken string, pageSize int) (driver.ListPage, error) {
+	p, err := s.List(ctx, prefix, &storage.ListOptions{PageToken: pageToken, PageSize: pageSize})
+	if err != nil {
+		return driver.ListPage{}, err
+	}
+	return driver.ListPage{Objects: p.Objects, NextPageToken: p.NextPageToken}, nil
+}

@@ -72,6 +72,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/driver"
 )
 
 // API lists the S3 calls the Store makes; *s3.Client implements it. A test
@@ -584,4 +585,15 @@ func (s *Store) List(ctx context.Context, prefix string, opts *storage.ListOptio
 		// A truncated page without objects: go on from where S3 stopped.
 		in.ContinuationToken = out.NextContinuationToken
 	}
+}
+
+var _ driver.Bucket = (*Store)(nil)
+
+// ListPage implements driver.Bucket with List.
+func (s *Store) ListPage(ctx context.Context, prefix, pageToken string, pageSize int) (driver.ListPage, error) {
+	p, err := s.List(ctx, prefix, &storage.ListOptions{PageToken: pageToken, PageSize: pageSize})
+	if err != nil {
+		return driver.ListPage{}, err
+	}
+	return driver.ListPage{Objects: p.Objects, NextPageToken: p.NextPageToken}, nil
 }

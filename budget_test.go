@@ -1,0 +1,270 @@
+package photo
+
+import (
+	"bytes"
+	"compress/zlib"
+	"context"
+	"encoding/binary"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/profilephoto/photo/internal/imaging/testimage"
+	"github.com/profilephoto/photo/storage/memstore"
+)
+
+func TestGateWaitsAndRefuses(t *testing.T) {
+	ctx := context.Background()
+	g := newGate(100, 4)
+	if err := g.acquire(ctx, 60, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// 60 + 50 is over the budget: a short wait ends in ErrBusy.
+	start := time.Now()
+	err := g.acquire(ctx, 50, 50*time.Millisecond)
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("acquire over the budget = %v, want ErrBusy", err)
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Errorf("gave up after %v, before MaxWait", d)
+	}
+	// A cancelled context ends the wait with its own error.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := g.acquire(cctx, 50, time.Minute); !errors.Is(err, context.Canceled) {
+		t.Fatalf("acquire with a cancelled context = %v, want context.Canceled", err)
+	}
+	// A waiter is let in when room is released.
+	done := make(chan error, 1)
+	go func() { done <- g.acquire(ctx, 50, 10*time.Second) }()
+	time.Sleep(20 * time.Millisecond)
+	g.release(60)
+	if err := <-done; err != nil {
+		t.Fatalf("waiter after release: %v", err)
+	}
+	g.release(50)
+	if g.used != 0 || g.active != 0 || len(g.queue) != 0 {
+		t.Fatalf("gate not empty after every release: used %d, active %d, queue %d", g.used, g.active, len(g.queue))
+	}
+}
+
+func TestGateOversizedRunsAlone(t *testing.T) {
+	ctx := context.Background()
+	g := newGate(100, 4)
+	if err := g.acquire(ctx, 10, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// 500 never fits: it waits until nothing else runs.
+	if err := g.acquire(ctx, 500, 30*time.Millisecond); !errors.Is(err, ErrBusy) {
+		t.Fatalf("oversized while another runs = %v, want ErrBusy", err)
+	}
+	g.release(10)
+	if err := g.acquire(ctx, 500, 30*time.Millisecond); err != nil {
+		t.Fatalf("oversized alone = %v, want admitted", err)
+	}
+	// While it runs, nothing else gets in.
+	if err := g.acquire(ctx, 1, 30*time.Millisecond); !errors.Is(err, ErrBusy) {
+		t.Fatalf("small beside an oversized one = %v, want ErrBusy", err)
+	}
+	g.release(500)
+}
+
+func TestGateSlotsAndOrder(t *testing.T) {
+	ctx := context.Background()
+	g := newGate(1000, 2)
+	for range 2 {
+		if err := g.acquire(ctx, 1, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The slots are full although the budget is not.
+	if err := g.acquire(ctx, 1, 20*time.Millisecond); !errors.Is(err, ErrBusy) {
+		t.Fatalf("third with two slots = %v, want ErrBusy", err)
+	}
+	g.release(1)
+	g.release(1)
+	// First come, first served: a waiter at the head that does not fit
+	// is not passed by a smaller one behind it.
+	if err := g.acquire(ctx, 500, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	admitted := make(chan int64, 2)
+	for _, need := range []int64{600, 5} {
+		go func() {
+			if err := g.acquire(ctx, need, 10*time.Second); err != nil {
+				t.Error(err)
+			}
+			admitted <- need
+		}()
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case n := <-admitted:
+		t.Fatalf("%d admitted while the head of the queue waits", n)
+	case <-time.After(30 * time.Millisecond):
+	}
+	g.release(500)
+	if a, b := <-admitted, <-admitted; a+b != 605 {
+		t.Fatalf("admitted %d and %d, want 600 and 5", a, b)
+	}
+	g.release(600)
+	g.release(5)
+}
+
+func TestSetBusy(t *testing.T) {
+	m, err := New(memstore.New(), &Options{MemoryBudget: 1 << 20, MaxWait: 30 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Something else holds the budget.
+	if err := m.gate.acquire(t.Context(), 1<<20, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Set(t.Context(), "u", bytes.NewReader(genPNG(t, 64, 64)), nil)
+	if !errors.Is(err, ErrBusy) || errors.Is(err, ErrInvalidInput) {
+		t.Fatalf("Set with the budget taken = %v, want ErrBusy", err)
+	}
+	m.gate.release(1 << 20)
+	if _, err := m.Set(t.Context(), "u", bytes.NewReader(genPNG(t, 64, 64)), nil); err != nil {
+		t.Fatalf("Set once the budget is free: %v", err)
+	}
+}
+
+// interlacedPNG encodes img as an Adam7-interlaced 8-bit RGBA PNG, which
+// image/png cannot write.
+func interlacedPNG(t testing.TB, img *image.NRGBA) []byte {
+	t.Helper()
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	var raw bytes.Buffer
+	passes := [7][4]int{{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}}
+	for _, p := range passes {
+		for y := p[1]; y < h; y += p[3] {
+			if p[0] >= w {
+				break
+			}
+			raw.WriteByte(0)
+			for x := p[0]; x < w; x += p[2] {
+				raw.Write(img.Pix[img.PixOffset(x, y) : img.PixOffset(x, y)+4])
+			}
+		}
+	}
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(raw.Bytes())
+	zw.Close()
+	hdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(hdr, uint32(w))
+	binary.BigEndian.PutUint32(hdr[4:], uint32(h))
+	hdr[8], hdr[9], hdr[12] = 8, 6, 1
+	out := []byte("\x89PNG\r\n\x1a\n")
+	out = append(out, pngChunk("IHDR", hdr)...)
+	out = append(out, pngChunk("IDAT", z.Bytes())...)
+	out = append(out, pngChunk("IEND", nil)...)
+	if _, err := png.Decode(bytes.NewReader(out)); err != nil {
+		t.Fatalf("the interlaced PNG does not decode: %v", err)
+	}
+	return out
+}
+
+// photoImage is a photo-like image with a little noise, at the given
+// depth.
+func photoImage(w, h int, deep, alpha bool) image.Image {
+	base := testimage.Photo(w, h, 9)
+	rng := rand.New(rand.NewPCG(1, 1))
+	if !deep {
+		m := image.NewNRGBA(base.Rect)
+		for i := 0; i < len(m.Pix); i += 4 {
+			copy(m.Pix[i:i+4], base.Pix[i:i+4])
+			if alpha {
+				m.Pix[i+3] = uint8(i / 4 % 251)
+			}
+		}
+		return m
+	}
+	m := image.NewNRGBA64(base.Rect)
+	for y := range h {
+		for x := range w {
+			c := base.RGBAAt(x, y)
+			n := func(v uint8) uint16 { return uint16(v)<<8 | uint16(rng.IntN(256)) }
+			a := uint16(0xffff)
+			if alpha {
+				a = uint16(x * 0xffff / w)
+			}
+			m.SetNRGBA64(x, y, color.NRGBA64{n(c.R), n(c.G), n(c.B), a})
+		}
+	}
+	return m
+}
+
+// TestFootprintIsHonest compares the estimate that Set reserves with what
+// a Set of the same upload really allocates (runtime.MemStats.TotalAlloc,
+// which counts every allocation, freed or not, so it bounds the peak from
+// above). The estimate may be above the measure but never far below it.
+func TestFootprintIsHonest(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes what is allocated (and makes the inputs slow to make)")
+	}
+	encPNG := func(img image.Image) []byte {
+		var b bytes.Buffer
+		if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&b, img); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	jpg := func(w, h int) []byte {
+		d, err := testimage.PhotoJPEG(w, h, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	cases := []struct {
+		name string
+		data func() []byte
+	}{
+		{"png 16-bit RGBA 1200x900 (rows, halved)", func() []byte { return encPNG(photoImage(1200, 900, true, true)) }},
+		{"png 16-bit RGB 500x300 (rows)", func() []byte { return encPNG(photoImage(500, 300, true, false)) }},
+		{"png 8-bit RGBA 1000x1000 (rows, halved)", func() []byte { return encPNG(photoImage(1000, 1000, false, true)) }},
+		{"png interlaced 8-bit RGBA 900x700 (image/png)", func() []byte {
+			return interlacedPNG(t, photoImage(900, 700, false, true).(*image.NRGBA))
+		}},
+		{"jpeg 1600x1200", func() []byte { return jpg(1600, 1200) }},
+		{"jpeg 300x200", func() []byte { return jpg(300, 200) }},
+		{"gif 1000x800", func() []byte { return genGIF(t, 1, 1000, 800) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data := c.data()
+			m, err := New(memstore.New(), &Options{MaxConcurrent: 1, OriginalMaxSide: 400, Sizes: []int{64, 256}, Limits: Limits{MaxBytes: 200 << 20}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, format, err := prepareSource(data, m.cfg.limits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			est := footprint(format, data, src, m.spec(src, nil, m.cfg.fit))
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			// What the estimate covers: decoding and rendering (not the
+			// upload's bytes, nor what the store copies).
+			if _, _, _, err := m.render(t.Context(), "u", data, &SetOptions{}, m.cfg.fit); err != nil {
+				t.Fatal(err)
+			}
+			runtime.ReadMemStats(&after)
+			got := int64(after.TotalAlloc - before.TotalAlloc)
+			t.Logf("estimate %.1f MB, allocated %.1f MB (%.2fx)", float64(est)/1e6, float64(got)/1e6, float64(est)/float64(got))
+			// Far below is below 80%: TotalAlloc counts what was freed
+			// before the peak too.
+			if est < got*4/5 {
+				t.Errorf("estimate %d bytes is far below the %d bytes allocated", est, got)
+			}
+		})
+	}
+}
