@@ -123,8 +123,8 @@ func (p *Pool) Split(n, want int, fn func(lo, hi int)) error {
 
 // Go runs fn on a goroutine of its own if a token is free now, else on
 // the calling goroutine (which holds a token), and returns a function
-// that waits for it and returns its error. A panic in fn becomes an
-// error.
+// that waits for it and returns its error; the function may be called
+// any number of times. A panic in fn becomes an error.
 func (p *Pool) Go(fn func() error) (wait func() error) {
 	run := func() error {
 		var err error
@@ -143,7 +143,7 @@ func (p *Pool) Go(fn func() error) (wait func() error) {
 		p.Release() // before the waiter may go on
 		done <- err
 	}()
-	return func() error { return <-done }
+	return sync.OnceValue(func() error { return <-done })
 }
 
 // Catch runs fn and turns a panic into an error.
