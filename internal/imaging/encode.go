@@ -18,7 +18,7 @@ func finish(ras *raster, o orientation, planes []plane, out output, bg color.NRG
 	var err error
 	switch ras.kind {
 	case kindYCbCr:
-		y, cb, cr := o.upright(planes[0]), o.upright(planes[1]), o.upright(planes[2])
+		y, cb, cr := o.upright(ras.pool, planes[0]), o.upright(ras.pool, planes[1]), o.upright(ras.pool, planes[2])
 		if cb.stride != cr.stride {
 			cb, cr = compact(cb), compact(cr)
 		}
@@ -29,12 +29,12 @@ func finish(ras *raster, o orientation, planes []plane, out output, bg color.NRG
 		e.ContentType = "image/jpeg"
 		e.Data, err = encodeJPEG(m, quality)
 	case kindGray:
-		y := o.upright(planes[0])
+		y := o.upright(ras.pool, planes[0])
 		e.ContentType = "image/jpeg"
 		e.Data, err = encodeJPEG(&image.Gray{Pix: y.pix, Stride: y.stride, Rect: rect}, quality)
 	default:
 		p := planes[0]
-		m := o.uprightRGBA(&image.RGBA{Pix: p.pix, Stride: p.stride, Rect: image.Rect(0, 0, p.w, p.h)})
+		m := o.uprightRGBA(ras.pool, &image.RGBA{Pix: p.pix, Stride: p.stride, Rect: image.Rect(0, 0, p.w, p.h)})
 		if ras.alpha {
 			e.ContentType = "image/png"
 			e.Data, err = encodePNG(unpremultiply(m))

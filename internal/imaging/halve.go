@@ -1,5 +1,7 @@
 package imaging
 
+import "github.com/profilephoto/photo/internal/sched"
+
 // halve returns the next, coarser pyramid level of l: each pixel is the
 // average of a 2x2 block (of a 2x1 or 1x2 pair when one axis is down to a
 // single pixel). A trailing odd row or column is left out rather than
@@ -8,7 +10,7 @@ package imaging
 // edge, so the half pixel lost there does not show. odd alternates the
 // rounding between levels so that repeated halving does not drift brighter.
 // halve reports false when l cannot shrink.
-func halve(l level, odd bool) (level, bool, error) {
+func halve(pool *sched.Pool, l level, odd bool) (level, bool, error) {
 	hx, hy := l.w >= 2, l.h >= 2
 	if !hx && !hy {
 		return l, false, nil
@@ -33,22 +35,22 @@ func halve(l level, odd bool) (level, bool, error) {
 			rnd = 1
 		}
 		if src.ch == 1 {
-			err = forRows(h, 4*w, func(lo, hi int) { halve2x2Gray(dst, src, lo, hi, rnd) })
+			err = forRows(pool, h, 4*w, func(lo, hi int) { halve2x2Gray(dst, src, lo, hi, rnd) })
 		} else {
-			err = forRows(h, 4*w*src.ch, func(lo, hi int) { halve2x2(dst, src, lo, hi, rnd) })
+			err = forRows(pool, h, 4*w*src.ch, func(lo, hi int) { halve2x2(dst, src, lo, hi, rnd) })
 		}
 	case hx:
 		rnd := uint32(1)
 		if odd {
 			rnd = 0
 		}
-		err = forRows(h, 2*w*src.ch, func(lo, hi int) { halveX(dst, src, lo, hi, rnd) })
+		err = forRows(pool, h, 2*w*src.ch, func(lo, hi int) { halveX(dst, src, lo, hi, rnd) })
 	default:
 		rnd := uint32(1)
 		if odd {
 			rnd = 0
 		}
-		err = forRows(h, 2*w*src.ch, func(lo, hi int) { halveY(dst, src, lo, hi, rnd) })
+		err = forRows(pool, h, 2*w*src.ch, func(lo, hi int) { halveY(dst, src, lo, hi, rnd) })
 	}
 	if err != nil {
 		return level{}, false, err

@@ -31,6 +31,8 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+
+	"github.com/profilephoto/photo/internal/sched"
 )
 
 // Fit says how a non-square image becomes square when Spec.Crop is empty.
@@ -77,6 +79,12 @@ type Spec struct {
 	// JPEGQuality is the quality of JPEG output (1 to 100); 0 means
 	// DefaultJPEGQuality.
 	JPEGQuality int
+	// Pool shares the cores among every Render of the process: the caller
+	// holds one of its tokens while Render runs, and Render spreads work
+	// over more goroutines only for tokens that are free at the time (see
+	// package sched). Nil gives this Render up to GOMAXPROCS (at most 8)
+	// goroutines of its own.
+	Pool *sched.Pool
 }
 
 // Encoded is one encoded image.

@@ -4,6 +4,8 @@ import (
 	"image"
 
 	"github.com/anthonynsimon/bild/transform"
+
+	"github.com/profilephoto/photo/internal/sched"
 )
 
 // orientation is an EXIF orientation as the transform that turns the stored
@@ -75,7 +77,7 @@ func (o orientation) storedRect(r image.Rectangle, w, h int) image.Rectangle {
 
 // upright returns the plane p, in stored orientation, turned upright. It
 // copies; the identity transform returns p itself.
-func (o orientation) upright(p plane) plane {
+func (o orientation) upright(pool *sched.Pool, p plane) plane {
 	if o.identity() {
 		return p
 	}
@@ -83,7 +85,7 @@ func (o orientation) upright(p plane) plane {
 		dst := newPlane(p.w, p.h, p.ch)
 		// A failure here can only be a bug, which catch turns into an
 		// error: it would show as a wrong image, not go unnoticed.
-		_ = forRows(p.h, p.w*p.ch, func(lo, hi int) {
+		_ = forRows(pool, p.h, p.w*p.ch, func(lo, hi int) {
 			for y := lo; y < hi; y++ {
 				sy := y
 				if o.flipY {
@@ -106,7 +108,7 @@ func (o orientation) upright(p plane) plane {
 	// cache lines at a time.
 	dst := newPlane(p.h, p.w, p.ch)
 	const tile = 32
-	_ = forRows((dst.h+tile-1)/tile, tile*dst.w*p.ch, func(lo, hi int) {
+	_ = forRows(pool, (dst.h+tile-1)/tile, tile*dst.w*p.ch, func(lo, hi int) {
 		for by := lo * tile; by < min(hi*tile, dst.h); by += tile {
 			for bx := 0; bx < dst.w; bx += tile {
 				for y := by; y < min(by+tile, dst.h); y++ {
@@ -168,7 +170,7 @@ func mirror4(d, s []uint8) {
 // flips allocate a new image each and take 2 to 5 times as long as
 // upright's (2-8% of a Render of an oriented image with transparency,
 // whose PNG encoding dominates); the planar path uses upright.
-func (o orientation) uprightRGBA(m *image.RGBA) *image.RGBA {
+func (o orientation) uprightRGBA(pool *sched.Pool, m *image.RGBA) *image.RGBA {
 	if o.identity() {
 		return m
 	}
@@ -183,7 +185,7 @@ func (o orientation) uprightRGBA(m *image.RGBA) *image.RGBA {
 		m = c
 	}
 	if o.swap {
-		t := orientation{swap: true}.upright(rgbaPlane(m))
+		t := orientation{swap: true}.upright(pool, rgbaPlane(m))
 		m = &image.RGBA{Pix: t.pix, Stride: t.stride, Rect: image.Rect(0, 0, t.w, t.h)}
 		// After the transpose, stored x runs along upright y.
 		flipH, flipV = o.flipY, o.flipX

@@ -91,7 +91,7 @@ func TestUprightPlanes(t *testing.T) {
 			ori := orientationOf(o)
 			for _, ch := range []int{1, 4} {
 				t.Run(fmt.Sprintf("%dx%d/o%d/ch%d", size.X, size.Y, o, ch), func(t *testing.T) {
-					got := ori.upright(planeOf(s, ch))
+					got := ori.upright(nil, planeOf(s, ch))
 					if want := planeOf(up, ch); !samePlane(got, want) {
 						t.Fatalf("upright plane differs from the upright image")
 					}
@@ -99,7 +99,7 @@ func TestUprightPlanes(t *testing.T) {
 			}
 			t.Run(fmt.Sprintf("%dx%d/o%d/rgba", size.X, size.Y, o), func(t *testing.T) {
 				m := &image.RGBA{Pix: s.Pix, Stride: s.Stride, Rect: s.Rect}
-				got := ori.uprightRGBA(m)
+				got := ori.uprightRGBA(nil, m)
 				if got.Rect != up.Rect || string(got.Pix) != string(up.Pix) {
 					t.Fatalf("uprightRGBA differs from the upright image")
 				}
@@ -147,8 +147,8 @@ func TestUprightRGBAFromView(t *testing.T) {
 		copy(compact.Pix[y*compact.Stride:], big.Pix[big.PixOffset(3, 2+y):big.PixOffset(10, 2+y)])
 	}
 	for o := 1; o <= 8; o++ {
-		a := orientationOf(o).uprightRGBA(view)
-		b := orientationOf(o).uprightRGBA(compact)
+		a := orientationOf(o).uprightRGBA(nil, view)
+		b := orientationOf(o).uprightRGBA(nil, compact)
 		if a.Rect.Size() != b.Rect.Size() {
 			t.Fatalf("o%d: sizes %v and %v", o, a.Rect, b.Rect)
 		}

@@ -3,7 +3,8 @@ package imaging
 import (
 	"fmt"
 	"runtime"
-	"sync"
+
+	"github.com/profilephoto/photo/internal/sched"
 )
 
 // maxWorkers bounds the goroutines a single Render uses for one stage:
@@ -20,11 +21,12 @@ func workers() int {
 // a goroutine of its own.
 const minChunkOps = 1 << 16
 
-// forRows calls fn on consecutive ranges that together cover [0, n), in up
-// to workers() goroutines, and waits for them. opsPerRow estimates the cost
-// of a row, so that small jobs run inline. Every fn must write disjoint
-// output, which makes the result independent of the split.
-func forRows(n, opsPerRow int, fn func(lo, hi int)) error {
+// forRows calls fn on consecutive ranges that together cover [0, n), on
+// the calling goroutine and as many more, up to workers() in all, as pool
+// has tokens free (pool.Split), and waits for them. opsPerRow estimates
+// the cost of a row, so that small jobs run inline. Every fn must write
+// disjoint output, which makes the result independent of the split.
+func forRows(pool *sched.Pool, n, opsPerRow int, fn func(lo, hi int)) error {
 	if n <= 0 {
 		return nil
 	}
@@ -32,23 +34,25 @@ func forRows(n, opsPerRow int, fn func(lo, hi int)) error {
 	if opsPerRow > 0 {
 		p = min(p, n*opsPerRow/minChunkOps)
 	}
-	p = min(p, n)
 	if p <= 1 {
 		return catch(func() { fn(0, n) })
 	}
-	errs := make([]error, p)
-	var wg sync.WaitGroup
-	for i := range p {
-		lo, hi := n*i/p, n*(i+1)/p
-		wg.Go(func() { errs[i] = catch(func() { fn(lo, hi) }) })
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
+	if err := pool.Split(n, p, fn); err != nil {
+		return fmt.Errorf("imaging: %w", err)
 	}
 	return nil
+}
+
+// ownPool returns pool, or when it is nil a pool of workers() tokens of
+// which the caller holds one: a Render without a shared pool keeps to
+// its own bound.
+func ownPool(pool *sched.Pool) *sched.Pool {
+	if pool != nil {
+		return pool
+	}
+	p := sched.New(workers())
+	p.TryAcquire(1)
+	return p
 }
 
 // catch runs fn and turns a panic into an error: a bug met by one unusual

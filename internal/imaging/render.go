@@ -7,7 +7,8 @@ import (
 	"image/color"
 	"math"
 	"slices"
-	"sync"
+
+	"github.com/profilephoto/photo/internal/sched"
 )
 
 // output is one image that render makes.
@@ -73,7 +74,8 @@ func render(ctx context.Context, img image.Image, spec Spec, withOriginal bool) 
 		return nil, fmt.Errorf("%w: no image", ErrInvalid)
 	}
 	r := img.Bounds()
-	return renderFrom(ctx, r.Dx(), r.Dy(), func(int) (*raster, error) { return newRaster(img) }, 0, spec, withOriginal)
+	pool := ownPool(spec.Pool)
+	return renderFrom(ctx, r.Dx(), r.Dy(), func(int) (*raster, error) { return newRaster(pool, img) }, 0, spec, withOriginal)
 }
 
 // renderFrom is render for an image of w by h stored pixels whose working
@@ -184,7 +186,7 @@ func renderFrom(ctx context.Context, w, h int, mk func(shift int) (*raster, erro
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				next, ok, err := halve(p.levels[len(p.levels)-1], len(p.levels)%2 == 0)
+				next, ok, err := halve(ras.pool, p.levels[len(p.levels)-1], len(p.levels)%2 == 0)
 				if err != nil {
 					return err
 				}
@@ -201,8 +203,9 @@ func renderFrom(ctx context.Context, w, h int, mk func(shift int) (*raster, erro
 	}
 
 	// Resample the outputs one after another, the original first, then
-	// largest first, each pass spread over the cores; encode each as soon
-	// as it is ready, in parallel with the next.
+	// largest first, each pass spread over the free cores; encode each as
+	// soon as it is ready, on a goroutine of its own while a core is free
+	// (in parallel with the next), else right here.
 	order := make([]int, 0, len(outs))
 	for i, out := range outs {
 		if out.same < 0 {
@@ -216,10 +219,12 @@ func renderFrom(ctx context.Context, w, h int, mk func(shift int) (*raster, erro
 		return outs[b].w*outs[b].h - outs[a].w*outs[a].h
 	})
 	encoded := make([]Encoded, len(outs))
-	errs := make([]error, len(outs))
-	sem := make(chan struct{}, workers())
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	var waits []func() error
+	defer func() {
+		for _, wait := range waits {
+			wait()
+		}
+	}()
 	for _, i := range order {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -229,7 +234,7 @@ func renderFrom(ctx context.Context, w, h int, mk func(shift int) (*raster, erro
 		for pi := range ras.planes {
 			jb := jobs[i][pi]
 			l := pyrs[pi][jb.src].levels[jb.level]
-			pl, err := resample(l, jb.ax, jb.ay, bgs[pi])
+			pl, err := resample(ras.pool, l, jb.ax, jb.ay, bgs[pi])
 			if err != nil {
 				return nil, err
 			}
@@ -248,24 +253,21 @@ func renderFrom(ctx context.Context, w, h int, mk func(shift int) (*raster, erro
 				return nil, err
 			}
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		waits = append(waits, ras.pool.Go(func() error {
 			if err := ctx.Err(); err != nil {
-				errs[i] = err
-				return
+				return err
 			}
-			errs[i] = catch(func() {
-				encoded[i], errs[i] = finish(ras, o, planes, out, bg, quality)
-			})
-		})
+			var err error
+			encoded[i], err = finish(ras, o, planes, out, bg, quality)
+			return err
+		}))
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
+	for _, wait := range waits {
+		if err := wait(); err != nil {
 			return nil, err
 		}
 	}
+	waits = nil
 	res = &Result{}
 	for i, out := range outs {
 		e := encoded[i]
@@ -445,7 +447,7 @@ func plan(ras *raster, o orientation, out output, chroma bool, chains [][]shape)
 // the cheaper one: a vertical pass costs about 0.6 of a horizontal pass
 // per tap and sample (it runs along rows, four taps at a time), so large
 // reductions go vertical first.
-func resample(l level, ax, ay axis, bg []uint8) (plane, error) {
+func resample(pool *sched.Pool, l level, ax, ay axis, bg []uint8) (plane, error) {
 	tx, ty := newTable(ax), newTable(ay)
 	if ty.hi <= ty.lo || tx.hi <= tx.lo {
 		// No pixel of the level is read: all background.
@@ -462,15 +464,15 @@ func resample(l level, ax, ay axis, bg []uint8) (plane, error) {
 	if vFirst < hFirst {
 		// The vertical pass over columns tx.lo to tx.hi-1 only.
 		cut := plane{pix: l.pix[tx.lo*l.ch:], stride: l.stride, w: cols, h: l.h, ch: l.ch}
-		inter, err := vpass(cut, 0, ty, bg)
+		inter, err := vpass(pool, cut, 0, ty, bg)
 		if err != nil {
 			return plane{}, err
 		}
-		return hpass(inter, 0, inter.h, tx.shifted(-tx.lo), bg)
+		return hpass(pool, inter, 0, inter.h, tx.shifted(-tx.lo), bg)
 	}
-	inter, err := hpass(l.plane, ty.lo, ty.hi, tx, bg)
+	inter, err := hpass(pool, l.plane, ty.lo, ty.hi, tx, bg)
 	if err != nil {
 		return plane{}, err
 	}
-	return vpass(inter, ty.lo, ty, bg)
+	return vpass(pool, inter, ty.lo, ty, bg)
 }

@@ -731,7 +731,7 @@ func TestRenditionsFromOriginal(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ras, err := newRaster(img)
+				ras, err := newRaster(nil, img)
 				if err != nil {
 					t.Fatal(err)
 				}

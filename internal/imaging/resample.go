@@ -1,6 +1,10 @@
 package imaging
 
-import "math"
+import (
+	"math"
+
+	"github.com/profilephoto/photo/internal/sched"
+)
 
 // Fixed-point weights: 14 fractional bits leave room for 255 times the sum
 // of a filter's absolute weights in an int32, with margin.
@@ -252,7 +256,7 @@ func clip(acc int32) uint8 {
 
 // hpass resamples rows lo to hi-1 of src along x; row r of the result is
 // row lo+r of src. A table that only copies gives a view of src.
-func hpass(src plane, lo, hi int, t *table, bg []uint8) (plane, error) {
+func hpass(pool *sched.Pool, src plane, lo, hi int, t *table, bg []uint8) (plane, error) {
 	out := len(t.bg)
 	if first, ok := t.identity(); ok {
 		return plane{pix: src.pix[lo*src.stride+first*src.ch:], stride: src.stride, w: out, h: hi - lo, ch: src.ch}, nil
@@ -261,7 +265,7 @@ func hpass(src plane, lo, hi int, t *table, bg []uint8) (plane, error) {
 	acc0 := t.bgAcc(bg)
 	runs := t.runs()
 	ops := max(len(t.w), 1) * src.ch
-	err := forRows(hi-lo, ops, func(r0, r1 int) {
+	err := forRows(pool, hi-lo, ops, func(r0, r1 int) {
 		r := r0
 		if src.ch == 1 {
 			// Two rows at a time: each weight is loaded once for both.
@@ -361,7 +365,7 @@ func hrow(d, s []uint8, runs []run, w, acc0 []int32, ch int) {
 
 // vpass resamples src along y, where row r of src is level row lo+r. A
 // table that only copies gives a view of src.
-func vpass(src plane, lo int, t *table, bg []uint8) (plane, error) {
+func vpass(pool *sched.Pool, src plane, lo int, t *table, bg []uint8) (plane, error) {
 	out := len(t.bg)
 	if first, ok := t.identity(); ok {
 		return plane{pix: src.pix[(first-lo)*src.stride:], stride: src.stride, w: src.w, h: out, ch: src.ch}, nil
@@ -369,7 +373,7 @@ func vpass(src plane, lo int, t *table, bg []uint8) (plane, error) {
 	dst := newPlane(src.w, out, src.ch)
 	n := src.w * src.ch
 	ch := src.ch
-	err := forRows(out, n*max(1, len(t.w)/max(1, out)), func(j0, j1 int) {
+	err := forRows(pool, out, n*max(1, len(t.w)/max(1, out)), func(j0, j1 int) {
 		acc := make([]int32, n)
 		for j := j0; j < j1; j++ {
 			for c := range ch {

@@ -3,6 +3,8 @@ package imaging
 import (
 	"context"
 	"fmt"
+
+	"github.com/profilephoto/photo/internal/sched"
 )
 
 // Rows is an image that a decoder hands over row by row, top to bottom,
@@ -48,7 +50,8 @@ func RenderRows(ctx context.Context, src Rows, spec Spec) (*Result, error) {
 	if ch != 1 && ch != 4 {
 		return nil, fmt.Errorf("%w: rows of %d channels", ErrInvalid, ch)
 	}
-	mk := func(shift int) (*raster, error) { return rowsRaster(ctx, src, w, h, ch, shift) }
+	pool := ownPool(spec.Pool)
+	mk := func(shift int) (*raster, error) { return rowsRaster(ctx, pool, src, w, h, ch, shift) }
 	return renderFrom(ctx, w, h, mk, 30, spec, true)
 }
 
@@ -56,14 +59,14 @@ func RenderRows(ctx context.Context, src Rows, spec Spec) (*Result, error) {
 // The halvings are those of halve, with the same rounding at each level
 // and the same odd last row or column left out, so the plane is exactly
 // the pyramid level that halving the full plane would give.
-func rowsRaster(ctx context.Context, src Rows, w, h, ch, shift int) (*raster, error) {
+func rowsRaster(ctx context.Context, pool *sched.Pool, src Rows, w, h, ch, shift int) (*raster, error) {
 	ws, hs := make([]int, shift+1), make([]int, shift+1)
 	ws[0], hs[0] = w, h
 	for j := 1; j <= shift; j++ {
 		ws[j], hs[j] = ws[j-1]/2, hs[j-1]/2
 	}
 	base := newPlane(ws[shift], hs[shift], ch)
-	ras := &raster{w: w, h: h, kind: kindRGBA}
+	ras := &raster{w: w, h: h, kind: kindRGBA, pool: pool}
 	if ch == 1 {
 		ras.kind = kindGray
 	}

@@ -33,7 +33,7 @@ func (r *planeRows) ReadRow(dst []byte) error {
 // rowsOf returns the working plane that Render would make of img.
 func rowsOf(t *testing.T, img image.Image) *planeRows {
 	t.Helper()
-	ras, err := newRaster(img)
+	ras, err := newRaster(nil, img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,13 +48,13 @@ func TestRowsRasterIsPyramidLevel(t *testing.T) {
 				src.pix[i] = uint8(i*7919 + i/3)
 			}
 			for shift := 0; shift <= 3; shift++ {
-				ras, err := rowsRaster(context.Background(), &planeRows{p: src}, src.w, src.h, ch, shift)
+				ras, err := rowsRaster(context.Background(), nil, &planeRows{p: src}, src.w, src.h, ch, shift)
 				if err != nil {
 					t.Fatal(err)
 				}
 				want := level{plane: src, gx: unit, gy: unit}
 				for l := 1; l <= shift; l++ {
-					want, _, _ = halve(want, l%2 == 0)
+					want, _, _ = halve(nil, want, l%2 == 0)
 				}
 				got := ras.planes[0].levels[0]
 				if got.w != want.w || got.h != want.h || got.gx != want.gx || got.gy != want.gy {

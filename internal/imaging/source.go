@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+
+	"github.com/profilephoto/photo/internal/sched"
 )
 
 // kind is the working form of an image, which decides the output type.
@@ -26,6 +28,7 @@ type raster struct {
 	w, h   int  // the stored image's size: the frame
 	alpha  bool // some pixel is not fully opaque
 	planes []*pyramid
+	pool   *sched.Pool // the CPU tokens the work on it may use
 }
 
 // pyramid is one plane at successive halvings; levels[0] is the plane as
@@ -65,13 +68,13 @@ var unit = geom{o: 0, s: 1}
 // pixels are not already 8-bit planes that the pipeline can read: YCbCr,
 // gray, RGBA and opaque NRGBA images are used in place. (The standard
 // library's images hold pixel Rect.Min at Pix[0].)
-func newRaster(img image.Image) (*raster, error) {
+func newRaster(pool *sched.Pool, img image.Image) (*raster, error) {
 	r := img.Bounds()
 	w, h := r.Dx(), r.Dy()
 	if w <= 0 || h <= 0 {
 		return nil, fmt.Errorf("%w: the image is empty (%dx%d)", ErrInvalid, w, h)
 	}
-	ras := &raster{w: w, h: h}
+	ras := &raster{w: w, h: h, pool: pool}
 	switch m := img.(type) {
 	case *image.YCbCr:
 		if ycc, ok := yccPlanes(m); ok {
@@ -122,7 +125,7 @@ func newRaster(img image.Image) (*raster, error) {
 		}
 		// Samples are big-endian: the high byte comes first.
 		p := newPlane(w, h, 1)
-		err := forRows(h, w, func(lo, hi int) {
+		err := forRows(pool, h, w, func(lo, hi int) {
 			for y := lo; y < hi; y++ {
 				d, s := p.row(y), src.row(y)
 				for x := range d {
@@ -244,7 +247,7 @@ func newRaster(img image.Image) (*raster, error) {
 func (ras *raster) premultiplied(fill func(d []uint8, y int)) (*raster, error) {
 	p := newPlane(ras.w, ras.h, 4)
 	translucent := make([]bool, ras.h)
-	err := forRows(ras.h, 4*ras.w, func(lo, hi int) {
+	err := forRows(ras.pool, ras.h, 4*ras.w, func(lo, hi int) {
 		for y := lo; y < hi; y++ {
 			d := p.row(y)
 			fill(d, y)
