@@ -7,9 +7,11 @@ import (
 	"image/color"
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
 	"time"
 
+	"github.com/profilephoto/photo/internal/sched"
 	"github.com/profilephoto/photo/storage"
 )
 
@@ -64,6 +66,9 @@ type Manager struct {
 	opts   Options // as given, every default filled in
 	cfg    config
 	gate   *gate
+	// cpu has a token for each core (GOMAXPROCS), shared by every
+	// decode, render and encode of the Manager.
+	cpu *sched.Pool
 	// versions caches immutable facts of versions for serving.
 	versions *versionCache
 }
@@ -95,7 +100,7 @@ func New(b *storage.Bucket, opts *Options) (*Manager, error) {
 		log:             o.Logger,
 		now:             o.Now,
 	}
-	return &Manager{bucket: b, opts: o, cfg: c, gate: newGate(o.MemoryBudget, o.MaxConcurrent),
+	return &Manager{bucket: b, opts: o, cfg: c, gate: newGate(o.MemoryBudget, o.MaxConcurrent), cpu: sched.New(runtime.GOMAXPROCS(0)),
 		versions: newVersionCache(defaultVersionCacheEntries)}, nil
 }
 

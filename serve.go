@@ -154,7 +154,7 @@ func (m *Manager) openOnDemand(ctx context.Context, userID string, v *version, s
 	if err != nil {
 		return nil, wrapErr(err, "open")
 	}
-	e, err := imaging.Rescale(ctx, data, size, m.cfg.quality)
+	e, err := imaging.Rescale(ctx, m.cpu, data, size, m.cfg.quality)
 	if err != nil {
 		return nil, wrapErr(err, "rescale")
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"sync"
 
 	"github.com/profilephoto/photo/internal/imaging"
 	"github.com/profilephoto/photo/internal/imgcheck"
@@ -189,6 +190,7 @@ func (m *Manager) spec(src *source, crop *Crop, fit Fit) imaging.Spec {
 		Sizes:           m.cfg.sizes,
 		OriginalMaxSide: m.cfg.originalMaxSide,
 		JPEGQuality:     m.cfg.quality,
+		Pool:            m.cpu,
 	}
 	if crop != nil {
 		spec.Crop = scaleCrop(crop.rect(), src.scale, src.width, src.height)
@@ -197,38 +199,82 @@ func (m *Manager) spec(src *source, crop *Crop, fit Fit) imaging.Spec {
 }
 
 // acquire waits for need bytes of the memory budget and a CPU slot, at
-// most Options.MaxWait.
+// most Options.MaxWait, then for one of the process's CPU tokens (m.cpu),
+// which the caller computes on. Renders, decodes and encodes take more
+// tokens only while they are free (internal/sched), so however many
+// uploads run, no more goroutines compute at once than there are cores,
+// and one upload alone uses them all.
 func (m *Manager) acquire(ctx context.Context, need int64) error {
-	return m.gate.acquire(ctx, need, m.cfg.maxWait)
+	if err := m.gate.acquire(ctx, need, m.cfg.maxWait); err != nil {
+		return err
+	}
+	if err := m.cpu.Acquire(ctx); err != nil {
+		m.gate.release(need)
+		return err
+	}
+	return nil
 }
 
-func (m *Manager) release(need int64) { m.gate.release(need) }
+// release returns what acquire(need) took.
+func (m *Manager) release(need int64) {
+	m.cpu.Release()
+	m.gate.release(need)
+}
 
 func (m *Manager) writeBlobs(ctx context.Context, v *version, res *imaging.Result) error {
-	put := func(e imaging.Encoded, name string) (blob, error) {
+	all := append([]imaging.Encoded{res.Original}, res.Renditions...)
+	blobs := make([]blob, len(all))
+	for i, e := range all {
+		name := "original" + ext(e.ContentType)
+		if i > 0 {
+			name = strconv.Itoa(e.Size) + ext(e.ContentType)
+		}
 		sum := sha256.Sum256(e.Data)
-		b := blob{
+		blobs[i] = blob{
 			Name: name, Size: e.Size, Width: e.Width, Height: e.Height,
 			ContentType: e.ContentType, Bytes: int64(len(e.Data)),
 			ETag: hex.EncodeToString(sum[:16]),
 		}
-		_, err := m.bucket.Put(ctx, v.Prefix+name, bytes.NewReader(e.Data),
-			&storage.PutOptions{ContentType: e.ContentType, IfAbsent: true})
-		return b, err
 	}
-	var err error
-	if v.Original, err = put(res.Original, "original"+ext(res.Original.ContentType)); err != nil {
-		return err
+	// The writes wait on the store (a file system's fsync, a network round
+	// trip), not on a core: a few at a time overlap those waits.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(all))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(blobWriters, len(all)) {
+		wg.Go(func() {
+			for i := range next {
+				_, errs[i] = m.bucket.Put(ctx, v.Prefix+blobs[i].Name, bytes.NewReader(all[i].Data),
+					&storage.PutOptions{ContentType: all[i].ContentType, IfAbsent: true})
+				if errs[i] != nil {
+					cancel()
+				}
+			}
+		})
 	}
-	for _, e := range res.Renditions {
-		b, err := put(e, strconv.Itoa(e.Size)+ext(e.ContentType))
-		if err != nil {
-			return err
+	for i := range all {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	// The first failure that is not the cancellation of the others.
+	var first error
+	for _, err := range errs {
+		if err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			first = err
 		}
-		v.Renditions = append(v.Renditions, b)
 	}
+	if first != nil {
+		return first
+	}
+	v.Original, v.Renditions = blobs[0], blobs[1:]
 	return nil
 }
+
+// blobWriters is how many blobs of one Set are written at once.
+const blobWriters = 4
 
 func ext(contentType string) string {
 	if contentType == "image/png" {

@@ -120,7 +120,8 @@ func Render(ctx context.Context, img image.Image, spec Spec) (*Result, error) {
 // (a larger rendition), for sizes generated on demand, with Render's
 // filter. The result is never larger than the source; a source that is not
 // square is cut to its centred square. quality 0 means DefaultJPEGQuality.
-func Rescale(ctx context.Context, data []byte, size, quality int) (Encoded, error) {
+// pool is as Spec.Pool.
+func Rescale(ctx context.Context, pool *sched.Pool, data []byte, size, quality int) (Encoded, error) {
 	if size < 1 {
 		return Encoded{}, fmt.Errorf("%w: rendition size %d", ErrInvalid, size)
 	}
@@ -140,7 +141,7 @@ func Rescale(ctx context.Context, data []byte, size, quality int) (Encoded, erro
 	if err != nil {
 		return Encoded{}, fmt.Errorf("%w: rescale: %w", ErrInvalid, err)
 	}
-	res, err := render(ctx, img, Spec{Fit: Cover, Sizes: []int{size}, JPEGQuality: quality}, false)
+	res, err := render(ctx, img, Spec{Fit: Cover, Sizes: []int{size}, JPEGQuality: quality, Pool: pool}, false)
 	if err != nil {
 		return Encoded{}, err
 	}

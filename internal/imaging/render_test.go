@@ -599,7 +599,7 @@ func TestCancel(t *testing.T) {
 	if _, err := Render(ctx, photo(64, 64), Spec{Sizes: []int{32}}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Render with a cancelled context: %v", err)
 	}
-	if _, err := Rescale(ctx, mustRender(t, photo(64, 64)).Renditions[0].Data, 16, 85); !errors.Is(err, context.Canceled) {
+	if _, err := Rescale(ctx, nil, mustRender(t, photo(64, 64)).Renditions[0].Data, 16, 85); !errors.Is(err, context.Canceled) {
 		t.Errorf("Rescale with a cancelled context: %v", err)
 	}
 }
@@ -636,7 +636,7 @@ func TestRescale(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e, err := Rescale(context.Background(), tc.data, tc.size, 90)
+			e, err := Rescale(context.Background(), nil, tc.data, tc.size, 90)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -663,7 +663,7 @@ func TestRescale(t *testing.T) {
 		size int
 	}{{"not an image", []byte("hello"), 10}, {"size zero", src.Renditions[0].Data, 0}, {"truncated", src.Renditions[0].Data[:100], 10}} {
 		t.Run(bad.name, func(t *testing.T) {
-			if _, err := Rescale(context.Background(), bad.data, bad.size, 85); !errors.Is(err, ErrInvalid) {
+			if _, err := Rescale(context.Background(), nil, bad.data, bad.size, 85); !errors.Is(err, ErrInvalid) {
 				t.Errorf("got %v, want ErrInvalid", err)
 			}
 		})
