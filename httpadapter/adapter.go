@@ -149,10 +149,10 @@ type Handler struct {
 	maxBytes int64 // the Service's Limits.MaxBytes: the largest file
 	sizes    []int // the Service's Sizes and OnDemandSizes, ascending
 	opts     Options
-	base *url.URL // parsed Options.BaseURL, or nil
-	log  *slog.Logger
-	mux  *http.ServeMux
-	now  func() time.Time
+	base     *url.URL // parsed Options.BaseURL, or nil
+	log      *slog.Logger
+	mux      *http.ServeMux
+	now      func() time.Time
 
 	imports    *importer
 	admit      *admission // write slots
