@@ -45,9 +45,10 @@ import (
 //
 // Uploads expire Options.UploadTTL after their creation, finished or not:
 // then they answer 404 and their bytes are removed, at once when asked
-// for, or by the Manager's ExpireUploads, which a server should call now
-// and then (photod does, every few minutes). A user's open uploads are bounded by the Manager's
-// photo.Quotas (count and declared bytes): a create beyond them answers
+// for, or by photo.Manager's RemoveExpired, which a server should call
+// now and then (photod does, every few minutes). A user's open uploads are
+// bounded by the Service's photo.Quotas (count and declared bytes): a
+// create beyond them answers
 // 403 quota-exceeded; associating, deleting or the expiry of an upload
 // frees its share.
 
@@ -120,7 +121,7 @@ func (h *Handler) igloo(w http.ResponseWriter, r *http.Request) (Principal, stri
 }
 
 // lookup returns the upload key if p may use it: 404 when it does not
-// exist or has expired (the Manager then removes its bytes), 403 when it
+// exist or has expired (the Service then removes its bytes), 403 when it
 // is another user's.
 func (h *Handler) lookup(ctx context.Context, p Principal, key string) (*photo.Upload, error) {
 	u, err := h.svc.Upload(ctx, key)

@@ -42,7 +42,7 @@ type URLImportOptions struct {
 	Workers int
 	// Queue is how many more imports may wait for a worker; default 64.
 	Queue int
-	// MaxBytes is the largest download; default the Manager's
+	// MaxBytes is the largest download; default the Service's
 	// Limits.MaxBytes. A larger body fails the import with
 	// file-too-large.
 	MaxBytes int64

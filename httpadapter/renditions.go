@@ -17,7 +17,7 @@ import (
 //	GET /photos/{userId}/{versionId}/{size}  the bytes, immutable
 //	GET /photos/{userId}/{size}              302 to the current version
 //
-// size is one of the Manager's Sizes or OnDemandSizes, written as a plain
+// size is one of the Service's Sizes or OnDemandSizes, written as a plain
 // decimal integer, or "original" for the normalised original. The
 // versioned URL stops working (404) once the user's photo changes: its
 // bytes are gone. The unversioned one also takes the signed expiring

@@ -24,7 +24,7 @@ import (
 //
 // Decisions the document leaves open:
 //   - Without a crop box a non-square image is letterboxed, as the
-//     document says, whatever the Manager's default Fit.
+//     document says, whatever the Service's default Fit.
 //   - users.deletePhoto without a photo is ok: afterwards there is none.
 //   - An optional user argument, which Slack does not have, lets an admin
 //     set or delete another user's photo (others get access_denied).
