@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -66,7 +67,7 @@ type Options struct {
 	// require a principal. Rendition bytes stay public: their URLs are
 	// unguessable by version. A token that is present is always checked.
 	PrivateReads bool
-	// MaxRequestBytes bounds a request body; default the Manager's
+	// MaxRequestBytes bounds a request body; default the Service's
 	// Limits.MaxBytes plus 1 MiB for the multipart framing and fields.
 	MaxRequestBytes int64
 	// MaxConcurrentWrites bounds how many requests that carry a body
@@ -144,12 +145,14 @@ type Options struct {
 // Handler is the adapter: an http.Handler with its own ServeMux. Shut it
 // down to wait for background URL imports to finish.
 type Handler struct {
-	svc  *photo.Manager
-	opts Options
-	base *url.URL // parsed Options.BaseURL, or nil
-	log  *slog.Logger
-	mux  *http.ServeMux
-	now  func() time.Time
+	svc      photo.Service
+	maxBytes int64 // the Service's Limits.MaxBytes: the largest file
+	sizes    []int // the Service's Sizes and OnDemandSizes, ascending
+	opts     Options
+	base     *url.URL // parsed Options.BaseURL, or nil
+	log      *slog.Logger
+	mux      *http.ServeMux
+	now      func() time.Time
 
 	imports    *importer
 	admit      *admission // write slots
@@ -158,12 +161,20 @@ type Handler struct {
 	closeOnce sync.Once
 }
 
-// New returns a Handler serving svc.
-func New(svc *photo.Manager, opts *Options) (*Handler, error) {
+// New returns a Handler serving svc: a *photo.Manager, or any Service
+// that wraps one (to add metrics, caching or a policy). The Service's
+// Options are read once, here.
+func New(svc photo.Service, opts *Options) (*Handler, error) {
 	if svc == nil {
-		return nil, errors.New("httpadapter: New: nil Manager")
+		return nil, errors.New("httpadapter: New: nil Service")
 	}
-	h := &Handler{svc: svc, mux: http.NewServeMux()}
+	lib := svc.Options()
+	sizes := slices.Concat(lib.Sizes, lib.OnDemandSizes)
+	if len(sizes) == 0 {
+		return nil, errors.New("httpadapter: New: the Service has no sizes")
+	}
+	slices.Sort(sizes)
+	h := &Handler{svc: svc, maxBytes: lib.Limits.MaxBytes, sizes: slices.Compact(sizes), mux: http.NewServeMux()}
 	if opts != nil {
 		h.opts = *opts
 	}
@@ -179,7 +190,7 @@ func New(svc *photo.Manager, opts *Options) (*Handler, error) {
 		h.base = u
 	}
 	if o.MaxRequestBytes <= 0 {
-		o.MaxRequestBytes = svc.Limits().MaxBytes + 1<<20
+		o.MaxRequestBytes = h.maxBytes + 1<<20
 	}
 	if len(o.SigningKey) == 0 {
 		o.SigningKey = randomKey()

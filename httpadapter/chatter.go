@@ -174,7 +174,7 @@ func (h *Handler) chatterGet(w http.ResponseWriter, r *http.Request) error {
 	}
 	p, err := h.svc.Get(r.Context(), userID)
 	// A user whose first URL import still downloads has no photo yet.
-	if errors.Is(err, photo.ErrNotFound) || errors.Is(err, photo.ErrInvalidUserID) || (err == nil && p.VersionID == "") {
+	if errors.Is(err, photo.ErrNotFound) || photo.CodeOf(err) == photo.CodeBadUserID || (err == nil && p.VersionID == "") {
 		return fail(kNotFound, "", "the user has no photo")
 	}
 	if err != nil {
@@ -213,9 +213,6 @@ func (h *Handler) chatterPost(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return fail(kMissing, "fileUpload", "no image was given: send a fileUpload part or the fileId of an existing file")
 	}
-	if errors.Is(err, photo.ErrFileNotFound) {
-		return fail(kNotFound, "fileId", "the file or file version does not exist")
-	}
 	if err != nil {
 		return err
 	}
@@ -247,15 +244,22 @@ func (h *Handler) chatterDelete(w http.ResponseWriter, r *http.Request) error {
 
 // setFromFile sets userID's photo from the file (and version) in asks for,
 // which p must be allowed to use.
+// A file or version that does not exist is the fileId field's not-found.
 func (h *Handler) setFromFile(r *http.Request, p Principal, userID string, in *chatterInput, opts *photo.SetOptions) (*photo.Photo, error) {
 	f, err := h.svc.File(r.Context(), in.fileID)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		if err := permit(p, f.Owner, "the file belongs to another user"); err != nil {
+			return nil, err
+		}
+		var ph *photo.Photo
+		if ph, err = h.svc.SetFromFile(r.Context(), userID, in.fileID, in.version, opts); err == nil {
+			return ph, nil
+		}
 	}
-	if err := permit(p, f.Owner, "the file belongs to another user"); err != nil {
-		return nil, err
+	if errors.Is(err, photo.ErrNotFound) {
+		return nil, fail(kNotFound, "fileId", "the file or file version does not exist")
 	}
-	return h.svc.SetFromFile(r.Context(), userID, in.fileID, in.version, opts)
+	return nil, err
 }
 
 // chatterInput is a photo POST's arguments, from any of the places
@@ -284,7 +288,7 @@ func (h *Handler) readChatterInput(w http.ResponseWriter, r *http.Request) (*cha
 	hasBody := r.Body != nil && r.Body != http.NoBody
 	switch {
 	case mt == "multipart/form-data" || mt == "application/x-www-form-urlencoded":
-		f, err := h.readForm(w, r, "fileUpload", h.svc.Limits().MaxBytes)
+		f, err := h.readForm(w, r, "fileUpload", h.maxBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -407,7 +411,7 @@ func (h *Handler) readFileData(w http.ResponseWriter, r *http.Request) ([]byte, 
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "multipart/form-data" {
 		return nil, "", fail(kBadRequest, "", "send the file as a multipart/form-data part named fileData")
 	}
-	f, err := h.readForm(w, r, "fileData", h.svc.Limits().MaxBytes)
+	f, err := h.readForm(w, r, "fileData", h.maxBytes)
 	if err != nil {
 		return nil, "", err
 	}
@@ -480,7 +484,7 @@ func (h *Handler) chatterAddFileVersion(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	f, err = h.svc.AddFileVersion(r.Context(), f.ID, bytes.NewReader(data))
-	if errors.Is(err, photo.ErrFileNotFound) {
+	if errors.Is(err, photo.ErrNotFound) {
 		return fail(kNotFound, "", "the file does not exist")
 	}
 	if err != nil {
@@ -497,7 +501,7 @@ func (h *Handler) chatterDeleteFile(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	err = h.svc.DeleteFile(r.Context(), f.ID)
-	if errors.Is(err, photo.ErrFileNotFound) {
+	if errors.Is(err, photo.ErrNotFound) {
 		return fail(kNotFound, "", "the file does not exist")
 	}
 	if err != nil {
@@ -515,7 +519,7 @@ func (h *Handler) chatterOwnFile(r *http.Request) (*photo.File, error) {
 		return nil, err
 	}
 	f, err := h.svc.File(r.Context(), r.PathValue("fileId"))
-	if errors.Is(err, photo.ErrFileNotFound) {
+	if errors.Is(err, photo.ErrNotFound) {
 		return nil, fail(kNotFound, "", "the file does not exist")
 	}
 	if err != nil {

@@ -88,7 +88,7 @@ func checkPhotoBody(e *testEnv, user, resourceURL string) func(*testing.T, *http
 			url  string
 			size int
 		}{{want.SmallPhotoURL, 64}, {want.MediumPhotoURL, 160}, {want.LargePhotoURL, 200}, {email.StandardEmailPhotoURL, 64}, {email.FullEmailPhotoURL, 200}} {
-			r, ok := p.Rendition(c.size)
+			r, ok := rendition(p, c.size)
 			if !ok {
 				t.Fatalf("no %d px rendition", c.size)
 			}
@@ -286,8 +286,8 @@ func wantSource(e *testEnv, user, fileID string, version, w, h int) func(*testin
 	return func(t *testing.T, _ *http.Response, _ []byte) {
 		t.Helper()
 		p := e.getPhoto(t, user)
-		if p.Source == nil || p.Source.FileID != fileID || p.Source.Version != version {
-			t.Errorf("source %+v, want %s version %d", p.Source, fileID, version)
+		if p.SourceFileID != fileID || p.SourceFileVersion != version {
+			t.Errorf("source %s version %d, want %s version %d", p.SourceFileID, p.SourceFileVersion, fileID, version)
 		}
 		if p.Width != w || p.Height != h {
 			t.Errorf("photo is %dx%d, want %dx%d", p.Width, p.Height, w, h)

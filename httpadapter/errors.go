@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/profilephoto/photo"
@@ -17,34 +16,37 @@ import (
 type kind int
 
 const (
-	kInternal         kind = iota
-	kNoAuth                // no credentials
-	kBadAuth               // credentials refused
-	kForbidden             // a principal acting on another user's photo
-	kNotFound              // no photo, no version, no upload, no file
-	kConflict              // a revision or import superseded
-	kBadRequest            // malformed request: fields, JSON, ranges
-	kCanceled              // the client went away or the request timed out
-	kMissing               // photo.CodeMissing: no image given
-	kFileTooLarge          // photo.CodeFileTooLarge, tooLarge (a file or body over a limit)
-	kBadImage              // not an image, unsupported, corrupt, truncated, too small
-	kImageTooLarge         // photo.CodeImageTooLarge
-	kTooManyFrames         // photo.CodeTooManyFrames
-	kBadCrop               // photo.CodeBadCrop
-	kRangeConflict         // a resumable chunk that does not start where the upload ends
-	kRangeInvalid          // a chunk past the declared length, or a wrong total
-	kIncomplete            // associating an upload that has not all its bytes
-	kBadSignature          // a signed photo URL whose signature does not match
-	kLinkExpired           // a signed photo URL past its expiry
-	kInvalidURL            // profile-image's url field is not an absolute http(s) URL
-	kBusy                  // the URL import queue is full, or the adapter is closing
-	kBodyTimeout           // the request body stalled or arrived too slowly
-	kBadForm               // a form body (multipart or urlencoded) that cannot be parsed
-	kMethodNotAllowed      // a path the adapter has, with an HTTP method it does not serve
-	kUnknownMethod         // a Slack method the adapter does not have
-	kRateLimited           // a rate limit (per principal or global) was reached
-	kQuota                 // photo.ErrQuotaExceeded: the caller holds too much already
-	kServerBusy            // photo.ErrBusy, or no write slot came free in time
+	kInternal            kind = iota
+	kNoAuth                   // no credentials
+	kBadAuth                  // credentials refused
+	kForbidden                // a principal acting on another user's photo
+	kNotFound                 // no photo, no version, no upload, no file
+	kConflict                 // a revision or import superseded
+	kBadRequest               // malformed request: fields, JSON, ranges
+	kCanceled                 // the client went away or the request timed out
+	kMissing                  // photo.CodeMissing: no image given
+	kFileTooLarge             // photo.CodeFileTooLarge, tooLarge (a file or body over a limit)
+	kBadImage                 // not an image, unsupported, corrupt, truncated, too small
+	kImageTooLarge            // photo.CodeImageTooLarge
+	kTooManyFrames            // photo.CodeTooManyFrames
+	kBadCrop                  // photo.CodeBadCrop
+	kRangeConflict            // a resumable chunk that does not start where the upload ends
+	kRangeInvalid             // a chunk past the declared length, or a wrong total
+	kIncomplete               // associating an upload that has not all its bytes
+	kBadSignature             // a signed photo URL whose signature does not match
+	kLinkExpired              // a signed photo URL past its expiry
+	kInvalidURL               // profile-image's url field is not an absolute http(s) URL
+	kBusy                     // the URL import queue is full, or the adapter is closing
+	kBodyTimeout              // the request body stalled or arrived too slowly
+	kBadForm                  // a form body (multipart or urlencoded) that cannot be parsed
+	kMethodNotAllowed         // a path the adapter has, with an HTTP method it does not serve
+	kUnknownMethod            // a Slack method the adapter does not have
+	kRateLimited              // a rate limit (per principal or global) was reached
+	kQuota                    // photo.ErrQuotaExceeded: the caller holds too much already
+	kServerBusy               // photo.ErrBusy, or no write slot came free in time
+	kURLNotAllowed            // photo.CodeURLNotAllowed: an import's URL refused by policy
+	kDownloadFailed           // photo.CodeDownloadFailed: an import's download failed
+	kDownloadInterrupted      // photo.CodeDownloadInterrupted: an import never finished
 
 	numKinds // the number of kinds; keep last
 )
@@ -59,95 +61,104 @@ type wording struct {
 	piFieldCode  string // profile-image field error code, when a validation failure
 	defaultField string // profile-image field the error is about
 	message      string // safe default message
+	importCode   string // profile-image code of a failed URL import; "" means download-failed
 }
 
+// wordings words every kind. The last three, the library's import
+// failures, are only shown as a failed import's code (importCode), never
+// as an answer; their other columns are those of the kinds the library
+// groups them in (invalid input, busy).
 var wordings = map[kind]wording{
-	kInternal:         {500, "UNKNOWN_EXCEPTION", "internal_error", "internal-error", "", "", "an internal error occurred"},
-	kNoAuth:           {401, "INVALID_SESSION_ID", "not_authed", "unauthorized", "", "", "no credentials were given"},
-	kBadAuth:          {401, "INVALID_SESSION_ID", "invalid_auth", "invalid-credentials", "", "", "the credentials are invalid or expired"},
-	kForbidden:        {403, "INSUFFICIENT_ACCESS", "access_denied", "forbidden", "", "", "you may not change this user's photo"},
-	kNotFound:         {404, "NOT_FOUND", "not_found", "not-found", "", "", "the requested resource does not exist"},
-	kConflict:         {409, "CONFLICT", "internal_error", "conflict", "", "", "the photo was changed by another request"},
-	kBadRequest:       {400, "INVALID_INPUT", "invalid_arguments", "bad-request", "", "", "the request is malformed"},
-	kCanceled:         {503, "REQUEST_LIMIT_EXCEEDED", "request_timeout", "unavailable", "", "", "the request did not complete"},
-	kMissing:          {400, "INVALID_INPUT", "invalid_arguments", "validation-failure", "field-missing", "file", "no image was given"},
-	kFileTooLarge:     {400, "INVALID_INPUT", "too_large", "validation-failure", "file-too-large", "file", "the file is too large"},
-	kBadImage:         {400, "INVALID_INPUT", "bad_image", "validation-failure", "invalid-file-format", "file", "the file is not a supported image"},
-	kImageTooLarge:    {400, "INVALID_INPUT", "too_large", "validation-failure", "file-too-large", "file", "the image dimensions are too large"},
-	kTooManyFrames:    {400, "INVALID_INPUT", "too_many_frames", "validation-failure", "invalid-file-format", "file", "the animation has too many frames"},
-	kBadCrop:          {400, "FIELD_INTEGRITY_EXCEPTION", "invalid_arguments", "validation-failure", "invalid-crop", "crop", "the crop box does not fit the image"},
-	kRangeConflict:    {409, "INVALID_INPUT", "invalid_arguments", "range-conflict", "", "", "the chunk does not continue the upload"},
-	kRangeInvalid:     {416, "INVALID_INPUT", "invalid_arguments", "range-not-satisfiable", "", "", "the content range does not fit the declared length"},
-	kIncomplete:       {409, "INVALID_INPUT", "invalid_arguments", "upload-incomplete", "", "", "the upload has not received all its bytes"},
-	kBadSignature:     {403, "INSUFFICIENT_ACCESS", "invalid_auth", "invalid-signature", "", "", "the link's signature is not valid"},
-	kLinkExpired:      {410, "INSUFFICIENT_ACCESS", "token_expired", "link-expired", "", "", "the link has expired; ask for a new one"},
-	kInvalidURL:       {400, "INVALID_INPUT", "invalid_arguments", "validation-failure", "invalid-url", "url", "the URL is not a valid absolute http or https URL"},
-	kBusy:             {503, "SERVER_UNAVAILABLE", "ratelimited", "import-queue-full", "", "", "too many URL imports are in progress; try again later"},
-	kBodyTimeout:      {408, "INVALID_INPUT", "request_timeout", "request-timeout", "", "", "the request body stopped arriving or arrived too slowly"},
-	kBadForm:          {400, "INVALID_INPUT", "invalid_form_data", "bad-request", "", "", "the form data is malformed"},
-	kMethodNotAllowed: {405, "METHOD_NOT_ALLOWED", "invalid_arguments", "method-not-allowed", "", "", "the HTTP method is not allowed here"},
-	kUnknownMethod:    {404, "NOT_FOUND", "unknown_method", "not-found", "", "", "the requested resource does not exist"},
-	kRateLimited:      {429, "REQUEST_LIMIT_EXCEEDED", "ratelimited", "rate-limited", "", "", "too many requests; try again later"},
-	kQuota:            {403, "REQUEST_LIMIT_EXCEEDED", "limit_exceeded", "quota-exceeded", "", "", "a quota was exceeded"},
-	kServerBusy:       {503, "SERVER_UNAVAILABLE", "ratelimited", "busy", "", "", "the server is busy; try again later"},
+	kInternal:            {500, "UNKNOWN_EXCEPTION", "internal_error", "internal-error", "", "", "an internal error occurred", ""},
+	kNoAuth:              {401, "INVALID_SESSION_ID", "not_authed", "unauthorized", "", "", "no credentials were given", ""},
+	kBadAuth:             {401, "INVALID_SESSION_ID", "invalid_auth", "invalid-credentials", "", "", "the credentials are invalid or expired", ""},
+	kForbidden:           {403, "INSUFFICIENT_ACCESS", "access_denied", "forbidden", "", "", "you may not change this user's photo", ""},
+	kNotFound:            {404, "NOT_FOUND", "not_found", "not-found", "", "", "the requested resource does not exist", ""},
+	kConflict:            {409, "CONFLICT", "internal_error", "conflict", "", "", "the photo was changed by another request", ""},
+	kBadRequest:          {400, "INVALID_INPUT", "invalid_arguments", "bad-request", "", "", "the request is malformed", ""},
+	kCanceled:            {503, "REQUEST_LIMIT_EXCEEDED", "request_timeout", "unavailable", "", "", "the request did not complete", ""},
+	kMissing:             {400, "INVALID_INPUT", "invalid_arguments", "validation-failure", "field-missing", "file", "no image was given", "field-missing"},
+	kFileTooLarge:        {400, "INVALID_INPUT", "too_large", "validation-failure", "file-too-large", "file", "the file is too large", "file-too-large"},
+	kBadImage:            {400, "INVALID_INPUT", "bad_image", "validation-failure", "invalid-file-format", "file", "the file is not a supported image", "invalid-file-format"},
+	kImageTooLarge:       {400, "INVALID_INPUT", "too_large", "validation-failure", "file-too-large", "file", "the image dimensions are too large", "file-too-large"},
+	kTooManyFrames:       {400, "INVALID_INPUT", "too_many_frames", "validation-failure", "invalid-file-format", "file", "the animation has too many frames", "invalid-file-format"},
+	kBadCrop:             {400, "FIELD_INTEGRITY_EXCEPTION", "invalid_arguments", "validation-failure", "invalid-crop", "crop", "the crop box does not fit the image", "invalid-crop"},
+	kRangeConflict:       {409, "INVALID_INPUT", "invalid_arguments", "range-conflict", "", "", "the chunk does not continue the upload", ""},
+	kRangeInvalid:        {416, "INVALID_INPUT", "invalid_arguments", "range-not-satisfiable", "", "", "the content range does not fit the declared length", ""},
+	kIncomplete:          {409, "INVALID_INPUT", "invalid_arguments", "upload-incomplete", "", "", "the upload has not received all its bytes", ""},
+	kBadSignature:        {403, "INSUFFICIENT_ACCESS", "invalid_auth", "invalid-signature", "", "", "the link's signature is not valid", ""},
+	kLinkExpired:         {410, "INSUFFICIENT_ACCESS", "token_expired", "link-expired", "", "", "the link has expired; ask for a new one", ""},
+	kInvalidURL:          {400, "INVALID_INPUT", "invalid_arguments", "validation-failure", "invalid-url", "url", "the URL is not a valid absolute http or https URL", ""},
+	kBusy:                {503, "SERVER_UNAVAILABLE", "ratelimited", "import-queue-full", "", "", "too many URL imports are in progress; try again later", ""},
+	kBodyTimeout:         {408, "INVALID_INPUT", "request_timeout", "request-timeout", "", "", "the request body stopped arriving or arrived too slowly", ""},
+	kBadForm:             {400, "INVALID_INPUT", "invalid_form_data", "bad-request", "", "", "the form data is malformed", ""},
+	kMethodNotAllowed:    {405, "METHOD_NOT_ALLOWED", "invalid_arguments", "method-not-allowed", "", "", "the HTTP method is not allowed here", ""},
+	kUnknownMethod:       {404, "NOT_FOUND", "unknown_method", "not-found", "", "", "the requested resource does not exist", ""},
+	kRateLimited:         {429, "REQUEST_LIMIT_EXCEEDED", "ratelimited", "rate-limited", "", "", "too many requests; try again later", ""},
+	kQuota:               {403, "REQUEST_LIMIT_EXCEEDED", "limit_exceeded", "quota-exceeded", "", "", "a quota was exceeded", ""},
+	kServerBusy:          {503, "SERVER_UNAVAILABLE", "ratelimited", "busy", "", "", "the server is busy; try again later", ""},
+	kURLNotAllowed:       {400, "INVALID_INPUT", "invalid_arguments", "bad-request", "", "", "the URL is not allowed", "url-not-allowed"},
+	kDownloadFailed:      {400, "INVALID_INPUT", "invalid_arguments", "bad-request", "", "", "the download failed", "download-failed"},
+	kDownloadInterrupted: {503, "SERVER_UNAVAILABLE", "ratelimited", "busy", "", "", "the download did not finish", "download-interrupted"},
 }
 
-// classify turns an error into its kind and a message safe to show: the
-// message of a *photo.Error (which never holds internals), else the
-// table's default.
+// codeKinds is the kind of every photo Code: the one place where the
+// library's refusals meet the dialects' words (wordings). It is complete:
+// a test ranges over every Code constant of the photo package.
+var codeKinds = map[photo.Code]kind{
+	photo.ErrInvalidInput:  kBadRequest,
+	photo.ErrNotFound:      kNotFound,
+	photo.ErrConflict:      kConflict,
+	photo.ErrBusy:          kServerBusy,
+	photo.ErrQuotaExceeded: kQuota,
+
+	photo.CodeMissing:           kMissing,
+	photo.CodeFileTooLarge:      kFileTooLarge,
+	photo.CodeNotImage:          kBadImage,
+	photo.CodeUnsupportedFormat: kBadImage,
+	photo.CodeCorrupt:           kBadImage,
+	photo.CodeTruncated:         kBadImage,
+	photo.CodeTooSmall:          kBadImage,
+	photo.CodeImageTooLarge:     kImageTooLarge,
+	photo.CodeTooManyFrames:     kTooManyFrames,
+	photo.CodeBadCrop:           kBadCrop,
+	photo.CodeBadUserID:         kBadRequest,
+	photo.CodeBadArgument:       kBadRequest,
+	photo.CodeBadRange:          kRangeInvalid,
+	photo.CodeURLNotAllowed:     kURLNotAllowed,
+	photo.CodeDownloadFailed:    kDownloadFailed,
+
+	photo.CodeUploadConflict:      kRangeConflict,
+	photo.CodeUploadIncomplete:    kIncomplete,
+	photo.CodeDownloadInterrupted: kDownloadInterrupted,
+}
+
+// adapterWords are the kinds whose refusals the adapter words itself, in
+// the table's message: the library's message of a missing resource, a
+// conflict or a busy server says more about its insides than a client
+// needs. Every other refusal shows the library's SafeMessage.
+var adapterWords = map[kind]bool{kNotFound: true, kConflict: true, kServerBusy: true}
+
+// classify turns an error into its kind and a message safe to show. A
+// refusal of the library (a photo Code) takes its kind from codeKinds and
+// its message from SafeMessage; an error of the adapter's own carries
+// both; a stalled body and the context take the table's words, and
+// anything else is internal.
 func classify(err error) (kind, string) {
 	var pe *photo.Error
 	if errors.As(err, &pe) {
-		k := kBadImage
-		switch pe.Code {
-		case photo.CodeMissing:
-			k = kMissing
-		case photo.CodeFileTooLarge:
-			k = kFileTooLarge
-		case photo.CodeImageTooLarge:
-			k = kImageTooLarge
-		case photo.CodeTooManyFrames:
-			k = kTooManyFrames
-		case photo.CodeBadCrop:
-			k = kBadCrop
+		if k, ok := codeKinds[pe.Code]; ok {
+			if adapterWords[k] {
+				return k, wordings[k].message
+			}
+			return k, pe.SafeMessage()
 		}
-		// The package prefix is for logs; the rest is safe to show.
-		return k, strings.TrimPrefix(pe.Error(), "photo: ")
 	}
 	var re *requestError
 	if errors.As(err, &re) {
 		return re.kind, re.msg
 	}
-	var ure *photo.UploadRangeError
-	if errors.As(err, &ure) {
-		if errors.Is(ure, photo.ErrUploadConflict) {
-			return kRangeConflict, ure.Reason
-		}
-		return kRangeInvalid, ure.Reason
-	}
 	switch {
-	case errors.Is(err, photo.ErrNotFound), errors.Is(err, photo.ErrFileNotFound):
-		return kNotFound, wordings[kNotFound].message
-	case errors.Is(err, photo.ErrQuotaExceeded):
-		var qe *photo.QuotaError
-		if errors.As(err, &qe) {
-			return kQuota, strings.TrimPrefix(qe.Error(), "photo: ")
-		}
-		return kQuota, wordings[kQuota].message
-	case errors.Is(err, photo.ErrBusy):
-		return kServerBusy, wordings[kServerBusy].message
-	case errors.Is(err, photo.ErrConflict):
-		return kConflict, wordings[kConflict].message
-	case errors.Is(err, photo.ErrUploadIncomplete):
-		return kIncomplete, wordings[kIncomplete].message
-	case errors.Is(err, photo.ErrInvalidUserID):
-		return kBadRequest, "the user ID is invalid"
-	case errors.Is(err, photo.ErrInvalidInput):
-		// An input error of the library that is not an image's (a file
-		// name too long, too many versions): its words are the library's
-		// own, without the package prefix and the sentinel's suffix.
-		msg := strings.TrimSuffix(err.Error(), ": "+photo.ErrInvalidInput.Error())
-		return kBadRequest, strings.TrimPrefix(msg, "photo: ")
 	case isBodyTimeout(err):
 		return kBodyTimeout, wordings[kBodyTimeout].message
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

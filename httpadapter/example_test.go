@@ -14,13 +14,14 @@ import (
 
 	"github.com/profilephoto/photo"
 	"github.com/profilephoto/photo/httpadapter"
+	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/memstore"
 )
 
 // Mount the adapter under /avatars/ in a host's mux, with the host's own
 // token check, and set a photo through Slack's users.setPhoto.
 func Example() {
-	photos, err := photo.New(memstore.New(), &photo.Options{Sizes: []int{24, 72, 192}})
+	photos, err := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{24, 72, 192}})
 	if err != nil {
 		panic(err)
 	}

@@ -33,7 +33,6 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +43,7 @@ import (
 
 	"github.com/profilephoto/photo"
 	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/driver"
 	"github.com/profilephoto/photo/storage/memstore"
 )
 
@@ -107,11 +107,13 @@ func (c *testClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// faultStore is a real store (memstore) whose operations can be made to
+// faultStore is a real driver (memstore) whose operations can be made to
 // fail, to check that storage failures answer a clean 5xx without
-// internal detail. Its errors carry a fake internal path on purpose.
+// internal detail. Its errors carry a fake internal path on purpose. It
+// fails at the driver, as a backend would: the portable storage.Bucket's
+// checks still run above it.
 type faultStore struct {
-	storage.Store
+	driver.Bucket
 	failPut, failOpen, failDelete, failList atomic.Bool
 }
 
@@ -119,32 +121,46 @@ type faultStore struct {
 // reach a response body.
 var errStorageFault = errors.New("faultstore: /var/lib/secret/users/abc: input/output error")
 
-func (s *faultStore) Put(ctx context.Context, key string, r io.Reader, o *storage.PutOptions) (storage.Attrs, error) {
+func (s *faultStore) Put(ctx context.Context, key string, r io.Reader, o *driver.PutOptions) (driver.Attrs, error) {
 	if s.failPut.Load() {
-		return storage.Attrs{}, fmt.Errorf("put %q: %w", key, errStorageFault)
+		return driver.Attrs{}, fmt.Errorf("put %q: %w", key, errStorageFault)
 	}
-	return s.Store.Put(ctx, key, r, o)
+	return s.Bucket.Put(ctx, key, r, o)
 }
 
-func (s *faultStore) Open(ctx context.Context, key string) (storage.Reader, error) {
+func (s *faultStore) Open(ctx context.Context, key string) (driver.Reader, error) {
 	if s.failOpen.Load() {
 		return nil, fmt.Errorf("open %q: %w", key, errStorageFault)
 	}
-	return s.Store.Open(ctx, key)
+	return s.Bucket.Open(ctx, key)
 }
 
 func (s *faultStore) Delete(ctx context.Context, key string) error {
 	if s.failDelete.Load() {
 		return fmt.Errorf("delete %q: %w", key, errStorageFault)
 	}
-	return s.Store.Delete(ctx, key)
+	return s.Bucket.Delete(ctx, key)
 }
 
-func (s *faultStore) List(ctx context.Context, prefix string, o *storage.ListOptions) (storage.ListPage, error) {
+func (s *faultStore) ListPage(ctx context.Context, prefix, token string, size int) (driver.ListPage, error) {
 	if s.failList.Load() {
-		return storage.ListPage{}, fmt.Errorf("list %q: %w", prefix, errStorageFault)
+		return driver.ListPage{}, fmt.Errorf("list %q: %w", prefix, errStorageFault)
 	}
-	return s.Store.List(ctx, prefix, o)
+	return s.Bucket.ListPage(ctx, prefix, token, size)
+}
+
+// list returns the objects stored under prefix, read beside the
+// Manager through a bucket of their own over the same driver.
+func (s *faultStore) list(t testing.TB, prefix string) []storage.Attrs {
+	t.Helper()
+	var objs []storage.Attrs
+	for a, err := range storage.NewBucket(s.Bucket).List(t.Context(), prefix) {
+		if err != nil {
+			t.Fatalf("list %q: %v", prefix, err)
+		}
+		objs = append(objs, a)
+	}
+	return objs
 }
 
 // envConfig configures newTestEnv. Every zero field takes a default.
@@ -160,8 +176,8 @@ type envConfig struct {
 	Prefix string
 	// NoAuth leaves Options.Authenticate nil.
 	NoAuth bool
-	// Store is the store under the faultStore; nil means a new memstore.
-	Store storage.Store
+	// Store is the driver under the faultStore; nil means a new memstore.
+	Store driver.Bucket
 }
 
 // testEnv is a handler served over loopback.
@@ -187,9 +203,9 @@ func newTestHandler(t *testing.T, opts *Options) *testEnv {
 func newTestEnv(t *testing.T, cfg envConfig) *testEnv {
 	t.Helper()
 	clock := newTestClock()
-	st := &faultStore{Store: cfg.Store}
-	if st.Store == nil {
-		st.Store = memstore.New()
+	st := &faultStore{Bucket: cfg.Store}
+	if st.Bucket == nil {
+		st.Bucket = memstore.New()
 	}
 	var po photo.Options
 	if cfg.Photo != nil {
@@ -201,7 +217,7 @@ func newTestEnv(t *testing.T, cfg envConfig) *testEnv {
 	if po.Logger == nil {
 		po.Logger = testLogger(t)
 	}
-	m, err := photo.New(st, &po)
+	m, err := photo.New(storage.NewBucket(st), &po)
 	if err != nil {
 		t.Fatalf("photo.New: %v", err)
 	}
@@ -532,13 +548,29 @@ func pngImage(t testing.TB, w, h int) []byte {
 	return buf.Bytes()
 }
 
-// testdataDir is ../shared/testdata relative to the repository root.
+// rendition returns p's square rendition of size pixels.
+func rendition(p *photo.Photo, size int) (photo.Rendition, bool) {
+	for _, r := range p.Renditions {
+		if r.Size == size {
+			return r, true
+		}
+	}
+	return photo.Rendition{}, false
+}
+
+// testdataDir returns the shared test images folder, which sits beside the
+// repository (../shared/testdata from the repository's root, so
+// ../../shared/testdata from this package). Outside CI a missing folder
+// skips the test; in CI (CI=true) it fails it, so that a broken checkout
+// cannot pass by testing nothing.
 func testdataDir(t testing.TB) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "shared", "testdata")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("shared test data not found at %s: %v", dir, err)
+	dir := filepath.Join("..", "..", "shared", "testdata")
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the shared test images are missing (%v); CI clones shared/ beside the repository", err)
+		}
+		t.Skipf("skipping: the shared test images are not at %s (%v)", dir, err)
 	}
 	return dir
 }

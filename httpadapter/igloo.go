@@ -45,9 +45,10 @@ import (
 //
 // Uploads expire Options.UploadTTL after their creation, finished or not:
 // then they answer 404 and their bytes are removed, at once when asked
-// for, or by the Manager's ExpireUploads, which a server should call now
-// and then (photod does, every few minutes). A user's open uploads are bounded by the Manager's
-// photo.Quotas (count and declared bytes): a create beyond them answers
+// for, or by photo.Manager's RemoveExpired, which a server should call
+// now and then (photod does, every few minutes). A user's open uploads are
+// bounded by the Service's photo.Quotas (count and declared bytes): a
+// create beyond them answers
 // 403 quota-exceeded; associating, deleting or the expiry of an upload
 // frees its share.
 
@@ -88,7 +89,7 @@ func (h *Handler) newIglooBody(r *http.Request, community string, u *photo.Uploa
 	return &iglooBody{
 		AttachmentKey: u.Key, Location: h.uploadURL(r, community, u.Key),
 		Name: u.Name, ContentType: u.ContentType, Length: u.Length, Received: u.Received,
-		Complete: u.Complete(), Created: u.Created.UTC(), Expires: u.Expires.UTC(),
+		Complete: u.Received == u.Length, Created: u.Created.UTC(), Expires: u.Expires.UTC(),
 	}
 }
 
@@ -120,7 +121,7 @@ func (h *Handler) igloo(w http.ResponseWriter, r *http.Request) (Principal, stri
 }
 
 // lookup returns the upload key if p may use it: 404 when it does not
-// exist or has expired (the Manager then removes its bytes), 403 when it
+// exist or has expired (the Service then removes its bytes), 403 when it
 // is another user's.
 func (h *Handler) lookup(ctx context.Context, p Principal, key string) (*photo.Upload, error) {
 	u, err := h.svc.Upload(ctx, key)
@@ -180,11 +181,11 @@ func (h *Handler) iglooCreate(w http.ResponseWriter, r *http.Request) error {
 	case req.Name == nil || *req.Name == "":
 		return fail(kBadRequest, "Name", "Name is required")
 	}
-	u, err := h.svc.CreateUpload(r.Context(), p.ID, *req.Name, *req.ContentType, req.ContentLength.n, h.opts.UploadTTL)
-	var pe *photo.Error
+	u, err := h.svc.CreateUpload(r.Context(), p.ID, *req.ContentType, req.ContentLength.n,
+		&photo.UploadOptions{Name: *req.Name, TTL: h.opts.UploadTTL})
 	switch {
-	case err != nil && !errors.As(err, &pe) && errors.Is(err, photo.ErrInvalidInput):
-		// Not an image's refusal: the name's.
+	case photo.CodeOf(err) == photo.CodeBadArgument:
+		// The one argument of a create that can be bad: the name.
 		return fail(kBadRequest, "Name", "Name must be valid UTF-8 of at most 255 bytes without control characters")
 	case err != nil:
 		return err
@@ -230,32 +231,34 @@ func (h *Handler) iglooDelete(w http.ResponseWriter, r *http.Request) error {
 // may be "*".
 var contentRange = regexp.MustCompile(`^bytes (?:([0-9]{1,19})-([0-9]{1,19})|\*)/([0-9]{1,19}|\*)$`)
 
-// parseContentRange reads a Content-Range header. For "bytes */total" it
-// returns n == 0: a question about the upload's state. total is -1 for
-// "*".
-func parseContentRange(s string) (first, n, total int64, err error) {
+// parseContentRange reads a Content-Range header as a chunk without its
+// body. For "bytes */total" the chunk's Size is 0: a question about the
+// upload's state. A total of "*" is a Total of 0; totalGiven tells it from
+// a total the client gave.
+func parseContentRange(s string) (c photo.Chunk, totalGiven bool, err error) {
 	m := contentRange.FindStringSubmatch(s)
 	if m == nil {
-		return 0, 0, 0, fail(kBadRequest, "Content-Range", "the Content-Range header must be bytes first-last/total")
+		return c, false, fail(kBadRequest, "Content-Range", "the Content-Range header must be bytes first-last/total")
 	}
-	total = -1
 	if m[3] != "*" {
-		if total, err = strconv.ParseInt(m[3], 10, 64); err != nil {
-			return 0, 0, 0, fail(kBadRequest, "Content-Range", "the Content-Range total is too large")
+		if c.Total, err = strconv.ParseInt(m[3], 10, 64); err != nil {
+			return c, false, fail(kBadRequest, "Content-Range", "the Content-Range total is too large")
 		}
+		totalGiven = true
 	}
 	if m[1] == "" {
-		if total < 0 {
-			return 0, 0, 0, fail(kBadRequest, "Content-Range", "bytes */* is not a content range")
+		if !totalGiven {
+			return c, false, fail(kBadRequest, "Content-Range", "bytes */* is not a content range")
 		}
-		return 0, 0, total, nil
+		return c, true, nil
 	}
 	first, err1 := strconv.ParseInt(m[1], 10, 64)
 	last, err2 := strconv.ParseInt(m[2], 10, 64)
 	if err1 != nil || err2 != nil || last < first || last == 1<<63-1 {
-		return 0, 0, 0, fail(kBadRequest, "Content-Range", "the Content-Range's last byte comes before its first")
+		return photo.Chunk{}, false, fail(kBadRequest, "Content-Range", "the Content-Range's last byte comes before its first")
 	}
-	return first, last - first + 1, total, nil
+	c.Offset, c.Size = first, last-first+1
+	return c, totalGiven, nil
 }
 
 func (h *Handler) iglooAppend(w http.ResponseWriter, r *http.Request) error {
@@ -268,20 +271,33 @@ func (h *Handler) iglooAppend(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	first, n, total, err := chunkRange(r)
+	c, totalGiven, err := chunkRange(r)
 	if err != nil {
 		setProgress(w, u.Received, u.Length)
 		return err
 	}
-	u, err = h.svc.AppendUpload(r.Context(), key, first, total, r.Body, n)
-	var re *photo.UploadRangeError
-	switch {
-	case errors.As(err, &re):
-		setProgress(w, re.Received, re.Length)
-		if errors.Is(err, photo.ErrUploadRange) {
-			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(re.Length, 10))
+	var got *photo.Upload
+	if totalGiven && c.Total == 0 {
+		// A Chunk's Total of 0 means "not given"; a client that says 0
+		// names a length that no upload has, which the library would
+		// refuse so.
+		err = &photo.Error{Code: photo.CodeBadRange, Message: "the total length 0 is not the declared length " + strconv.FormatInt(u.Length, 10)}
+	} else {
+		c.Body = r.Body
+		got, err = h.svc.AppendUpload(r.Context(), key, c)
+	}
+	if got != nil {
+		u = got
+	}
+	switch code := photo.CodeOf(err); {
+	case code == photo.CodeUploadConflict || code == photo.CodeBadRange:
+		// u is the upload as it stands, which AppendUpload returns with
+		// its refusal: the client resumes from its progress.
+		setProgress(w, u.Received, u.Length)
+		if code == photo.CodeBadRange {
+			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(u.Length, 10))
 		}
-		return withProgress(err, re.Received, re.Length)
+		return withProgress(err, u.Received, u.Length)
 	case errors.Is(err, photo.ErrNotFound):
 		return fail(kNotFound, "", "the upload does not exist or has expired")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -296,21 +312,21 @@ func (h *Handler) iglooAppend(w http.ResponseWriter, r *http.Request) error {
 
 // chunkRange reads a PATCH's Content-Range and checks its Content-Length
 // against it, as parseContentRange returns them.
-func chunkRange(r *http.Request) (first, n, total int64, err error) {
+func chunkRange(r *http.Request) (c photo.Chunk, totalGiven bool, err error) {
 	cr := r.Header.Get("Content-Range")
 	if cr == "" {
-		return 0, 0, 0, fail(kBadRequest, "Content-Range", "the Content-Range header is required: bytes first-last/total")
+		return c, false, fail(kBadRequest, "Content-Range", "the Content-Range header is required: bytes first-last/total")
 	}
-	if first, n, total, err = parseContentRange(cr); err != nil {
-		return 0, 0, 0, err
+	if c, totalGiven, err = parseContentRange(cr); err != nil {
+		return c, false, err
 	}
-	if r.ContentLength != n && !(n == 0 && r.ContentLength <= 0) {
+	if r.ContentLength != c.Size && !(c.Size == 0 && r.ContentLength <= 0) {
 		if r.ContentLength < 0 {
-			return 0, 0, 0, fail(kBadRequest, "Content-Length", "the Content-Length header is required")
+			return c, false, fail(kBadRequest, "Content-Length", "the Content-Length header is required")
 		}
-		return 0, 0, 0, fail(kBadRequest, "Content-Length", "the Content-Length does not match the Content-Range")
+		return c, false, fail(kBadRequest, "Content-Length", "the Content-Length does not match the Content-Range")
 	}
-	return first, n, total, nil
+	return c, totalGiven, nil
 }
 
 func (h *Handler) iglooAssociate(w http.ResponseWriter, r *http.Request) error {
@@ -335,7 +351,7 @@ func (h *Handler) iglooAssociate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !u.Complete() {
+	if u.Received < u.Length {
 		setProgress(w, u.Received, u.Length)
 		return withProgress(fail(kIncomplete, "", ""), u.Received, u.Length)
 	}

@@ -47,12 +47,8 @@ func iglooPatch(t *testing.T, e *testEnv, auth, key string, first int, data []by
 // uploadKeys lists the stored objects of upload key.
 func uploadKeys(t *testing.T, e *testEnv, key string) []string {
 	t.Helper()
-	page, err := e.Store.Store.List(context.Background(), "uploads/"+key+"/", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, o := range page.Objects {
+	for _, o := range e.Store.list(t, "uploads/"+key+"/") {
 		out = append(out, o.Key)
 	}
 	return out
@@ -101,7 +97,7 @@ func wantJSON(want map[string]any) func(t *testing.T, res *http.Response, body [
 
 func TestIglooCreate(t *testing.T) {
 	e := newTestHandler(t, nil)
-	max := e.M.Limits().MaxBytes
+	max := e.M.Options().Limits.MaxBytes
 	jsonCT := map[string]string{"Content-Type": "application/json"}
 	post := func(name, auth, body string, code int, check func(*testing.T, *http.Response, []byte)) httpTest {
 		return httpTest{Name: name, Method: http.MethodPost, URL: iglooRoot, ReqHeader: withAuth(auth, jsonCT),
@@ -216,6 +212,9 @@ func TestIglooUpload(t *testing.T) {
 		patch("total smaller than declared", bearerAlice, rng(half, half+9, L-1), img[half:half+10], 416, progress(half, L), refused("range-not-satisfiable", half)),
 		patch("state asked with */total", bearerAlice, "bytes */"+strconv.Itoa(L), nil, 200, progress(half, L), state(half, false)),
 		patch("state asked with a wrong total", bearerAlice, "bytes */"+strconv.Itoa(L+5), nil, 416, progress(half, L), refused("range-not-satisfiable", half)),
+		patch("a total of zero", bearerAlice, rng(half, half+9, 0), img[half:half+10], 416,
+			merge(progress(half, L), map[string]string{"Content-Range": "bytes */" + strconv.Itoa(L)}), refused("range-not-satisfiable", half)),
+		patch("state asked with a total of zero", bearerAlice, "bytes */0", nil, 416, progress(half, L), refused("range-not-satisfiable", half)),
 		patch("*/* is no range", bearerAlice, "bytes */*", nil, 400, nil, nil),
 		patch("another user's upload", bearerBob, rng(half, L-1, L), img[half:], 403, nil, wantJSON(map[string]any{"code": "forbidden"})),
 		patch("no credentials", "", rng(half, L-1, L), img[half:], 401, map[string]string{"WWW-Authenticate": "*"}, wantJSON(map[string]any{"code": "unauthorized"})),
@@ -400,7 +399,7 @@ func TestIglooExpiry(t *testing.T) {
 	if objs := uploadKeys(t, e, swept); len(objs) != 2 {
 		t.Fatalf("objects of the upload nobody asked for: %q, want its record and chunk until the sweep", objs)
 	}
-	n, err := e.M.ExpireUploads(context.Background())
+	n, err := e.M.RemoveExpired(context.Background())
 	if err != nil || n != 1 {
 		t.Errorf("Sweep = %d, %v; want 1 upload removed", n, err)
 	}

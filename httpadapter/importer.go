@@ -42,7 +42,7 @@ type URLImportOptions struct {
 	Workers int
 	// Queue is how many more imports may wait for a worker; default 64.
 	Queue int
-	// MaxBytes is the largest download; default the Manager's
+	// MaxBytes is the largest download; default the Service's
 	// Limits.MaxBytes. A larger body fails the import with
 	// file-too-large.
 	MaxBytes int64
@@ -130,7 +130,7 @@ func newImporter(h *Handler, o URLImportOptions) (*importer, error) {
 		o.Queue = DefaultImportQueue
 	}
 	if o.MaxBytes <= 0 {
-		o.MaxBytes = h.svc.Limits().MaxBytes
+		o.MaxBytes = h.maxBytes
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultImportTimeout
@@ -204,7 +204,7 @@ func (i *importer) submit(ctx context.Context, callerID, userID, rawURL string) 
 	i.wg.Add(1)
 	i.mu.Unlock()
 
-	id, p, err := i.h.svc.BeginImport(ctx, userID, rawURL)
+	im, err := i.h.svc.StartImport(ctx, userID, rawURL)
 	if err != nil {
 		i.end(job, old)
 		return nil, err
@@ -212,8 +212,8 @@ func (i *importer) submit(ctx context.Context, callerID, userID, rawURL string) 
 	if old != nil {
 		old.cancel(errSuperseded)
 	}
-	go i.run(job, id, rawURL)
-	return p, nil
+	go i.run(job, im, rawURL)
+	return im.Photo, nil
 }
 
 // end removes job from the pool. The user's slot goes with it, unless a
@@ -236,14 +236,14 @@ func (i *importer) end(job, prev *importJob) {
 
 // run performs one import once a worker is free, unless a newer one
 // replaces it first.
-func (i *importer) run(job *importJob, importID, rawURL string) {
+func (i *importer) run(job *importJob, im *photo.Import, rawURL string) {
 	defer i.end(job, nil)
 	userID := job.user
 	select {
 	case i.workers <- struct{}{}:
 		defer func() { <-i.workers }()
 	case <-job.ctx.Done():
-		i.fail(job, importID, &photo.ImportError{Code: photo.ImportInterrupted}, nil)
+		i.fail(job, im, &photo.Error{Code: photo.CodeDownloadInterrupted}, nil)
 		return
 	}
 	ctx, cancel := context.WithTimeout(job.ctx, i.timeout)
@@ -251,34 +251,33 @@ func (i *importer) run(job *importJob, importID, rawURL string) {
 
 	resp, err := i.fetcher.Fetch(ctx, rawURL)
 	if err != nil {
-		i.fail(job, importID, fetchFailure(err), err)
+		i.fail(job, im, fetchFailure(err), err)
 		return
 	}
 	defer resp.Close()
-	p, err := i.h.svc.CompleteImport(ctx, userID, importID, resp, nil)
+	p, err := im.Finish(ctx, resp, nil)
 	var se *safefetch.Error
-	var pe *photo.Error
 	switch {
 	case err == nil:
-		i.h.log.Info("httpadapter: URL import done", "user", userID, "import", importID, "version", p.VersionID)
+		i.h.log.Info("httpadapter: URL import done", "user", userID, "version", p.VersionID)
 	case errors.As(err, &se):
 		// The download broke off while the image was being read.
-		i.fail(job, importID, fetchFailure(err), err)
-	case errors.As(err, &pe):
-		// CompleteImport recorded the refusal.
-		i.h.log.Info("httpadapter: URL import refused", "user", userID, "import", importID, "code", pe.Code)
+		i.fail(job, im, fetchFailure(err), err)
+	case errors.Is(err, photo.ErrInvalidInput):
+		// Finish recorded the refusal of the bytes.
+		i.h.log.Info("httpadapter: URL import refused", "user", userID, "code", string(photo.CodeOf(err)))
 	case errors.Is(err, photo.ErrConflict):
-		i.h.log.Info("httpadapter: URL import superseded", "user", userID, "import", importID)
+		i.h.log.Info("httpadapter: URL import superseded", "user", userID)
 	default:
-		i.fail(job, importID, &photo.ImportError{Code: photo.ImportDownloadFailed, Message: "the import failed"}, err)
+		i.fail(job, im, &photo.Error{Code: photo.CodeDownloadFailed, Message: "the import failed"}, err)
 	}
 }
 
 // fetchFailure words a fetch error as the import failure GET shows.
-func fetchFailure(err error) *photo.ImportError {
+func fetchFailure(err error) *photo.Error {
 	var se *safefetch.Error
 	if !errors.As(err, &se) {
-		return &photo.ImportError{Code: photo.ImportDownloadFailed, Message: "the download failed"}
+		return &photo.Error{Code: photo.CodeDownloadFailed}
 	}
 	msg := se.Message
 	if msg == "" {
@@ -286,34 +285,33 @@ func fetchFailure(err error) *photo.ImportError {
 	}
 	switch se.Kind {
 	case safefetch.KindNotAllowed:
-		return &photo.ImportError{Code: photo.ImportNotAllowed, Message: msg}
+		return &photo.Error{Code: photo.CodeURLNotAllowed, Message: msg}
 	case safefetch.KindTooLarge:
-		return &photo.ImportError{Code: photo.ImportCode(photo.CodeFileTooLarge), Message: msg}
+		return &photo.Error{Code: photo.CodeFileTooLarge, Message: msg}
 	}
-	return &photo.ImportError{Code: photo.ImportDownloadFailed, Message: msg}
+	return &photo.Error{Code: photo.CodeDownloadFailed, Message: msg}
 }
 
-// fail records that an import failed, on a context of its own: the
-// import's may be spent. cause, if any, is logged, never shown.
+// fail records that an import failed with failure, on a context of its
+// own: the import's may be spent. cause, if any, is logged, never shown.
 //
 // A replaced import is recorded too: the newer one has normally moved the
-// photo on, so that FailImport finds a conflict and changes nothing, but
-// if the two began in the other order the photo must not stay
-// downloading.
-func (i *importer) fail(job *importJob, importID string, ie *photo.ImportError, cause error) {
+// photo on, so that Fail finds a conflict and changes nothing, but if the
+// two began in the other order the photo must not stay downloading.
+func (i *importer) fail(job *importJob, im *photo.Import, failure *photo.Error, cause error) {
 	userID := job.user
 	switch {
 	case i.base.Err() != nil:
-		ie = &photo.ImportError{Code: photo.ImportInterrupted, Message: "the server shut down during the download"}
+		failure = &photo.Error{Code: photo.CodeDownloadInterrupted, Message: "the server shut down during the download"}
 	case errors.Is(context.Cause(job.ctx), errSuperseded):
-		ie = &photo.ImportError{Code: photo.ImportInterrupted, Message: "a newer import replaced this one"}
+		failure = &photo.Error{Code: photo.CodeDownloadInterrupted, Message: "a newer import replaced this one"}
 		cause = nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(i.base), bookkeepingTimeout)
 	defer cancel()
-	i.h.log.Info("httpadapter: URL import failed", "user", userID, "import", importID, "code", ie.Code, "err", cause)
-	if err := i.h.svc.FailImport(ctx, userID, importID, ie); err != nil && !errors.Is(err, photo.ErrConflict) {
-		i.h.log.Error("httpadapter: recording a failed URL import", "user", userID, "import", importID, "err", err)
+	i.h.log.Info("httpadapter: URL import failed", "user", userID, "code", string(failure.Code), "err", cause)
+	if err := im.Fail(ctx, failure); err != nil && !errors.Is(err, photo.ErrConflict) {
+		i.h.log.Error("httpadapter: recording a failed URL import", "user", userID, "err", err)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/profilephoto/photo"
 )
 
 // TestImportQueueFull fills the pool (one worker, one waiting) with
@@ -95,7 +97,7 @@ func TestImportCloseGivesUp(t *testing.T) {
 	}
 	for _, u := range []string{"alice", "bob"} {
 		p := e.getPhoto(t, u)
-		if p == nil || p.Status != "failed" || p.Error == nil || p.Error.Code != "download-interrupted" {
+		if p == nil || p.Status != "failed" || p.ImportError == nil || p.ImportError.Code != photo.CodeDownloadInterrupted {
 			t.Errorf("%s after an impatient Close: %+v, want failed with download-interrupted", u, p)
 		}
 	}

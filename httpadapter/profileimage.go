@@ -105,24 +105,20 @@ func (h *Handler) newImageBody(r *http.Request, p *photo.Photo) *imageBody {
 		c := p.Created.UTC()
 		b.Created = &c
 	}
-	if p.Status == photo.StatusFailed && p.Error != nil {
-		b.Error = &importErrorBody{Code: importCode(p.Error.Code), Message: strings.TrimPrefix(p.Error.Message, "photo: ")}
+	if p.Status == photo.StatusFailed && p.ImportError != nil {
+		b.Error = &importErrorBody{Code: importCode(p.ImportError.Code), Message: p.ImportError.SafeMessage()}
 	}
 	return b
 }
 
-// importCode words an import failure's code in the dialect: the codes of
-// refused bytes become the field codes a multipart upload would get.
-func importCode(c photo.ImportCode) string {
-	switch c {
-	case photo.ImportNotAllowed, photo.ImportDownloadFailed, photo.ImportInterrupted:
-		return string(c)
+// importCode words an import failure's code in the dialect (the table's
+// importCode column): the codes of refused bytes become the field codes a
+// multipart upload would get; any code without one is download-failed.
+func importCode(c photo.Code) string {
+	if ic := wordings[codeKinds[c]].importCode; ic != "" {
+		return ic
 	}
-	k, _ := classify(&photo.Error{Code: photo.Code(c)})
-	if fc := wordings[k].piFieldCode; fc != "" {
-		return fc
-	}
-	return string(photo.ImportDownloadFailed)
+	return wordings[kDownloadFailed].importCode
 }
 
 func (h *Handler) profileImageGet(w http.ResponseWriter, r *http.Request) error {
@@ -154,7 +150,7 @@ func (h *Handler) profileImagePost(w http.ResponseWriter, r *http.Request) error
 	}
 	// Anything else is read as a form, which holds no file unless it is
 	// multipart: the file is then missing.
-	f, err := h.readForm(w, r, "file", h.svc.Limits().MaxBytes)
+	f, err := h.readForm(w, r, "file", h.maxBytes)
 	if err != nil {
 		return err
 	}

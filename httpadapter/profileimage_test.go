@@ -168,8 +168,8 @@ func TestProfileImage(t *testing.T) {
 		{Name: "user ID too long", URL: piURL(strings.Repeat("u", 300)), Code: 400, Check: wantCode("bad-request")},
 		{Name: "wrong method", Method: http.MethodPut, URL: piURL("alice"), Code: 405},
 	})
-	if objs, _ := e.Store.Store.List(t.Context(), "users/", nil); len(objs.Objects) > 2 {
-		t.Errorf("objects left after every photo was deleted: %d", len(objs.Objects))
+	if objs := e.Store.list(t, "users/"); len(objs) > 2 {
+		t.Errorf("objects left after every photo was deleted: %d", len(objs))
 	}
 }
 

@@ -17,12 +17,8 @@ import (
 // fileKeys lists the stored objects of files.
 func fileKeys(t *testing.T, e *testEnv) []string {
 	t.Helper()
-	page, err := e.Store.List(context.Background(), "files/", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var keys []string
-	for _, a := range page.Objects {
+	for _, a := range e.Store.list(t, "files/") {
 		keys = append(keys, a.Key)
 	}
 	return keys
@@ -57,8 +53,9 @@ func TestIglooQuota(t *testing.T) {
 			t.Fatalf("create %d was refused so", i)
 		}
 	}
-	if len(keys) > 50 || len(keys) != photo.DefaultQuotaUploads {
-		t.Fatalf("%d of 200 uploads accepted, want %d", len(keys), photo.DefaultQuotaUploads)
+	quota := e.M.Options().Quotas.Uploads
+	if len(keys) > 50 || len(keys) != quota {
+		t.Fatalf("%d of 200 uploads accepted, want %d", len(keys), quota)
 	}
 	runTests(t, e, []httpTest{
 		{Name: "another user is not affected", Method: http.MethodPost, URL: iglooRoot, ReqHeader: withAuth(bearerBob, hdr), ReqBody: create, Code: http.StatusCreated},
@@ -67,7 +64,7 @@ func TestIglooQuota(t *testing.T) {
 		{Name: "full again", Method: http.MethodPost, URL: iglooRoot, ReqHeader: hdr, ReqBody: create, Check: refusal},
 	})
 	e.Clock.Advance(24 * time.Hour)
-	for i := range photo.DefaultQuotaUploads {
+	for i := range quota {
 		if res, body := e.do(t, http.MethodPost, iglooRoot, hdr, create, false); res.StatusCode != http.StatusCreated {
 			t.Fatalf("create %d after expiry: %d %s", i, res.StatusCode, body)
 		}
@@ -142,7 +139,7 @@ func TestChatterFileDelete(t *testing.T) {
 			}
 			tc.run(t, e)
 			_, err := e.M.File(ctx, id)
-			if gone := errors.Is(err, photo.ErrFileNotFound); gone != c.ok {
+			if gone := errors.Is(err, photo.ErrNotFound); gone != c.ok {
 				t.Errorf("after DELETE by %s: File = %v; want gone %v", c.name, err, c.ok)
 			}
 		})
@@ -215,13 +212,13 @@ func TestChatterFileQuota(t *testing.T) {
 		{Name: "delete", Method: http.MethodDelete, URL: filePath(ids[1]), ReqHeader: withAuth(bearerAlice, nil), Code: http.StatusNoContent},
 		{Name: "file after the delete", Method: http.MethodPost, URL: filesPath("me"), ReqHeader: h4, ReqBody: b4, Code: http.StatusCreated},
 	})
-	e.Clock.Advance(photo.DefaultFileTTL)
+	e.Clock.Advance(e.M.Options().Quotas.FileTTL)
 	httpTest{Name: "expired", URL: filePath(ids[0]), ReqHeader: withAuth(bearerAlice, nil), Code: http.StatusNotFound, Check: wantChatterError("NOT_FOUND")}.run(t, e)
 	for range 2 {
 		hdr, body := upload()
 		httpTest{Name: "after expiry", Method: http.MethodPost, URL: filesPath("me"), ReqHeader: hdr, ReqBody: body, Code: http.StatusCreated}.run(t, e)
 	}
-	if n, err := e.M.ExpireUploads(context.Background()); err != nil || n != 2 {
+	if n, err := e.M.RemoveExpired(context.Background()); err != nil || n != 2 {
 		t.Errorf("Sweep = %d, %v; want the 2 expired files removed", n, err)
 	}
 }

@@ -1,7 +1,6 @@
 package httpadapter
 
 import (
-	"errors"
 	"io"
 	"math"
 	"net/http"
@@ -18,7 +17,7 @@ import (
 //	GET /photos/{userId}/{versionId}/{size}  the bytes, immutable
 //	GET /photos/{userId}/{size}              302 to the current version
 //
-// size is one of the Manager's Sizes or OnDemandSizes, written as a plain
+// size is one of the Service's Sizes or OnDemandSizes, written as a plain
 // decimal integer, or "original" for the normalised original. The
 // versioned URL stops working (404) once the user's photo changes: its
 // bytes are gone. The unversioned one also takes the signed expiring
@@ -52,7 +51,7 @@ func (h *Handler) renditionRoutes() []route {
 
 // parseSize reads a size segment: "original" (0) or a decimal integer in
 // canonical form (no sign, no leading zero, so that each rendition has
-// one URL) that is one of the Manager's sizes.
+// one URL) that is one of the Service's sizes or on-demand sizes.
 func (h *Handler) parseSize(s string) (int, bool) {
 	if s == sizeOriginal {
 		return 0, true
@@ -61,7 +60,7 @@ func (h *Handler) parseSize(s string) (int, bool) {
 	if err != nil || n <= 0 || strconv.Itoa(n) != s {
 		return 0, false
 	}
-	if slices.Contains(h.svc.Sizes(), n) || slices.Contains(h.svc.OnDemandSizes(), n) {
+	if _, ok := slices.BinarySearch(h.sizes, n); ok {
 		return n, true
 	}
 	return 0, false
@@ -76,17 +75,13 @@ func sizeSegment(size int) string {
 }
 
 // servedSize returns the size to link to for a dialect that wants want
-// pixels: want itself when the Manager serves it, else the smallest
+// pixels: want itself when the Service serves it, else the smallest
 // larger size it serves, else its largest.
 func (h *Handler) servedSize(want int) int {
-	all := append(h.svc.Sizes(), h.svc.OnDemandSizes()...)
-	slices.Sort(all)
-	for _, s := range all {
-		if s >= want {
-			return s
-		}
+	if i, _ := slices.BinarySearch(h.sizes, want); i < len(h.sizes) {
+		return h.sizes[i]
 	}
-	return all[len(all)-1]
+	return h.sizes[len(h.sizes)-1]
 }
 
 // pathSegment escapes s as one path segment. url.PathEscape leaves "." and
@@ -126,7 +121,7 @@ func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) error {
 		return fail(kNotFound, "", "there is no rendition of that size")
 	}
 	b, err := h.svc.OpenRendition(r.Context(), r.PathValue("userId"), r.PathValue("versionId"), size)
-	if errors.Is(err, photo.ErrInvalidUserID) {
+	if photo.CodeOf(err) == photo.CodeBadUserID {
 		return fail(kNotFound, "", "")
 	}
 	if err != nil {
@@ -150,14 +145,14 @@ func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	hd.Set("Accept-Ranges", "bytes")
-	hd.Set("Content-Length", strconv.FormatInt(b.Attrs().Size, 10))
+	hd.Set("Content-Length", strconv.FormatInt(b.Rendition.Bytes, 10))
 	if !b.ModTime.IsZero() {
 		hd.Set("Last-Modified", b.ModTime.UTC().Format(http.TimeFormat))
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		// b.Reader, not b: the store's reader may have a WriteTo.
-		if _, err := io.Copy(w, b.Reader); err != nil {
+		// b.ReadSeekCloser, not b: the store's reader may have a WriteTo.
+		if _, err := io.Copy(w, b.ReadSeekCloser); err != nil {
 			h.log.DebugContext(r.Context(), "httpadapter: serving a rendition ended early", "err", err)
 		}
 	}
@@ -290,7 +285,7 @@ func (h *Handler) redirectCurrent(w http.ResponseWriter, r *http.Request) error 
 	}
 	p, err := h.svc.Get(r.Context(), userID)
 	switch {
-	case errors.Is(err, photo.ErrInvalidUserID):
+	case photo.CodeOf(err) == photo.CodeBadUserID:
 		err = fail(kNotFound, "", "")
 	case err == nil && p.VersionID == "":
 		err = fail(kNotFound, "", "the user has no photo yet")

@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/profilephoto/photo"
-	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/aferostore"
+	"github.com/profilephoto/photo/storage/driver"
 	"github.com/profilephoto/photo/storage/memstore"
 )
 
@@ -45,11 +45,11 @@ func checkImage(w, h int) func(*testing.T, *http.Response, []byte) {
 func TestRenditionServing(t *testing.T) {
 	for _, st := range []struct {
 		name string
-		open func(t *testing.T) storage.Store
+		open func(t *testing.T) driver.Bucket
 	}{
-		{"memstore", func(*testing.T) storage.Store { return memstore.New() }},
+		{"memstore", func(*testing.T) driver.Bucket { return memstore.New() }},
 		// The filesystem store hands its files to the connection (sendfile).
-		{"aferostore-OsFs", func(t *testing.T) storage.Store {
+		{"aferostore-OsFs", func(t *testing.T) driver.Bucket {
 			st, err := aferostore.New(afero.NewBasePathFs(afero.NewOsFs(), t.TempDir()), &aferostore.Options{NoSync: true})
 			if err != nil {
 				t.Fatal(err)
@@ -66,7 +66,7 @@ func TestRenditionServing(t *testing.T) {
 func testRenditionServing(t *testing.T, e *testEnv) {
 	p := e.setPhoto(t, "alice", jpegImage(t, 300, 200))
 	vid := p.VersionID
-	r64, ok := p.Rendition(64)
+	r64, ok := rendition(p, 64)
 	if !ok {
 		t.Fatal("no 64 px rendition")
 	}
@@ -215,7 +215,7 @@ func testRenditionServing(t *testing.T, e *testEnv) {
 		if p2.VersionID == vid {
 			t.Fatal("a new upload kept the version ID")
 		}
-		n64, _ := p2.Rendition(64)
+		n64, _ := rendition(p2, 64)
 		runTests(t, e, []httpTest{
 			{Name: "old", URL: u64, Code: http.StatusNotFound},
 			{Name: "new", URL: versionedPath("alice", p2.VersionID, "64"), Code: http.StatusOK, ResHeader: map[string]string{"Content-Type": n64.ContentType}, Check: checkImage(64, 64)},

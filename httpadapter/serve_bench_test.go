@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/profilephoto/photo"
+	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/aferostore"
 )
 
@@ -71,7 +72,7 @@ func BenchmarkServe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := photo.New(st, nil)
+	m, err := photo.New(storage.NewBucket(st), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func BenchmarkServe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, _ := p.Rendition(192)
+	r, _ := rendition(p, 192)
 	h, err := New(m, &Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

@@ -24,7 +24,7 @@ import (
 //
 // Decisions the document leaves open:
 //   - Without a crop box a non-square image is letterboxed, as the
-//     document says, whatever the Manager's default Fit.
+//     document says, whatever the Service's default Fit.
 //   - users.deletePhoto without a photo is ok: afterwards there is none.
 //   - An optional user argument, which Slack does not have, lets an admin
 //     set or delete another user's photo (others get access_denied).
@@ -57,7 +57,7 @@ func (h *Handler) slackBegin(w http.ResponseWriter, r *http.Request, fileField s
 	}
 	maxFile := int64(0)
 	if fileField != "" {
-		maxFile = h.svc.Limits().MaxBytes
+		maxFile = h.maxBytes
 	}
 	f, err := h.readForm(w, r, fileField, maxFile)
 	if err != nil {
@@ -103,7 +103,7 @@ func (h *Handler) slackSetPhoto(w http.ResponseWriter, r *http.Request) error {
 	case data == nil:
 		return fail(kMissing, "image", "")
 	}
-	opts := &photo.SetOptions{Crop: crop, Fit: photo.Letterbox, FitSet: true}
+	opts := &photo.SetOptions{Crop: crop, Fit: photo.Letterbox}
 	if _, err := h.svc.Set(r.Context(), target, bytes.NewReader(data), opts); err != nil {
 		return err
 	}

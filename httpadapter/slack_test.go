@@ -190,7 +190,7 @@ func TestSlackProfileGet(t *testing.T) {
 		Profile map[string]any `json:"profile"`
 	}](t, body)
 	for _, s := range []int{24, 32, 48, 72, 192, 512, 1024} {
-		r, _ := p.Rendition(s)
+		r, _ := rendition(p, s)
 		img, _ := e.fetchImage(t, res.Profile["image_"+strconv.Itoa(s)].(string))
 		if b := img.Bounds(); b.Dx() != r.Width || b.Dy() != r.Height || r.Width != min(s, 300) {
 			t.Errorf("image_%d is %dx%d, want %dx%d", s, b.Dx(), b.Dy(), r.Width, r.Height)
