@@ -11,7 +11,6 @@ require (
 	github.com/aws/smithy-go v1.28.9
 	github.com/gabriel-vasile/mimetype v1.4.16
 	github.com/google/go-cmp v0.7.0
-	github.com/matryer/is v1.4.1
 	github.com/spf13/afero v1.15.0
 	golang.org/x/image v0.45.0
 	golang.org/x/time v0.15.0

@@ -51,6 +51,7 @@ import (
 
 	"github.com/profilephoto/photo"
 	"github.com/profilephoto/photo/httpadapter"
+	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/aferostore"
 )
 
@@ -189,7 +190,7 @@ func main() {
 
 	// Peak heap of one 24 MP Set.
 	peak, dur, err := peakHeap(func() error {
-		m, err := photo.New(env.store, &photo.Options{Logger: slog.New(slog.DiscardHandler)})
+		m, err := photo.New(env.bucket, &photo.Options{Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			return err
 		}
@@ -205,7 +206,7 @@ func main() {
 // photod is the HTTP adapter over a filesystem store, as photod serves it.
 type photodEnv struct {
 	dir    string
-	store  *aferostore.Store
+	bucket *storage.Bucket
 	m      *photo.Manager
 	srv    *httptest.Server
 	static *httptest.Server
@@ -224,7 +225,8 @@ func newPhotod() *photodEnv {
 		log.Fatal(err)
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	m, err := photo.New(st, &photo.Options{Logger: quiet})
+	bucket := storage.NewBucket(st)
+	m, err := photo.New(bucket, &photo.Options{Logger: quiet})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -237,7 +239,7 @@ func newPhotod() *photodEnv {
 	if err != nil {
 		log.Fatal(err)
 	}
-	e := &photodEnv{dir: dir, store: st, m: m, srv: httptest.NewServer(h)}
+	e := &photodEnv{dir: dir, bucket: bucket, m: m, srv: httptest.NewServer(h)}
 	e.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	return e
 }

@@ -117,12 +117,12 @@ func TestCrash(t *testing.T) {
 
 	t.Run("filesystem", func(t *testing.T) {
 		data := t.TempDir()
-		crashRun(t, seed, []string{"-data", data}, func(now func() time.Time) (storage.Store, func(context.Context) (int, error)) {
+		crashRun(t, seed, []string{"-data", data}, func(now func() time.Time) (*storage.Bucket, func(context.Context) (int, error)) {
 			st, err := aferostore.New(afero.NewBasePathFs(afero.NewOsFs(), filepath.Join(data, objectsDir)), &aferostore.Options{Now: now})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return st, func(ctx context.Context) (int, error) {
+			return storage.NewBucket(st), func(ctx context.Context) (int, error) {
 				before := countTemp(t, filepath.Join(data, objectsDir))
 				res, err := st.Tidy(ctx, tidyAge)
 				t.Logf("temporary files: %d after the crashes, Tidy removed %d", before, res.TempFiles)
@@ -144,21 +144,21 @@ func TestCrash(t *testing.T) {
 		t.Setenv(signingKeyEnv, "the crash test's key")
 		const prefix = "crash/"
 		args := []string{"-s3-bucket", s3.Bucket, "-s3-endpoint", s3.Endpoint, "-s3-region", s3.Region, "-s3-prefix", prefix}
-		crashRun(t, seed+1, args, func(now func() time.Time) (storage.Store, func(context.Context) (int, error)) {
+		crashRun(t, seed+1, args, func(now func() time.Time) (*storage.Bucket, func(context.Context) (int, error)) {
 			st, err := s3store.Open(t.Context(), s3store.Config{Endpoint: s3.Endpoint, Region: s3.Region, Bucket: s3.Bucket, Prefix: prefix, PathStyle: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return st, nil
+			return storage.NewBucket(st), nil
 		})
 	})
 }
 
 // crashRun kills and restarts photod (started with storeArgs) crashRounds
 // times under upload load, checking every user after each restart, then
-// cleans up in process with open's store and tidy (nil when the store has
+// cleans up in process with open's bucket and tidy (nil when the store has
 // no temporary files) and checks that only referenced objects are left.
-func crashRun(t *testing.T, seed uint64, storeArgs []string, open func(now func() time.Time) (storage.Store, func(context.Context) (int, error))) {
+func crashRun(t *testing.T, seed uint64, storeArgs []string, open func(now func() time.Time) (*storage.Bucket, func(context.Context) (int, error))) {
 	start := time.Now()
 	dir := t.TempDir()
 	users := []*crashUser{
@@ -260,11 +260,11 @@ func crashRun(t *testing.T, seed uint64, storeArgs []string, open func(now func(
 	}
 	ctx := t.Context()
 	before := listAll(t, st)
-	expired, err := m.ExpireUploads(ctx)
+	expired, err := m.RemoveExpired(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	swept, err := m.Sweep(ctx, nil)
+	orphans, err := m.RemoveOrphans(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func crashRun(t *testing.T, seed uint64, storeArgs []string, open func(now func(
 		}
 	}
 	after := listAll(t, st)
-	t.Logf("objects: %d after the crashes; ExpireUploads removed %d uploads, Sweep %d blobs; %d left", len(before), expired, swept.Removed, len(after))
+	t.Logf("objects: %d after the crashes; RemoveExpired removed %d uploads and files, RemoveOrphans %d blobs; %d left", len(before), expired, orphans, len(after))
 	checkReferenced(t, st, after)
 }
 
@@ -566,22 +566,17 @@ func checkServed(t *testing.T, who string, rd apiRendition) {
 	}
 }
 
-// listAll lists every object of st.
-func listAll(t *testing.T, st storage.Store) []storage.Attrs {
+// listAll lists every object of b.
+func listAll(t *testing.T, b *storage.Bucket) []storage.Attrs {
 	t.Helper()
 	var all []storage.Attrs
-	token := ""
-	for {
-		page, err := st.List(t.Context(), "", &storage.ListOptions{PageToken: token})
+	for a, err := range b.List(t.Context(), "") {
 		if err != nil {
 			t.Fatal(err)
 		}
-		all = append(all, page.Objects...)
-		if page.NextPageToken == "" {
-			return all
-		}
-		token = page.NextPageToken
+		all = append(all, a)
 	}
+	return all
 }
 
 // checkReferenced checks that every object is a user's record, a blob of
@@ -591,7 +586,7 @@ func listAll(t *testing.T, st storage.Store) []storage.Attrs {
 // names its current version's key prefix and blobs; files/<id>/meta.json
 // maps version numbers to keys. Unfinished uploads are all past expiry, so
 // none may be left.
-func checkReferenced(t *testing.T, st storage.Store, objs []storage.Attrs) {
+func checkReferenced(t *testing.T, st *storage.Bucket, objs []storage.Attrs) {
 	t.Helper()
 	type blob struct {
 		Name  string `json:"name"`

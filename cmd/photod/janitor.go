@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/profilephoto/photo"
-	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/aferostore"
+	"github.com/profilephoto/photo/storage/driver"
 )
 
 // janitorTask is one periodic clean-up.
@@ -22,26 +22,27 @@ type janitorTask struct {
 // gets this old; an hour leaves room for the slowest client's pauses.
 const tidyAge = time.Hour
 
-// tidier is a store that can remove what crashed writers left behind
-// (the filesystem store).
+// tidier is a storage driver that can remove what crashed writers left
+// behind: *aferostore.Store, the filesystem store.
 type tidier interface {
 	Tidy(ctx context.Context, olderThan time.Duration) (aferostore.TidyResult, error)
 }
 
 // janitorTasks are photod's clean-ups: resumable uploads and Chatter files
-// past their expiry (with their bytes), blobs that no record references (left by a crash or
-// a failed clean-up) and, on the filesystem store, temporary files of
-// writes that a crash interrupted. All are safe while requests run and
-// while other instances share the store, so every instance may run them.
-func janitorTasks(m *photo.Manager, st storage.Store) []janitorTask {
+// past their expiry, with their bytes (RemoveExpired); blobs that no record
+// references, left by a crash or a failed clean-up (RemoveOrphans, after
+// the library's default grace period of an hour); and, when d is the
+// filesystem store, temporary files of writes that a crash interrupted
+// (Tidy). All are safe while requests run and while other instances share
+// the store, so every instance may run them.
+func janitorTasks(m *photo.Manager, d driver.Bucket) []janitorTask {
 	tasks := []janitorTask{
-		{"expire uploads", m.ExpireUploads},
-		{"sweep", func(ctx context.Context) (int, error) {
-			res, err := m.Sweep(ctx, nil)
-			return res.Removed, err
+		{"remove expired", m.RemoveExpired},
+		{"remove orphans", func(ctx context.Context) (int, error) {
+			return m.RemoveOrphans(ctx, 0)
 		}},
 	}
-	if t, ok := st.(tidier); ok {
+	if t, ok := d.(tidier); ok {
 		tasks = append(tasks, janitorTask{"tidy", func(ctx context.Context) (int, error) {
 			res, err := t.Tidy(ctx, tidyAge)
 			return res.TempFiles, err
@@ -88,3 +89,6 @@ func runJanitor(ctx context.Context, every time.Duration, log *slog.Logger, task
 		}
 	}
 }
+
+// The filesystem store is the one photod tidies.
+var _ tidier = (*aferostore.Store)(nil)

@@ -17,6 +17,7 @@ import (
 	"github.com/profilephoto/photo"
 	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/aferostore"
+	"github.com/profilephoto/photo/storage/driver"
 	"github.com/profilephoto/photo/storage/memstore"
 )
 
@@ -72,20 +73,20 @@ func TestJanitorTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name  string
-		store storage.Store
-		tasks string
+		name   string
+		driver driver.Bucket
+		tasks  string
 	}{
-		{"memory", memstore.New(), "expire uploads,sweep"},
-		{"filesystem", fs, "expire uploads,sweep,tidy"},
+		{"memory", memstore.New(), "remove expired,remove orphans"},
+		{"filesystem", fs, "remove expired,remove orphans,tidy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := photo.New(tc.store, nil)
+			m, err := photo.New(storage.NewBucket(tc.driver), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var names []string
-			for _, task := range janitorTasks(m, tc.store) {
+			for _, task := range janitorTasks(m, tc.driver) {
 				names = append(names, task.name)
 				if n, err := task.run(t.Context()); n != 0 || err != nil {
 					t.Errorf("%s on an empty store: %d, %v", task.name, n, err)
@@ -107,11 +108,12 @@ func TestJanitorTidy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := photo.New(st, nil)
+	b := storage.NewBucket(st)
+	m, err := photo.New(b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Put(t.Context(), "users/ab/record.json", strings.NewReader("{}"), nil); err != nil {
+	if _, err := b.Put(t.Context(), "users/ab/record.json", strings.NewReader("{}"), nil); err != nil {
 		t.Fatal(err)
 	}
 	// The object's directory on disk is where a crashed Put leaves its
@@ -159,7 +161,7 @@ func TestJanitorTidy(t *testing.T) {
 	if _, err := os.Stat(fresh); err != nil {
 		t.Errorf("the fresh temporary file (a write in progress) was removed: %v", err)
 	}
-	if _, err := st.Stat(t.Context(), "users/ab/record.json"); err != nil {
+	if _, err := b.Stat(t.Context(), "users/ab/record.json"); err != nil {
 		t.Errorf("the object: %v", err)
 	}
 	if out := logBuf.String(); !strings.Contains(out, "task=tidy removed=1") {

@@ -75,12 +75,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	limit, from := applyMemoryLimit(cfg.memoryLimit, cfg.memoryBudget, os.Getenv)
-	logMemory(log, limit, from, cfg.memoryBudget)
-	mgr, err := photo.New(st.store, &photo.Options{Logger: log, MemoryBudget: int64(cfg.memoryBudget)})
+	mgr, err := photo.New(st.bucket, &photo.Options{Logger: log, MemoryBudget: int64(cfg.memoryBudget)})
 	if err != nil {
 		return fmt.Errorf("photod: %w", err)
 	}
+	budget := mgr.Options().MemoryBudget
+	limit, from := applyMemoryLimit(cfg.memoryLimit, budget, os.Getenv)
+	logMemory(log, limit, from, budget)
 
 	var toks tokens
 	var demoToken string
@@ -153,7 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	janitorCtx, stopJanitor := context.WithCancel(context.Background())
 	defer stopJanitor()
 	if cfg.janitorEvery > 0 {
-		wg.Go(func() { runJanitor(janitorCtx, cfg.janitorEvery, log, janitorTasks(mgr, st.store)) })
+		wg.Go(func() { runJanitor(janitorCtx, cfg.janitorEvery, log, janitorTasks(mgr, st.driver)) })
 	}
 
 	serveErr := make(chan error, 1)

@@ -7,8 +7,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-
-	"github.com/profilephoto/photo"
 )
 
 // byteSize is a flag of a number of bytes: a whole number with an optional
@@ -59,10 +57,11 @@ const (
 
 // applyMemoryLimit sets the runtime's soft memory limit: flagLimit if
 // given, else the GOMEMLIMIT environment variable (which the runtime has
-// applied already), else one and a half times the memory budget, which
+// applied already), else one and a half times budget, the memory budget
+// in force (the library's default when -memory-budget is not given), which
 // leaves the garbage collector headroom above what renders hold. It
 // returns the limit in force and where it came from.
-func applyMemoryLimit(flagLimit, budget byteSize, getenv func(string) string) (int64, string) {
+func applyMemoryLimit(flagLimit byteSize, budget int64, getenv func(string) string) (int64, string) {
 	switch {
 	case flagLimit > 0:
 		debug.SetMemoryLimit(int64(flagLimit))
@@ -70,20 +69,13 @@ func applyMemoryLimit(flagLimit, budget byteSize, getenv func(string) string) (i
 	case getenv("GOMEMLIMIT") != "":
 		return debug.SetMemoryLimit(-1), "GOMEMLIMIT"
 	}
-	b := int64(budget)
-	if b <= 0 {
-		b = photo.DefaultMemoryBudget
-	}
-	limit := b + b/2
+	limit := budget + budget/2
 	debug.SetMemoryLimit(limit)
 	return limit, "default"
 }
 
-// logMemory records the memory settings at startup.
-func logMemory(log *slog.Logger, limit int64, from string, budget byteSize) {
-	b := int64(budget)
-	if b <= 0 {
-		b = photo.DefaultMemoryBudget
-	}
-	log.Info("photod: memory", "budget_mib", b>>20, "gomemlimit_mib", limit>>20, "gomemlimit_from", from)
+// logMemory records the memory settings at startup: the budget in force
+// and the runtime's limit.
+func logMemory(log *slog.Logger, limit int64, from string, budget int64) {
+	log.Info("photod: memory", "budget_mib", budget>>20, "gomemlimit_mib", limit>>20, "gomemlimit_from", from)
 }

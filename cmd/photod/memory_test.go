@@ -24,7 +24,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/profilephoto/photo"
 	"github.com/profilephoto/photo/internal/imaging/testimage"
+	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/memstore"
 )
 
 func TestByteSizeFlag(t *testing.T) {
@@ -69,17 +72,23 @@ func TestMemoryLimitDefaults(t *testing.T) {
 	prev := setLimit(t, -1)
 	t.Cleanup(func() { setLimit(t, prev) })
 
-	if got, from := applyMemoryLimit(0, 0, env("")); got != 768<<20 || from != "default" {
+	// Without -memory-budget photod runs on the library's default, which
+	// -memory-budget's help text gives as 512 MiB.
+	m, err := photo.New(storage.NewBucket(memstore.New()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, from := applyMemoryLimit(0, m.Options().MemoryBudget, env("")); got != 768<<20 || from != "default" {
 		t.Errorf("default: %d from %s, want 768 MiB from default", got, from)
 	}
 	if got, _ := applyMemoryLimit(0, 256<<20, env("")); got != 384<<20 {
 		t.Errorf("with -memory-budget 256MiB: %d, want 384 MiB", got)
 	}
-	if got, from := applyMemoryLimit(1<<30, 0, env("2GiB")); got != 1<<30 || from != "-memory-limit" {
+	if got, from := applyMemoryLimit(1<<30, 512<<20, env("2GiB")); got != 1<<30 || from != "-memory-limit" {
 		t.Errorf("with -memory-limit: %d from %s, want 1 GiB from the flag", got, from)
 	}
 	setLimit(t, 2<<30)
-	if got, from := applyMemoryLimit(0, 0, env("2GiB")); got != 2<<30 || from != "GOMEMLIMIT" {
+	if got, from := applyMemoryLimit(0, 512<<20, env("2GiB")); got != 2<<30 || from != "GOMEMLIMIT" {
 		t.Errorf("with GOMEMLIMIT: %d from %s, want the environment's 2 GiB", got, from)
 	}
 }

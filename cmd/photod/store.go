@@ -13,6 +13,7 @@ import (
 
 	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/aferostore"
+	"github.com/profilephoto/photo/storage/driver"
 	"github.com/profilephoto/photo/storage/s3store"
 )
 
@@ -21,7 +22,11 @@ var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(bas
 
 // openedStore is the backend photod runs on.
 type openedStore struct {
-	store      storage.Store
+	// driver is the backend itself, for what only it can do (the
+	// filesystem store's Tidy); bucket is the portable store over it,
+	// which the photo library uses.
+	driver     driver.Bucket
+	bucket     *storage.Bucket
 	signingKey []byte
 	describe   string // for the start-up line: which store, where
 }
@@ -56,7 +61,7 @@ func openStore(ctx context.Context, cfg *config, getenv func(string) string, log
 	if err != nil {
 		return nil, fmt.Errorf("photod: filesystem store in %s: %w", objects, err)
 	}
-	return &openedStore{store: st, signingKey: key, describe: "filesystem store in " + dir}, nil
+	return &openedStore{driver: st, bucket: storage.NewBucket(st), signingKey: key, describe: "filesystem store in " + dir}, nil
 }
 
 // openS3 opens the bucket of -s3-bucket. Credentials come from the usual
@@ -84,10 +89,14 @@ func openS3(ctx context.Context, cfg *config, getenv func(string) string, log *s
 	if cfg.s3Endpoint != "" {
 		where += " at " + cfg.s3Endpoint
 	}
+	b := storage.NewBucket(st)
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := st.List(cctx, "users/", &storage.ListOptions{PageSize: 1}); err != nil {
-		return nil, fmt.Errorf("photod: S3 store %s: %w", where, err)
+	for _, err := range b.List(cctx, "users/") {
+		if err != nil {
+			return nil, fmt.Errorf("photod: S3 store %s: %w", where, err)
+		}
+		break // one object is proof enough
 	}
-	return &openedStore{store: st, signingKey: key, describe: "S3 store " + where}, nil
+	return &openedStore{driver: st, bucket: b, signingKey: key, describe: "S3 store " + where}, nil
 }

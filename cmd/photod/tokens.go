@@ -10,13 +10,17 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/profilephoto/photo"
 	"github.com/profilephoto/photo/httpadapter"
 )
 
 // errBadToken is what the authenticator returns for a token it does not
 // know; the adapter answers it as bad credentials, distinct from none.
 var errBadToken = errors.New("photod: unknown token")
+
+// maxUserIDLen is the longest user ID, in bytes, that the photo library
+// accepts; a tokens file naming a longer one is refused at start rather
+// than on the user's first request.
+const maxUserIDLen = 256
 
 // maxTokenLen bounds a token, in the file and in a request, so that a huge
 // header costs no more than a short one.
@@ -77,8 +81,8 @@ func parseTokenLine(line string) (httpadapter.Principal, string, error) {
 		return httpadapter.Principal{}, "", fmt.Errorf("the token is longer than %d bytes", maxTokenLen)
 	case !utf8.ValidString(token) || !utf8.ValidString(user):
 		return httpadapter.Principal{}, "", errors.New("the line is not valid UTF-8")
-	case len(user) > photo.MaxUserIDLen:
-		return httpadapter.Principal{}, "", fmt.Errorf("the user ID is longer than %d bytes", photo.MaxUserIDLen)
+	case len(user) > maxUserIDLen:
+		return httpadapter.Principal{}, "", fmt.Errorf("the user ID is longer than %d bytes", maxUserIDLen)
 	case user == "me":
 		// Chatter's "me" means the caller, so a user called "me" could
 		// never be addressed by others.
