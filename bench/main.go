@@ -110,7 +110,7 @@ func main() {
 	}
 	if !vipsAvailable {
 		work = slices.DeleteFunc(work, func(w workload) bool { return w.name[:7] == "libvips" })
-		log.Print("libvips: not built (no cgo); its rows are missing")
+		log.Print("libvips: not built (run with -tags vips, as scripts/bench.sh does); its rows are missing")
 	}
 	if !*skipSlow {
 		work = append(work,

@@ -1,4 +1,4 @@
-//go:build !cgo
+//go:build !vips
 
 package main
 
@@ -6,8 +6,8 @@ import "errors"
 
 const vipsAvailable = false
 
-func vipsInit() error { return errors.New("built without cgo") }
+func vipsInit() error { return errors.New("built without the vips tag") }
 
 func vipsRenditions([]byte, int, int, int, []int, int) ([][]byte, error) {
-	return nil, errors.New("built without cgo")
+	return nil, errors.New("built without the vips tag")
 }

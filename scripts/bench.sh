@@ -23,4 +23,4 @@ if [ ! -f "$photo" ]; then
 	rm -rf "$tmp"
 fi
 cd bench
-exec go run . -photo "../$photo" "$@"
+exec go run -tags vips . -photo "../$photo" "$@"
