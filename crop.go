@@ -64,7 +64,7 @@ func fitOf(s string) Fit {
 	return Letterbox
 }
 
-// String returns "letterbox" or "cover".
+// String returns "letterbox" or "cover", as records store them.
 func (f Fit) String() string {
 	switch f {
 	case Letterbox:

@@ -46,7 +46,7 @@
 //     (CodeUploadConflict and CodeUploadIncomplete too);
 //   - ErrBusy: no room to work now, try again (CodeDownloadInterrupted
 //     too);
-//   - ErrQuotaExceeded: a quota, named by the *QuotaError in Err.
+//   - ErrQuotaExceeded: a quota, named with its limit by the message.
 //
 // errors.Is(err, photo.CodeCorrupt) matches one code; photo.CodeOf(err)
 // returns it. Failures that the library does not decide (storage, the

@@ -40,7 +40,7 @@ const (
 	ErrBusy Code = "busy"
 	// ErrQuotaExceeded: the caller already holds as much as a quota allows
 	// (open uploads, files, file versions or their bytes). The *Error's
-	// Err is a *QuotaError that names the quota. The same call may succeed
+	// message names the quota and its limit. The same call may succeed
 	// once the caller has freed something.
 	ErrQuotaExceeded Code = "quota_exceeded"
 )
@@ -169,7 +169,7 @@ type Error struct {
 	// Message explains it in words safe to show (no paths, keys or package
 	// names); "" means the code's default message.
 	Message string
-	// Err is the cause (a decoder's error, a *QuotaError), or nil; for
+	// Err is the cause (a decoder's error, a storage failure), or nil; for
 	// logs, not for people.
 	Err error
 }
@@ -224,22 +224,6 @@ func inputError(code Code, cause error, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: cause}
 }
 
-// QuotaError is the detail of a refusal with ErrQuotaExceeded: the Err of
-// its *Error.
-type QuotaError struct {
-	// Quota names the quota: "uploads", "upload_bytes", "files",
-	// "file_versions" or "file_bytes".
-	Quota string
-	// Limit is the quota's value (a count, or bytes).
-	Limit int64
-}
-
-// Error says which quota, without the package prefix: it is the message of
-// the *Error that carries it.
-func (e *QuotaError) Error() string {
-	return fmt.Sprintf("quota exceeded: at most %d %s", e.Limit, quotaUnits[e.Quota])
-}
-
 var quotaUnits = map[string]string{
 	"uploads":       "open uploads per user",
 	"upload_bytes":  "bytes of open uploads per user",
@@ -248,10 +232,11 @@ var quotaUnits = map[string]string{
 	"file_bytes":    "bytes of files per user",
 }
 
-// quotaError is the refusal of a quota.
+// quotaError is the refusal of a quota: "uploads", "upload_bytes",
+// "files", "file_versions" or "file_bytes", whose value is limit. The
+// message names the quota and its limit.
 func quotaError(quota string, limit int64) *Error {
-	qe := &QuotaError{Quota: quota, Limit: limit}
-	return &Error{Code: ErrQuotaExceeded, Message: qe.Error(), Err: qe}
+	return &Error{Code: ErrQuotaExceeded, Message: fmt.Sprintf("quota exceeded: at most %d %s", limit, quotaUnits[quota])}
 }
 
 // notFound is an ErrNotFound refusal with a message.

@@ -79,8 +79,8 @@ func TestErrorText(t *testing.T) {
 			t.Errorf("Error() = %q, want %q", got, tc.all)
 		}
 	}
-	var qe *QuotaError
-	if err := error(quotaError("files", 20)); !errors.As(err, &qe) || qe.Limit != 20 || !errors.Is(err, ErrQuotaExceeded) {
+	if err := error(quotaError("files", 20)); !errors.Is(err, ErrQuotaExceeded) || errors.Is(err, ErrInvalidInput) ||
+		err.(*Error).SafeMessage() != "quota exceeded: at most 20 files per user" {
 		t.Errorf("a quota refusal: %v", err)
 	}
 	if CodeOf(errors.New("disk on fire")) != "" || CodeOf(nil) != "" {

@@ -128,9 +128,8 @@ func TestFileLimits(t *testing.T) {
 				}
 			}
 			_, err = tc.m.AddFileVersion(ctx, f.ID, bytes.NewReader(img))
-			var qe *photo.QuotaError
-			if !errors.As(err, &qe) || !errors.Is(err, photo.ErrQuotaExceeded) || *qe != (photo.QuotaError{Quota: "file_versions", Limit: int64(tc.max)}) {
-				t.Fatalf("version %d: %v, want a file_versions QuotaError", tc.max+1, err)
+			if !isQuotaError(err, "file_versions", int64(tc.max)) {
+				t.Fatalf("version %d: %v, want the refusal of quota file_versions", tc.max+1, err)
 			}
 			if f, err = tc.m.File(ctx, f.ID); err != nil || len(f.Versions) != tc.max {
 				t.Fatalf("File after the limit: %v", err)

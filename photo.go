@@ -15,9 +15,11 @@ import (
 	"github.com/profilephoto/photo/storage"
 )
 
-// Service is what an application, and the httpadapter package, need of
-// profile photos. *Manager implements it; a program may wrap a Service to
-// add metrics, caching or policy, or give a fake to its own tests.
+// Service is what an application needs of profile photos: set one (from
+// an upload or a stored file), read it, delete it. *Manager implements it
+// and more (files, resumable uploads, URL imports, serving); a program
+// that takes a Service can be given a fake in its own tests, or a wrapper
+// that adds metrics, caching or policy.
 type Service interface {
 	// Set validates the image read from r, renders it and makes it the
 	// user's photo. On any error the previous photo stays as it was.
@@ -25,34 +27,11 @@ type Service interface {
 	// SetFromFile is Set with the bytes of a stored file's version (the
 	// latest when version is 0), as Chatter's fileId and versionNumber.
 	SetFromFile(ctx context.Context, userID, fileID string, version int, opts *SetOptions) (*Photo, error)
-	// SetFromUpload is Set with the bytes of a complete resumable upload.
-	SetFromUpload(ctx context.Context, userID, key string, opts *SetOptions) (*Photo, error)
-	// Get returns the user's photo, or ErrNotFound.
+	// Get returns the user's photo, or an error matching ErrNotFound.
 	Get(ctx context.Context, userID string) (*Photo, error)
-	// Delete removes the user's photo, or returns ErrNotFound.
+	// Delete removes the user's photo, or returns an error matching
+	// ErrNotFound when there is none.
 	Delete(ctx context.Context, userID string, opts *DeleteOptions) error
-	// OpenRendition opens the bytes of one size of a version.
-	OpenRendition(ctx context.Context, userID, versionID string, size int) (*Blob, error)
-	// CreateFile stores an image as version 1 of a new file.
-	CreateFile(ctx context.Context, owner, name string, r io.Reader) (*File, error)
-	// AddFileVersion stores an image as a file's next version.
-	AddFileVersion(ctx context.Context, fileID string, r io.Reader) (*File, error)
-	// File describes a file.
-	File(ctx context.Context, fileID string) (*File, error)
-	// DeleteFile removes a file with its versions.
-	DeleteFile(ctx context.Context, fileID string) error
-	// CreateUpload begins a resumable upload.
-	CreateUpload(ctx context.Context, owner, contentType string, length int64, opts *UploadOptions) (*Upload, error)
-	// Upload describes a resumable upload.
-	Upload(ctx context.Context, key string) (*Upload, error)
-	// AppendUpload adds a chunk to a resumable upload.
-	AppendUpload(ctx context.Context, key string, c Chunk) (*Upload, error)
-	// DeleteUpload removes a resumable upload.
-	DeleteUpload(ctx context.Context, key string) error
-	// StartImport marks the user's photo as downloading from a URL.
-	StartImport(ctx context.Context, userID, source string) (*Import, error)
-	// Options returns the options in force, every default filled in.
-	Options() Options
 }
 
 var _ Service = (*Manager)(nil)

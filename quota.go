@@ -40,7 +40,7 @@ import (
 
 // Quotas bound what one user may keep in storage at once. A zero field
 // takes its default; a negative one turns that quota off. Refusals are
-// *Error values with ErrQuotaExceeded, whose Err is a *QuotaError.
+// *Error values with ErrQuotaExceeded, whose message names the quota.
 type Quotas struct {
 	// Uploads is the most open resumable uploads (created, not yet used,
 	// deleted or expired) per user. Default 10.
@@ -125,7 +125,7 @@ type quotaEntry struct {
 // quotaKind is what one index counts.
 type quotaKind struct {
 	name       string // the index object's name: uploads or files
-	countQuota string // the QuotaError names of its two quotas
+	countQuota string // the names of its two quotas (see quotaError)
 	bytesQuota string
 	count      int64 // the limits, negative when off
 	bytes      int64

@@ -15,6 +15,7 @@ package httpadapter
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -142,10 +143,45 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Service is what the adapter needs of the library: photo.Service and
+// the files, resumable uploads, URL imports and serving that the dialects
+// offer. *photo.Manager implements it; a host may pass a wrapper of one
+// that adds metrics, caching or a policy (an *photo.Import's Finish and
+// Fail are the Manager's own and cannot be wrapped).
+type Service interface {
+	photo.Service
+	// SetFromUpload is Set with the bytes of a complete resumable upload.
+	SetFromUpload(ctx context.Context, userID, key string, opts *photo.SetOptions) (*photo.Photo, error)
+	// OpenRendition opens the bytes of one size of a version.
+	OpenRendition(ctx context.Context, userID, versionID string, size int) (*photo.Blob, error)
+	// CreateFile stores an image as version 1 of a new file.
+	CreateFile(ctx context.Context, owner, name string, r io.Reader) (*photo.File, error)
+	// AddFileVersion stores an image as a file's next version.
+	AddFileVersion(ctx context.Context, fileID string, r io.Reader) (*photo.File, error)
+	// File describes a file.
+	File(ctx context.Context, fileID string) (*photo.File, error)
+	// DeleteFile removes a file with its versions.
+	DeleteFile(ctx context.Context, fileID string) error
+	// CreateUpload begins a resumable upload.
+	CreateUpload(ctx context.Context, owner, contentType string, length int64, opts *photo.UploadOptions) (*photo.Upload, error)
+	// Upload describes a resumable upload.
+	Upload(ctx context.Context, key string) (*photo.Upload, error)
+	// AppendUpload adds a chunk to a resumable upload.
+	AppendUpload(ctx context.Context, key string, c photo.Chunk) (*photo.Upload, error)
+	// DeleteUpload removes a resumable upload.
+	DeleteUpload(ctx context.Context, key string) error
+	// StartImport marks the user's photo as downloading from a URL.
+	StartImport(ctx context.Context, userID, source string) (*photo.Import, error)
+	// Options returns the library's options in force.
+	Options() photo.Options
+}
+
+var _ Service = (*photo.Manager)(nil)
+
 // Handler is the adapter: an http.Handler with its own ServeMux. Shut it
 // down to wait for background URL imports to finish.
 type Handler struct {
-	svc      photo.Service
+	svc      Service
 	maxBytes int64 // the Service's Limits.MaxBytes: the largest file
 	sizes    []int // the Service's Sizes and OnDemandSizes, ascending
 	opts     Options
@@ -164,7 +200,7 @@ type Handler struct {
 // New returns a Handler serving svc: a *photo.Manager, or any Service
 // that wraps one (to add metrics, caching or a policy). The Service's
 // Options are read once, here.
-func New(svc photo.Service, opts *Options) (*Handler, error) {
+func New(svc Service, opts *Options) (*Handler, error) {
 	if svc == nil {
 		return nil, errors.New("httpadapter: New: nil Service")
 	}

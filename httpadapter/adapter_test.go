@@ -15,9 +15,9 @@ import (
 )
 
 // countingService is what a host might put between the adapter and the
-// Manager: a photo.Service that counts the reads it passes on.
+// Manager: a Service that counts the reads it passes on.
 type countingService struct {
-	photo.Service
+	Service
 	gets, opens atomic.Int64
 }
 
@@ -31,7 +31,7 @@ func (s *countingService) OpenRendition(ctx context.Context, userID, versionID s
 	return s.Service.OpenRendition(ctx, userID, versionID, size)
 }
 
-// TestNewTakesAService checks that the adapter serves any photo.Service,
+// TestNewTakesAService checks that the adapter serves any Service,
 // so that a host can decorate the Manager, and goes through it for every
 // call; and that a nil Service is refused.
 func TestNewTakesAService(t *testing.T) {

@@ -107,7 +107,7 @@ func TestCodeKinds(t *testing.T) {
 	}{
 		{&photo.Error{Code: photo.CodeCorrupt, Message: "the PNG data is corrupt"}, kBadImage, "the PNG data is corrupt"},
 		{&photo.Error{Code: photo.CodeBadArgument, Message: "the file name is too long"}, kBadRequest, "the file name is too long"},
-		{&photo.Error{Code: photo.ErrQuotaExceeded, Message: "quota exceeded: at most 10 open uploads per user", Err: &photo.QuotaError{Quota: "uploads", Limit: 10}}, kQuota, "quota exceeded: at most 10 open uploads per user"},
+		{&photo.Error{Code: photo.ErrQuotaExceeded, Message: "quota exceeded: at most 10 open uploads per user"}, kQuota, "quota exceeded: at most 10 open uploads per user"},
 		{&photo.Error{Code: photo.ErrNotFound, Message: "the file does not exist"}, kNotFound, wordings[kNotFound].message},
 		{&photo.Error{Code: photo.ErrConflict, Message: "revision conflict"}, kConflict, wordings[kConflict].message},
 		{&photo.Error{Code: photo.ErrBusy, Err: errors.New("memory budget: 512 MiB taken")}, kServerBusy, wordings[kServerBusy].message},
