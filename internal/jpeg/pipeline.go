@@ -11,8 +11,9 @@ import "github.com/profilephoto/photo/internal/sched"
 // calling goroutine decodes MCU row after MCU row into a ring of
 // ringSlots row buffers and a helper goroutine transforms each finished
 // row into the planes, while the caller goes on with the next. Memory is
-// ringSlots rows of blockCoef (260 bytes a block: 1.2 MB for a
-// 4000-pixel-wide 4:2:0 photo), whatever the height.
+// ringSlots rows of at most 264 bytes a block (1.2 MB for a 4000-pixel-
+// wide 4:2:0 photo, of which a typical photo touches a fifth), whatever
+// the height.
 //
 // Both goroutines run the same code on the same values as the sequential
 // path, so the output is the same byte for byte. The helper writes only
@@ -30,9 +31,12 @@ const ringSlots = 3
 // a 256x256 image.
 const pipelineMinBlocks = 1024
 
-// rowJob is one finished MCU row: which ring slot holds it and its row
-// number in the scan.
-type rowJob struct{ slot, y int }
+// rowJob is one finished MCU row: which ring slot holds it, how many
+// words of the slot it fills, and its row number in the scan.
+type rowJob struct{ slot, n, y int }
+
+// recordMax is the most words sparseBlock writes for one block.
+const recordMax = 2 + 64
 
 // pipelinedScan is sequentialScan with the transforms on a helper
 // goroutine, which holds the token the caller took for it and gives it
@@ -41,8 +45,8 @@ type rowJob struct{ slot, y int }
 // the returned error; an error of the entropy decoding takes precedence,
 // so that a file gets the same verdict as on one goroutine.
 func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
-	rowBlocks := mx * per
-	buf := make([]blockCoef, ringSlots*rowBlocks)
+	slotWords := mx * per * recordMax
+	buf := make([]uint32, ringSlots*slotWords)
 	full := make(chan rowJob, ringSlots)
 	free := make(chan int, ringSlots)
 	for i := range ringSlots {
@@ -54,7 +58,7 @@ func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
 		for j := range full {
 			if herr == nil {
 				herr = sched.Catch(func() {
-					d.transformRow(sc, buf[j.slot*rowBlocks:][:rowBlocks], mx, j.y)
+					d.transformRow(sc, buf[j.slot*slotWords:][:j.n], mx, j.y)
 				})
 			}
 			free <- j.slot // after a panic, only keep the caller going
@@ -72,8 +76,8 @@ func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
 	next := byte(0)
 	for y := 0; y < my; y++ {
 		slot := <-free
-		row := buf[slot*rowBlocks:][:rowBlocks]
-		i := 0
+		row := buf[slot*slotWords:][:slotWords]
+		w := 0
 		for x := 0; x < mx; x++ {
 			if err := d.mcuStart(sc, &rst, &next); err != nil {
 				return err
@@ -84,38 +88,170 @@ func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
 					n = c.h * c.v
 				}
 				for range n {
-					if err := d.baselineBlock(c, &row[i]); err != nil {
+					m, err := d.sparseBlock(c, (*[recordMax]uint32)(row[w:]))
+					if err != nil {
 						return err
 					}
-					i++
+					w += m
 				}
 			}
 			if d.br.overrun() {
 				return d.br.overrunError()
 			}
 		}
-		full <- rowJob{slot, y}
+		full <- rowJob{slot, w, y}
 	}
 	return nil
 }
 
-// transformRow transforms MCU row y of a scan, decoded into row in the
-// order pipelinedScan decodes it, and leaves row zero.
-func (d *decoder) transformRow(sc []*component, row []blockCoef, mx, y int) {
+// transformRow transforms MCU row y of a scan, the records sparseBlock
+// wrote for it, into the planes.
+func (d *decoder) transformRow(sc []*component, rec []uint32, mx, y int) {
 	bs := 8 / d.scale
-	i := 0
+	var blk [64]int32
 	for x := 0; x < mx; x++ {
 		for _, c := range sc {
 			bh, bv := 1, 1
 			if len(sc) > 1 {
 				bh, bv = c.h, c.v
 			}
+			q := &d.quant[c.tq]
 			for v := 0; v < bv; v++ {
 				for h := 0; h < bh; h++ {
-					d.transformBlock(c, &row[i], (x*bh+h)*bs, (y*bv+v)*bs)
-					i++
+					blk[0] = int32(rec[0])
+					m := int(rec[1])
+					last := 0
+					for _, e := range rec[2 : 2+m] {
+						k := int(e & 63)
+						blk[unzig[k]] = int32(int16(e>>16)) * q[k]
+						last = k
+					}
+					rec = rec[2+m:]
+					d.emit(c, &blk, last, (x*bh+h)*bs, (y*bv+v)*bs)
+					if last > 0 {
+						blk = [64]int32{}
+					}
 				}
 			}
 		}
 	}
+}
+
+// sparseBlock is baselineBlock for pipelinedScan: it writes the block as
+// a short record for the helper, out[0] the dequantized DC coefficient,
+// out[1] the number m of non-zero AC coefficients, then m words
+// value<<16 | zigzag index (the quantized value, at most 15 bits and a
+// sign), and returns 2+m. Fewer and sequential writes than a whole block
+// matter here: the lines the caller writes were last touched by the
+// helper on the other core. (Its decoding is baselineBlock's, line for
+// line; keep the two alike.)
+func (d *decoder) sparseBlock(c *component, out *[2 + 64]uint32) (int, error) {
+	b := &d.br
+	q0 := d.quant[c.tq][0]
+	if b.nb < 32 {
+		b.fill()
+	}
+	var s byte
+	var err error
+	dc := &d.dc[c.td]
+	if e := dc.fast[b.acc>>(64-lookBits)]; e != 0 {
+		n := uint(e >> 8)
+		b.acc <<= n
+		b.nb -= int(n)
+		s = byte(e)
+	} else if s, err = b.decode(dc); err != nil {
+		return 0, err
+	}
+	if s > 16 {
+		return 0, unsupported("excessive DC component")
+	}
+	acc, nb := b.acc, b.nb
+	if s > 0 {
+		// At most 16 code bits are gone from the 32 or more there were.
+		v := int32(acc >> (64 - s))
+		acc <<= s
+		nb -= int(s)
+		if v < 1<<(s-1) {
+			v += -1<<s + 1
+		}
+		c.pred += v
+	}
+	out[0] = uint32(c.pred * q0)
+	out[1] = 0
+	if d.eobrun > 0 {
+		d.eobrun--
+		b.acc, b.nb = acc, nb
+		return 2, nil
+	}
+	ac := &d.ac[c.ta]
+	m := 0
+	for k := 1; k < 64; {
+		if nb < 32 {
+			b.acc, b.nb = acc, nb
+			b.fill()
+			acc, nb = b.acc, b.nb
+		}
+		if e := ac.fastAC[acc>>(64-lookBits)]; e != 0 {
+			k += int(e >> 12 & 15)
+			if k > 63 {
+				// A run past the block ends it before its value bits, as
+				// in image/jpeg.
+				sz := uint(e >> 8 & 15)
+				acc <<= sz
+				nb -= int(sz)
+				break
+			}
+			sz := uint(e & 0xff)
+			acc <<= sz
+			nb -= int(sz)
+			out[2+m&63] = uint32(e)&0xffff0000 | uint32(k)
+			m++
+			k++
+			continue
+		}
+		var rs byte
+		if e := ac.fast[acc>>(64-lookBits)]; e != 0 {
+			sz := uint(e >> 8)
+			acc <<= sz
+			nb -= int(sz)
+			rs = byte(e)
+		} else {
+			b.acc, b.nb = acc, nb
+			if rs, err = b.decode(ac); err != nil {
+				return 0, err
+			}
+			acc, nb = b.acc, b.nb
+		}
+		r, s := int(rs>>4), uint(rs&15)
+		if s == 0 {
+			if r == 15 {
+				k += 16
+				continue
+			}
+			if r > 0 {
+				// EOBn is for progressive scans; like image/jpeg, honour
+				// it in sequential ones too rather than refuse.
+				b.acc, b.nb = acc, nb
+				d.eobrun = 1<<uint(r) - 1 + b.bits(r)
+				acc, nb = b.acc, b.nb
+			}
+			break
+		}
+		k += r
+		if k > 63 {
+			break
+		}
+		v := int32(acc >> (64 - s))
+		acc <<= s
+		nb -= int(s)
+		if v < 1<<(s-1) {
+			v += -1<<s + 1
+		}
+		out[2+m&63] = uint32(v)<<16 | uint32(k)
+		m++
+		k++
+	}
+	b.acc, b.nb = acc, nb
+	out[1] = uint32(m)
+	return 2 + m, nil
 }
