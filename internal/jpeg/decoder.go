@@ -135,6 +135,8 @@ type decoder struct {
 	eobrun          int32
 	br              bitReader
 	pool            *sched.Pool // nil: one goroutine
+	pipeMin         int         // pipelineMinBlocks; tests lower it
+	panicRow        int         // tests only: the pipeline's helper panics on MCU row panicRow-1
 	one             blockCoef   // the sequential path's block
 }
 
@@ -180,7 +182,12 @@ func DecodeInfo(data []byte) (Info, error) {
 // the scale, plus about 50 KB of tables. RGB and CMYK images take a
 // second, interleaved copy.
 func Decode(data []byte, opts *Options) (image.Image, error) {
-	d := decoder{data: data, scale: 1, maxPixels: DefaultMaxPixels}
+	d := decoder{data: data, scale: 1, maxPixels: DefaultMaxPixels, pipeMin: pipelineMinBlocks}
+	return d.decode(opts)
+}
+
+// decode is Decode on a decoder whose test knobs are set.
+func (d *decoder) decode(opts *Options) (image.Image, error) {
 	if opts != nil {
 		switch opts.Scale {
 		case 0, 1, 2, 4, 8:
@@ -701,7 +708,7 @@ func (d *decoder) mcuStart(sc []*component, rst *int, next *byte) error {
 // second core is free and the scan is large enough to be worth it.
 func (d *decoder) sequentialScan(sc []*component, mx, my int) error {
 	per := mcuBlocks(sc)
-	if d.pool != nil && my >= 2 && mx*my*per >= pipelineMinBlocks && d.pool.TryAcquire(1) == 1 {
+	if d.pool != nil && my >= 2 && mx*my*per >= d.pipeMin && d.pool.TryAcquire(1) == 1 {
 		return d.pipelinedScan(sc, mx, my, per)
 	}
 	bs := 8 / d.scale
@@ -1135,7 +1142,7 @@ func (d *decoder) finishProgressive() error {
 		}
 	}
 	var err error
-	if d.pool != nil && rows*d.comp[0].bw >= pipelineMinBlocks {
+	if d.pool != nil && rows*d.comp[0].bw >= d.pipeMin {
 		err = d.pool.Split(rows, d.pool.Size(), func(lo, hi int) { d.finishRows(lo, hi) })
 	} else {
 		d.finishRows(0, rows)

@@ -107,6 +107,9 @@ func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
 // transformRow transforms MCU row y of a scan, the records sparseBlock
 // wrote for it, into the planes.
 func (d *decoder) transformRow(sc []*component, rec []uint32, mx, y int) {
+	if d.panicRow == y+1 {
+		panic("jpeg: test panic on the pipeline's helper")
+	}
 	bs := 8 / d.scale
 	var blk [64]int32
 	for x := 0; x < mx; x++ {
