@@ -129,11 +129,19 @@ func (d *decoder) transformRow(sc []*component, rec []uint32, mx, y int) {
 						blk[unzig[k]] = int32(int16(e>>16)) * q[k]
 						last = k
 					}
-					rec = rec[2+m:]
 					d.emit(c, &blk, last, (x*bh+h)*bs, (y*bv+v)*bs)
-					if last > 0 {
-						blk = [64]int32{}
+					switch {
+					case last == 0:
+					case bs == 8:
+						blk = [64]int32{} // idct8 used it as scratch
+					default:
+						// The reduced transforms only read it: clear what
+						// was set.
+						for _, e := range rec[2 : 2+m] {
+							blk[unzig[e&63]] = 0
+						}
 					}
+					rec = rec[2+m:]
 				}
 			}
 		}
