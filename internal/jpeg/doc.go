@@ -55,8 +55,8 @@
 // coefficients is split by block rows across the free tokens. The output
 // is the same, byte for byte, and so is every error; a panic on a helper
 // is returned as an error. Without a free token (or with a nil Pool, or
-// a scan under about 1024 blocks) everything runs on the calling
-// goroutine, which must hold a token of the Pool as package sched
-// requires. Restart intervals are not used to split the entropy decoding:
+// for a scan under 6144 blocks, about 512x512 pixels) everything runs on
+// the calling goroutine, which must hold a token of the Pool as package
+// sched requires. Restart intervals are not used to split the entropy decoding:
 // the phone photos this is for have none.
 package jpeg

@@ -21,19 +21,24 @@ import "github.com/profilephoto/photo/internal/sched"
 // the caller does not write during the scan (the quantization tables,
 // the planes' geometry).
 
-// ringSlots is the number of MCU-row buffers between the two goroutines:
-// one being decoded, one being transformed, one spare so that neither
-// waits for the other on a row that happens to cost more.
+// ringSlots is the number of buffers between the two goroutines: one
+// being decoded, one being transformed, one spare so that neither waits
+// for the other on rows that happen to cost more.
 const ringSlots = 3
 
 // pipelineMinBlocks is the size of scan (in blocks) from which a second
-// goroutine pays for its start and hand-overs (a few microseconds): about
-// a 256x256 image.
-const pipelineMinBlocks = 1024
+// goroutine pays for its start and hand-overs (some microseconds each):
+// about a 512x512 4:2:0 image.
+const pipelineMinBlocks = 6144
 
-// rowJob is one finished MCU row: which ring slot holds it, how many
-// words of the slot it fills, and its row number in the scan.
-type rowJob struct{ slot, n, y int }
+// rowJob is a group of finished MCU rows: which ring slot holds them, how
+// many words of the slot they fill, the number of the first and how many.
+type rowJob struct{ slot, n, y, rows int }
+
+// groupBlocks is about the fewest blocks handed over at a time: a few MCU
+// rows of a narrow image, one of a wide one, so that the helper wakes up
+// some tens of times a decode rather than for every row.
+const groupBlocks = 4096
 
 // recordMax is the most words sparseBlock writes for one block.
 const recordMax = 2 + 64
@@ -45,7 +50,10 @@ const recordMax = 2 + 64
 // the returned error; an error of the entropy decoding takes precedence,
 // so that a file gets the same verdict as on one goroutine.
 func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
-	slotWords := mx * per * recordMax
+	// MCU rows a slot holds: about groupBlocks blocks, but at most a
+	// quarter of the scan, so that the two goroutines overlap.
+	group := max(1, min((groupBlocks+mx*per-1)/(mx*per), my/4))
+	slotWords := group * mx * per * recordMax
 	buf := make([]uint32, ringSlots*slotWords)
 	full := make(chan rowJob, ringSlots)
 	free := make(chan int, ringSlots)
@@ -58,7 +66,10 @@ func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
 		for j := range full {
 			if herr == nil {
 				herr = sched.Catch(func() {
-					d.transformRow(sc, buf[j.slot*slotWords:][:j.n], mx, j.y)
+					rec := buf[j.slot*slotWords:][:j.n]
+					for y := j.y; y < j.y+j.rows; y++ {
+						rec = d.transformRow(sc, rec, mx, y)
+					}
 				})
 			}
 			free <- j.slot // after a panic, only keep the caller going
@@ -74,10 +85,14 @@ func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
 	}()
 	rst := 0
 	next := byte(0)
+	var slot, w int
+	var row []uint32
 	for y := 0; y < my; y++ {
-		slot := <-free
-		row := buf[slot*slotWords:][:slotWords]
-		w := 0
+		if y%group == 0 {
+			slot = <-free
+			row = buf[slot*slotWords:][:slotWords]
+			w = 0
+		}
 		for x := 0; x < mx; x++ {
 			if err := d.mcuStart(sc, &rst, &next); err != nil {
 				return err
@@ -99,14 +114,17 @@ func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
 				return d.br.overrunError()
 			}
 		}
-		full <- rowJob{slot, w, y}
+		if y%group == group-1 || y == my-1 {
+			full <- rowJob{slot, w, y - y%group, y%group + 1}
+		}
 	}
 	return nil
 }
 
-// transformRow transforms MCU row y of a scan, the records sparseBlock
-// wrote for it, into the planes.
-func (d *decoder) transformRow(sc []*component, rec []uint32, mx, y int) {
+// transformRow transforms MCU row y of a scan from the records
+// sparseBlock wrote for it, at the start of rec, into the planes, and
+// returns the rest of rec.
+func (d *decoder) transformRow(sc []*component, rec []uint32, mx, y int) []uint32 {
 	if d.panicRow == y+1 {
 		panic("jpeg: test panic on the pipeline's helper")
 	}
@@ -146,6 +164,7 @@ func (d *decoder) transformRow(sc []*component, rec []uint32, mx, y int) {
 			}
 		}
 	}
+	return rec
 }
 
 // sparseBlock is baselineBlock for pipelinedScan: it writes the block as
