@@ -11,9 +11,9 @@ import "github.com/profilephoto/photo/internal/sched"
 // calling goroutine decodes MCU row after MCU row into a ring of
 // ringSlots row buffers and a helper goroutine transforms each finished
 // row into the planes, while the caller goes on with the next. Memory is
-// ringSlots rows of at most 264 bytes a block (1.2 MB for a 4000-pixel-
-// wide 4:2:0 photo, of which a typical photo touches a fifth), whatever
-// the height.
+// ringSlots groups of MCU rows of about groupBlocks blocks, at 8 + 4n
+// bytes a block of n non-zero AC coefficients (1.5 MB in all for the
+// 12 MP phone photo, 4000 pixels wide), whatever the height.
 //
 // Both goroutines run the same code on the same values as the sequential
 // path, so the output is the same byte for byte. The helper writes only
@@ -31,17 +31,27 @@ const ringSlots = 3
 // about a 512x512 4:2:0 image.
 const pipelineMinBlocks = 6144
 
-// rowJob is a group of finished MCU rows: which ring slot holds them, how
-// many words of the slot they fill, the number of the first and how many.
-type rowJob struct{ slot, n, y, rows int }
+// rowJob is a group of finished MCU rows: which ring slot holds them,
+// their records, the number of the first row and how many there are.
+type rowJob struct {
+	slot    int
+	rec     []uint32
+	y, rows int
+}
 
 // groupBlocks is about the fewest blocks handed over at a time: a few MCU
 // rows of a narrow image, one of a wide one, so that the helper wakes up
 // some tens of times a decode rather than for every row.
 const groupBlocks = 4096
 
-// recordMax is the most words sparseBlock writes for one block.
-const recordMax = 2 + 64
+// recordMax is the most words sparseBlock writes for one block;
+// recordGuess what a slot starts with per block (the blocks of the 12 MP
+// phone photo of PERF.md average 25 words), growing when a group needs
+// more.
+const (
+	recordMax   = 2 + 64
+	recordGuess = 28
+)
 
 // pipelinedScan is sequentialScan with the transforms on a helper
 // goroutine, which holds the token the caller took for it and gives it
@@ -53,8 +63,10 @@ func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
 	// MCU rows a slot holds: about groupBlocks blocks, but at most a
 	// quarter of the scan, so that the two goroutines overlap.
 	group := max(1, min((groupBlocks+mx*per-1)/(mx*per), my/4))
-	slotWords := group * mx * per * recordMax
-	buf := make([]uint32, ringSlots*slotWords)
+	var slots [ringSlots][]uint32
+	for i := range slots {
+		slots[i] = make([]uint32, group*mx*per*recordGuess)
+	}
 	full := make(chan rowJob, ringSlots)
 	free := make(chan int, ringSlots)
 	for i := range ringSlots {
@@ -66,7 +78,7 @@ func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
 		for j := range full {
 			if herr == nil {
 				herr = sched.Catch(func() {
-					rec := buf[j.slot*slotWords:][:j.n]
+					rec := j.rec
 					for y := j.y; y < j.y+j.rows; y++ {
 						rec = d.transformRow(sc, rec, mx, y)
 					}
@@ -86,11 +98,11 @@ func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
 	rst := 0
 	next := byte(0)
 	var slot, w int
-	var row []uint32
+	var row []uint32 // slots[slot], the caller's until sent
 	for y := 0; y < my; y++ {
 		if y%group == 0 {
 			slot = <-free
-			row = buf[slot*slotWords:][:slotWords]
+			row = slots[slot]
 			w = 0
 		}
 		for x := 0; x < mx; x++ {
@@ -103,6 +115,10 @@ func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
 					n = c.h * c.v
 				}
 				for range n {
+					if len(row)-w < recordMax {
+						row = append(row[:w], make([]uint32, max(len(row), recordMax))...)
+						slots[slot] = row
+					}
 					m, err := d.sparseBlock(c, (*[recordMax]uint32)(row[w:]))
 					if err != nil {
 						return err
@@ -115,7 +131,7 @@ func (d *decoder) pipelinedScan(sc []*component, mx, my, per int) (err error) {
 			}
 		}
 		if y%group == group-1 || y == my-1 {
-			full <- rowJob{slot, w, y - y%group, y%group + 1}
+			full <- rowJob{slot, row[:w], y - y%group, y%group + 1}
 		}
 	}
 	return nil
