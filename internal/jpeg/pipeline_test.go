@@ -168,3 +168,30 @@ func TestPipelineHelperPanic(t *testing.T) {
 	}
 	settle(t, before)
 }
+
+// TestPipelineMemoryFollowsWidth: what a pipelined decode allocates
+// beyond its planes depends on the width, not the height.
+func TestPipelineMemoryFollowsWidth(t *testing.T) {
+	extra := func(data []byte) uint64 {
+		p := heldPool(t, 2)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		img, err := Decode(data, &Options{Pool: p})
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		planes := 0
+		for _, pix := range pixOf(img) {
+			planes += cap(pix)
+		}
+		return after.TotalAlloc - before.TotalAlloc - uint64(planes)
+	}
+	short := extra(encode(t, photoLike(1024, 1024, 3), 90))
+	tall := extra(encode(t, photoLike(1024, 2048, 3), 90))
+	t.Logf("beyond the planes: %d KB for 1024x1024, %d KB for 1024x2048", short>>10, tall>>10)
+	if tall > short+256<<10 {
+		t.Errorf("a photo twice as tall takes %d KB beyond its planes, the short one %d KB", tall>>10, short>>10)
+	}
+}
