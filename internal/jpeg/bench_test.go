@@ -2,10 +2,15 @@ package jpeg
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	stdjpeg "image/jpeg"
 	"os"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/profilephoto/photo/internal/sched"
 )
 
 // phonePhoto is the 12 MP phone photo of PERF.md (Debian's
@@ -14,6 +19,9 @@ func phonePhoto(b *testing.B) []byte {
 	path := os.Getenv("PHOTO_BENCH_JPEG")
 	if path == "" {
 		path = "/tmp/fs/usr/share/forensics-samples/original-files/pic2/IMG_20200608_111614.jpg"
+		if _, err := os.Stat(path); err != nil {
+			path = "../../.cache/forensics/usr/share/forensics-samples/original-files/pic2/IMG_20200608_111614.jpg" // where bench/ looks
+		}
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -44,6 +52,46 @@ func benchDecode(b *testing.B, data []byte) {
 }
 
 func BenchmarkDecodePhone12MP(b *testing.B) { benchDecode(b, phonePhoto(b)) }
+
+// cpuTime is the CPU time the process has used, every thread.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkDecodePhonePool decodes the 12 MP phone photo at 1/1 and 1/2
+// on one goroutine (Pool nil) and with a Pool of two tokens of which the
+// caller holds one (the helper takes the other), rounds interleaved, and
+// reports the CPU time per decode beside the wall time:
+//
+//	go test -run '^$' -bench DecodePhonePool -benchtime 20x -count 5 ./internal/jpeg
+func BenchmarkDecodePhonePool(b *testing.B) {
+	data := phonePhoto(b)
+	for _, s := range []int{1, 2} {
+		for _, mode := range []string{"nil", "pool2"} {
+			b.Run(fmt.Sprintf("scale=1/%d/%s", s, mode), func(b *testing.B) {
+				opts := &Options{Scale: s}
+				if mode == "pool2" {
+					opts.Pool = sched.New(2)
+					if err := opts.Pool.Acquire(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+					defer opts.Pool.Release()
+				}
+				cpu := cpuTime()
+				for b.Loop() {
+					if _, err := Decode(data, opts); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+			})
+		}
+	}
+}
 
 // BenchmarkDecodeGenerated decodes a 2048x1536 photo-like JPEG made by
 // image/jpeg (4:2:0, quality 90), baseline and always present.

@@ -3,6 +3,8 @@ package jpeg
 import (
 	"image"
 	"image/color"
+
+	"github.com/profilephoto/photo/internal/sched"
 )
 
 // DefaultMaxPixels is Options.MaxPixels's default: 128 Mi pixels.
@@ -19,6 +21,14 @@ type Options struct {
 	// allocated, a frame whose width times height exceeds it. Zero means
 	// DefaultMaxPixels.
 	MaxPixels int64
+	// Pool lends Decode a second core: when one of its tokens is free,
+	// sequential scans transform finished MCU rows on a helper goroutine
+	// while the calling goroutine goes on with the entropy decoding, and
+	// the final transform of progressive images is split across the free
+	// tokens. The caller must hold a token of Pool (sched's rule). nil
+	// (the default), or no free token: everything runs on the calling
+	// goroutine. The output is the same either way, byte for byte.
+	Pool *sched.Pool
 }
 
 // ColorSpace is what a JPEG's components hold.
@@ -121,11 +131,22 @@ type decoder struct {
 	// beyond what 8-bit samples produce: the transforms then overflow, and
 	// two decoders need not agree on the (meaningless) samples.
 	checkWild, wild bool
-	last            int // zigzag index of d.blk's last non-zero coefficient
 	scans           int
 	eobrun          int32
 	br              bitReader
-	blk             [64]int32
+	pool            *sched.Pool // nil: one goroutine
+	pipeMin         int         // pipelineMinBlocks; tests lower it
+	panicRow        int         // tests only: the pipeline's helper panics on MCU row panicRow-1
+	one             blockCoef   // the sequential path's block
+}
+
+// blockCoef is one block of a sequential scan as the entropy decoder
+// leaves it for the transform: dequantized coefficients in natural order
+// and the zigzag index of the last non-zero one. transformBlock reads it
+// and leaves it zero again.
+type blockCoef struct {
+	blk  [64]int32
+	last int32
 }
 
 // unzig maps zigzag index to natural index (T.81 Figure A.6).
@@ -161,7 +182,12 @@ func DecodeInfo(data []byte) (Info, error) {
 // the scale, plus about 50 KB of tables. RGB and CMYK images take a
 // second, interleaved copy.
 func Decode(data []byte, opts *Options) (image.Image, error) {
-	d := decoder{data: data, scale: 1, maxPixels: DefaultMaxPixels}
+	d := decoder{data: data, scale: 1, maxPixels: DefaultMaxPixels, pipeMin: pipelineMinBlocks}
+	return d.decode(opts)
+}
+
+// decode is Decode on a decoder whose test knobs are set.
+func (d *decoder) decode(opts *Options) (image.Image, error) {
 	if opts != nil {
 		switch opts.Scale {
 		case 0, 1, 2, 4, 8:
@@ -174,6 +200,7 @@ func Decode(data []byte, opts *Options) (image.Image, error) {
 		if opts.MaxPixels > 0 {
 			d.maxPixels = opts.MaxPixels
 		}
+		d.pool = opts.Pool
 	}
 	if err := d.run(); err != nil {
 		return nil, err
@@ -613,23 +640,16 @@ func (d *decoder) scan(sc []*component, ss, se, ah, al int) error {
 	} else {
 		mx, my = d.mcusX, d.mcusY
 	}
-	bs := 8 / d.scale
+	if !d.progressive {
+		return d.sequentialScan(sc, mx, my)
+	}
 	rst := 0
 	next := byte(0)
 	for y := 0; y < my; y++ {
 		for x := 0; x < mx; x++ {
-			if d.ri > 0 && rst == d.ri {
-				if err := d.restart(next); err != nil {
-					return err
-				}
-				next = (next + 1) & 7
-				rst = 0
-				for _, c := range sc {
-					c.pred = 0
-				}
-				d.eobrun = 0
+			if err := d.mcuStart(sc, &rst, &next); err != nil {
+				return err
 			}
-			rst++
 			for _, c := range sc {
 				bh, bv := 1, 1
 				if len(sc) > 1 {
@@ -638,24 +658,17 @@ func (d *decoder) scan(sc []*component, ss, se, ah, al int) error {
 				for v := 0; v < bv; v++ {
 					for h := 0; h < bh; h++ {
 						bx, by := x*bh+h, y*bv+v
+						coef := c.coef[(by*c.bw+bx)*64:][:64:64]
 						var err error
-						if !d.progressive {
-							err = d.baselineBlock(c)
-							if err == nil {
-								d.emit(c, bx*bs, by*bs)
-							}
-						} else {
-							coef := c.coef[(by*c.bw+bx)*64:][:64:64]
-							switch {
-							case ss == 0 && ah == 0:
-								err = d.dcFirst(c, coef, al)
-							case ss == 0:
-								d.dcRefine(coef, al)
-							case ah == 0:
-								err = d.acFirst(c, coef, &c.nz[by*c.bw+bx], ss, se, al)
-							default:
-								err = d.acRefine(c, coef, &c.nz[by*c.bw+bx], ss, se, al)
-							}
+						switch {
+						case ss == 0 && ah == 0:
+							err = d.dcFirst(c, coef, al)
+						case ss == 0:
+							d.dcRefine(coef, al)
+						case ah == 0:
+							err = d.acFirst(c, coef, &c.nz[by*c.bw+bx], ss, se, al)
+						default:
+							err = d.acRefine(c, coef, &c.nz[by*c.bw+bx], ss, se, al)
 						}
 						if err != nil {
 							return err
@@ -669,6 +682,75 @@ func (d *decoder) scan(sc []*component, ss, se, ah, al int) error {
 		}
 	}
 	return nil
+}
+
+// mcuStart consumes the restart marker due before the next MCU, if any:
+// *rst counts the MCUs of the interval so far, *next is the marker's
+// number.
+func (d *decoder) mcuStart(sc []*component, rst *int, next *byte) error {
+	if d.ri > 0 && *rst == d.ri {
+		if err := d.restart(*next); err != nil {
+			return err
+		}
+		*next = (*next + 1) & 7
+		*rst = 0
+		for _, c := range sc {
+			c.pred = 0
+		}
+		d.eobrun = 0
+	}
+	*rst++
+	return nil
+}
+
+// sequentialScan decodes a sequential scan of my rows of mx MCUs, each
+// block transformed as soon as it is decoded, or by pipelinedScan when a
+// second core is free and the scan is large enough to be worth it.
+func (d *decoder) sequentialScan(sc []*component, mx, my int) error {
+	per := mcuBlocks(sc)
+	if d.pool != nil && my >= 2 && mx*my*per >= d.pipeMin && d.pool.TryAcquire(1) == 1 {
+		return d.pipelinedScan(sc, mx, my, per)
+	}
+	bs := 8 / d.scale
+	rst := 0
+	next := byte(0)
+	for y := 0; y < my; y++ {
+		for x := 0; x < mx; x++ {
+			if err := d.mcuStart(sc, &rst, &next); err != nil {
+				return err
+			}
+			for _, c := range sc {
+				bh, bv := 1, 1
+				if len(sc) > 1 {
+					bh, bv = c.h, c.v
+				}
+				for v := 0; v < bv; v++ {
+					for h := 0; h < bh; h++ {
+						if err := d.baselineBlock(c, &d.one); err != nil {
+							return err
+						}
+						d.transformBlock(c, &d.one, (x*bh+h)*bs, (y*bv+v)*bs)
+					}
+				}
+			}
+			if d.br.overrun() {
+				return d.br.overrunError()
+			}
+		}
+	}
+	return nil
+}
+
+// mcuBlocks is the number of blocks in one MCU of a scan of sc.
+func mcuBlocks(sc []*component) int {
+	if len(sc) == 1 {
+		return 1
+	}
+	n := 0
+	for _, c := range sc {
+		n += c.h * c.v
+	}
+	return n
 }
 
 // restart consumes the RSTn marker that must come next.
@@ -701,14 +783,13 @@ func (d *decoder) restart(want byte) error {
 	return nil
 }
 
-// baselineBlock decodes one block of a sequential scan into d.blk,
-// dequantized, natural order. The bit buffer lives in locals here (the
-// hot loop of the decoder) and goes back to d.br around refills.
-func (d *decoder) baselineBlock(c *component) error {
+// baselineBlock decodes one block of a sequential scan into out, which
+// must be zero (as transformBlock leaves it). The bit buffer lives in locals
+// here (the hot loop of the decoder) and goes back to d.br around refills.
+func (d *decoder) baselineBlock(c *component, out *blockCoef) error {
 	b := &d.br
 	q := &d.quant[c.tq]
-	blk := &d.blk
-	*blk = [64]int32{}
+	blk := &out.blk
 	if b.nb < 32 {
 		b.fill()
 	}
@@ -738,7 +819,7 @@ func (d *decoder) baselineBlock(c *component) error {
 		c.pred += v
 	}
 	blk[0] = c.pred * q[0]
-	d.last = 0
+	out.last = 0
 	if d.eobrun > 0 {
 		d.eobrun--
 		b.acc, b.nb = acc, nb
@@ -813,23 +894,37 @@ func (d *decoder) baselineBlock(c *component) error {
 		k++
 	}
 	b.acc, b.nb = acc, nb
-	d.last = last
+	out.last = int32(last)
 	return nil
 }
 
-// emit transforms d.blk into c's plane at sample (x, y) of the output.
-func (d *decoder) emit(c *component, x, y int) {
+// transformBlock transforms b into c's plane at sample (x, y) of the
+// output and leaves b zero again. It touches nothing the entropy decoder
+// writes, so that it may run on another goroutine.
+func (d *decoder) transformBlock(c *component, b *blockCoef, x, y int) {
+	d.emit(c, &b.blk, int(b.last), x, y)
+	if b.last > 0 {
+		b.blk = [64]int32{}
+	} else {
+		b.blk[0] = 0
+	}
+}
+
+// emit transforms blk (dequantized, natural order, zero past zigzag
+// index last) into c's plane at sample (x, y) of the output. blk is used
+// as scratch.
+func (d *decoder) emit(c *component, blk *[64]int32, last, x, y int) {
 	if d.checkWild {
-		for _, v := range d.blk {
+		for _, v := range blk {
 			if v > maxLegit || v < -maxLegit {
 				d.wild = true
 			}
 		}
 	}
 	dst := c.plane[y*c.stride+x:]
-	if d.last == 0 {
+	if last == 0 {
 		// Only the DC coefficient: a flat block at every scale.
-		v := idctDC(d.blk[0])
+		v := idctDC(blk[0])
 		n := 8 / d.scale
 		for i := 0; i < n; i++ {
 			row := dst[i*c.stride : i*c.stride+n]
@@ -841,13 +936,13 @@ func (d *decoder) emit(c *component, x, y int) {
 	}
 	switch d.scale {
 	case 1:
-		idct8(&d.blk, dst, c.stride)
+		idct8(blk, dst, c.stride)
 	case 2:
-		idct4x4(&d.blk, dst, c.stride)
+		idct4x4(blk, dst, c.stride)
 	case 4:
-		idct2x2(&d.blk, dst, c.stride)
+		idct2x2(blk, dst, c.stride)
 	default:
-		dst[0] = idctDC(d.blk[0])
+		dst[0] = idctDC(blk[0])
 	}
 }
 
@@ -1037,43 +1132,69 @@ func (d *decoder) acRefine(c *component, coef []int16, nz *uint8, ss, se, al int
 	return nil
 }
 
-// finishProgressive dequantizes and transforms every block.
-func (d *decoder) finishProgressive() {
+// finishProgressive dequantizes and transforms every block, the rows of
+// blocks split across the free tokens of d.pool.
+func (d *decoder) finishProgressive() error {
+	rows := 0
+	for i := 0; i < d.ncomp; i++ {
+		if d.comp[i].scanned {
+			rows += d.comp[i].bh
+		}
+	}
+	var err error
+	if d.pool != nil && rows*d.comp[0].bw >= d.pipeMin {
+		err = d.pool.Split(rows, d.pool.Size(), func(lo, hi int) { d.finishRows(lo, hi) })
+	} else {
+		d.finishRows(0, rows)
+	}
+	for i := 0; i < d.ncomp; i++ {
+		d.comp[i].coef, d.comp[i].nz = nil, nil
+	}
+	return err
+}
+
+// finishRows transforms the block rows lo..hi-1, counting the rows of
+// the scanned components one after the other. Components never scanned
+// stay zero, as image/jpeg leaves them.
+func (d *decoder) finishRows(lo, hi int) {
 	bs := 8 / d.scale
+	var blk [64]int32
+	first := 0
 	for i := 0; i < d.ncomp; i++ {
 		c := &d.comp[i]
 		if !c.scanned {
-			continue // left at zero, as image/jpeg does
+			continue
 		}
 		q := &d.quant[c.tq]
-		for by := 0; by < c.bh; by++ {
+		for by := max(lo-first, 0); by < min(hi-first, c.bh); by++ {
 			for bx := 0; bx < c.bw; bx++ {
 				coef := c.coef[(by*c.bw+bx)*64:][:64:64]
 				if d.scale == 8 {
-					d.blk[0], d.last = int32(coef[0])*q[0], 0 // the mean is all 1/8 needs
-					d.emit(c, bx, by)
+					blk[0] = int32(coef[0]) * q[0] // the mean is all 1/8 needs
+					d.emit(c, &blk, 0, bx, by)
 					continue
 				}
 				last := 0
 				for k := 0; k < 64; k++ {
 					z := unzig[k]
-					d.blk[z] = int32(coef[z]) * q[k]
+					blk[z] = int32(coef[z]) * q[k]
 					if coef[z] != 0 {
 						last = k
 					}
 				}
-				d.last = last
-				d.emit(c, bx*bs, by*bs)
+				d.emit(c, &blk, last, bx*bs, by*bs)
 			}
 		}
-		c.coef, c.nz = nil, nil
+		first += c.bh
 	}
 }
 
 // output assembles the image.
 func (d *decoder) output() (image.Image, error) {
 	if d.progressive {
-		d.finishProgressive()
+		if err := d.finishProgressive(); err != nil {
+			return nil, err
+		}
 	}
 	w, h := ScaledSize(d.width, d.height, d.scale)
 	r := image.Rect(0, 0, w, h)

@@ -43,4 +43,20 @@
 // Options.MaxPixels refuses large frames before anything is allocated, and
 // allocation waits for the first scan, so a header alone costs nothing.
 // At most 100 scans are read (each may visit every block).
+//
+// Cores: with Options.Pool set and one of its tokens free, Decode uses a
+// second goroutine (pipeline.go). For a sequential scan the calling
+// goroutine does the entropy decoding, which is serial, and hands each
+// finished group of MCU rows, as compact coefficient records, through a
+// ring of three buffers to a helper that dequantizes, transforms and
+// writes the planes; the buffers hold about 4096 blocks each at 8 bytes
+// plus 4 a non-zero coefficient (1.5 MB for a 12 MP phone photo), whatever
+// the height. For a progressive image the final transform of the stored
+// coefficients is split by block rows across the free tokens. The output
+// is the same, byte for byte, and so is every error; a panic on a helper
+// is returned as an error. Without a free token (or with a nil Pool, or
+// for a scan under 6144 blocks, about 512x512 pixels) everything runs on
+// the calling goroutine, which must hold a token of the Pool as package
+// sched requires. Restart intervals are not used to split the entropy
+// decoding: the phone photos this is for have none.
 package jpeg

@@ -74,18 +74,25 @@ func FuzzDifferential(f *testing.F) {
 	})
 }
 
-// FuzzGarbage: arbitrary bytes never panic at any scale, and a frame over
-// MaxPixels is refused before its planes are allocated.
+// FuzzGarbage: arbitrary bytes never panic at any scale, a frame over
+// MaxPixels is refused before its planes are allocated, and a decode
+// with a second core (every scan pipelined) is the same, bytes and
+// errors, as on one goroutine.
 func FuzzGarbage(f *testing.F) {
 	addSeeds(f)
 	f.Add([]byte{0xff, 0xd8, 0xff, 0xc0, 0, 11, 8, 0xff, 0xff, 0xff, 0xff, 1, 1, 0x11, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		info, ierr := DecodeInfo(data)
+		pool := heldPool(t, 2)
 		for _, s := range []int{1, 2, 4, 8} {
 			// A smaller frame bound than the differential target's: each
-			// input is decoded four times, and up to maxScans scans may
+			// input is decoded eight times, and up to maxScans scans may
 			// each visit every block.
 			img, err := Decode(data, &Options{Scale: s, MaxPixels: 1 << 16})
+			pimg, perr := decodeWith(data, &Options{Scale: s, MaxPixels: 1 << 16, Pool: pool}, 1, 0)
+			if diff := sameDecode(img, err, pimg, perr); diff != "" {
+				t.Fatalf("at 1/%d, pipelined: %s", s, diff)
+			}
 			if err != nil {
 				var e *Error
 				if !errors.As(err, &e) {
