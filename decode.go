@@ -18,6 +18,7 @@ import (
 	"github.com/profilephoto/photo/internal/imgcheck"
 	jpegdec "github.com/profilephoto/photo/internal/jpeg"
 	"github.com/profilephoto/photo/internal/pngdec"
+	"github.com/profilephoto/photo/internal/sched"
 )
 
 // drain reads every row of d, to judge the pixels without keeping them.
@@ -99,7 +100,7 @@ func decodeSource(ctx context.Context, data []byte, lim Limits, scale func(*sour
 	if format == imgcheck.JPEG && scale != nil {
 		src.scale = scale(src)
 	}
-	if src.img, err = decode(format, data, src); err != nil {
+	if src.img, err = decode(format, data, src, nil); err != nil {
 		return nil, err
 	}
 	return src, nil
@@ -129,8 +130,10 @@ func prepareSource(data []byte, lim Limits) (*source, imgcheck.Format, error) {
 
 // decode decodes the pixels of data, which inspect has passed. A GIF's
 // first frame is placed on its logical screen, so every image returned
-// starts at (0,0) and has the dimensions inspect judged.
-func decode(format imgcheck.Format, data []byte, src *source) (image.Image, error) {
+// starts at (0,0) and has the dimensions inspect judged. A JPEG uses a
+// second core of pool while one is free; the caller holds a token of it
+// (nil: one goroutine).
+func decode(format imgcheck.Format, data []byte, src *source, pool *sched.Pool) (image.Image, error) {
 	var (
 		img image.Image
 		err error
@@ -140,7 +143,7 @@ func decode(format imgcheck.Format, data []byte, src *source) (image.Image, erro
 	case imgcheck.JPEG:
 		// inspect approved the declared size: the decoder allocates no more.
 		img, err = jpegdec.Decode(data, &jpegdec.Options{Scale: max(src.scale, 1),
-			MaxPixels: int64(src.width) * int64(src.height)})
+			MaxPixels: int64(src.width) * int64(src.height), Pool: pool})
 	case imgcheck.PNG:
 		img, err = png.Decode(r)
 	case imgcheck.GIF:

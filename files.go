@@ -237,7 +237,7 @@ func (m *Manager) checkImage(ctx context.Context, data []byte) (string, error) {
 		if err := drain(src.rows); err != nil {
 			return "", decodeError(format, err)
 		}
-	} else if _, err := decode(format, data, src); err != nil {
+	} else if _, err := decode(format, data, src, m.cpu); err != nil {
 		return "", err
 	}
 	return src.mime, nil

@@ -146,7 +146,7 @@ func (m *Manager) render(ctx context.Context, userID string, data []byte, o *Set
 		return nil, nil, nil, err
 	}
 	if src.rows == nil {
-		if src.img, err = decode(format, data, src); err != nil {
+		if src.img, err = decode(format, data, src, m.cpu); err != nil {
 			return nil, nil, nil, err
 		}
 	}
