@@ -12,7 +12,9 @@
 //   - the same ten square renditions made in-process by libvips
 //     (shrink-on-load, each size from the previous, Lanczos3, JPEG q85,
 //     metadata stripped), by bild and by imaging (decode with image/jpeg,
-//     crop, each size from the previous with Catmull-Rom, JPEG q85);
+//     crop, each size from the crop with Catmull-Rom as a user of those
+//     libraries would, or from the previous size with -peers-chain;
+//     JPEG q85);
 //   - serving: 16 keep-alive clients fetching the stored 192 px rendition,
 //     then http.FileServer serving the same bytes from a directory.
 //
@@ -39,6 +41,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -69,6 +72,9 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds of every workload, interleaved")
 	serveFor := flag.Duration("serve", time.Second, "how long each serving measurement runs")
 	skipSlow := flag.Bool("skip-peers", false, "skip bild and imaging (slow)")
+	cpuProfile := flag.String("cpuprofile", "", "after the measured rounds, profile 20 more photod uploads of -profile into `file`")
+	profiled := flag.String("profile", "12MP", "the upload -cpuprofile profiles: 12MP or 1MP")
+	peersChain := flag.Bool("peers-chain", false, "bild and imaging make each size from the previous one, as photod and libvips do, instead of each from the crop")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -114,10 +120,10 @@ func main() {
 	}
 	if !*skipSlow {
 		work = append(work,
-			workload{"bild 12MP", func() error { return peer(phone, cropX, cropY, cropSide, bildResize) }},
-			workload{"imaging 12MP", func() error { return peer(phone, cropX, cropY, cropSide, imagingResize) }},
-			workload{"bild 1MP", func() error { return peer(oneMP, 0, 0, 1000, bildResize) }},
-			workload{"imaging 1MP", func() error { return peer(oneMP, 0, 0, 1000, imagingResize) }},
+			workload{"bild 12MP", func() error { return peer(phone, cropX, cropY, cropSide, bildResize, *peersChain) }},
+			workload{"imaging 12MP", func() error { return peer(phone, cropX, cropY, cropSide, imagingResize, *peersChain) }},
+			workload{"bild 1MP", func() error { return peer(oneMP, 0, 0, 1000, bildResize, *peersChain) }},
+			workload{"imaging 1MP", func() error { return peer(oneMP, 0, 0, 1000, imagingResize, *peersChain) }},
 		)
 	}
 	times := map[string][]time.Duration{}
@@ -141,6 +147,29 @@ func main() {
 		servePhoto, serveStatic = append(servePhoto, p), append(serveStatic, s)
 		serveRatios = append(serveRatios, p/s)
 		log.Printf("round %d done", r+1)
+	}
+
+	if *cpuProfile != "" {
+		run := upload(phone, true)
+		if *profiled == "1MP" {
+			run = upload(oneMP, false)
+		}
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		start := time.Now()
+		for range 20 {
+			if err := run(); err != nil {
+				log.Fatal(err)
+			}
+		}
+		pprof.StopCPUProfile()
+		f.Close()
+		log.Printf("profiled 20 uploads of %s in %v", *profiled, time.Since(start))
 	}
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -346,17 +375,23 @@ func hammer(url string, want int, d time.Duration) float64 {
 }
 
 // peer makes the renditions as a user of bild or imaging would: decode
-// with image/jpeg, crop, each size from the previous one, image/jpeg.
-func peer(data []byte, x, y, side int, resize func(image.Image, int) image.Image) error {
+// with image/jpeg, crop, resize to each size (from the crop, or when chain
+// is set from the previous size), encode with image/jpeg.
+func peer(data []byte, x, y, side int, resize func(image.Image, int) image.Image, chain bool) error {
 	img, err := jpeg.Decode(bytes.NewReader(data))
 	if err != nil {
 		return err
 	}
-	cur := crop(img, image.Rect(x, y, x+side, y+side))
+	square := crop(img, image.Rect(x, y, x+side, y+side))
 	desc := slices.Clone(sizes)
 	slices.Reverse(desc)
+	cur := square
 	for _, s := range desc {
-		cur = resize(cur, s)
+		from := square
+		if chain {
+			from = cur
+		}
+		cur = resize(from, s)
 		if err := jpeg.Encode(io.Discard, cur, &jpeg.Options{Quality: quality}); err != nil {
 			return err
 		}
