@@ -35,7 +35,10 @@ func forRows(pool *sched.Pool, n, opsPerRow int, fn func(lo, hi int)) error {
 		p = min(p, n*opsPerRow/minChunkOps)
 	}
 	if p <= 1 {
-		return catch(func() { fn(0, n) })
+		if err := sched.Catch(func() { fn(0, n) }); err != nil {
+			return fmt.Errorf("imaging: %w", err)
+		}
+		return nil
 	}
 	if err := pool.Split(n, p, fn); err != nil {
 		return fmt.Errorf("imaging: %w", err)
@@ -53,16 +56,4 @@ func ownPool(pool *sched.Pool) *sched.Pool {
 	p := sched.New(workers())
 	p.TryAcquire(1)
 	return p
-}
-
-// catch runs fn and turns a panic into an error: a bug met by one unusual
-// image must fail that request, not the whole process.
-func catch(fn func()) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("imaging: internal error: %v", r)
-		}
-	}()
-	fn()
-	return nil
 }
