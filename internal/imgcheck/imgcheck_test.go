@@ -12,6 +12,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -353,7 +354,8 @@ func ispe(w, h uint32) []byte {
 func TestScanHEIF(t *testing.T) {
 	ftyp := isoBox("ftyp", []byte("heic\x00\x00\x00\x00mif1heic"))
 	meta := func(props ...[]byte) []byte {
-		return isoBox("meta", make([]byte, 4), isoBox("hdlr", make([]byte, 25)), isoBox("iprp", isoBox("ipco", props...)))
+		return isoBox("meta", make([]byte, 4), isoBox("hdlr", make([]byte, 25)), pitm(1),
+			isoBox("iprp", isoBox("ipco", props...), ipma(1, len(props))))
 	}
 	mdat := isoBox("mdat", make([]byte, 32))
 	large := append(binary.BigEndian.AppendUint32(nil, 1), "mdat"...)
@@ -378,11 +380,75 @@ func TestScanHEIF(t *testing.T) {
 		{"child past its parent", bytes.Join([][]byte{ftyp, isoBox("meta", make([]byte, 4), []byte("\x00\x00\x01\x00iprp"))}, nil), Corrupt},
 		{"short ispe", bytes.Join([][]byte{ftyp, meta(isoBox("ispe", make([]byte, 8)))}, nil), Corrupt},
 		{"short meta", bytes.Join([][]byte{ftyp, isoBox("meta", []byte{0})}, nil), Corrupt},
+		{"no primary item", bytes.Join([][]byte{ftyp, isoBox("meta", make([]byte, 4), isoBox("iprp", isoBox("ipco", ispe(8, 8)))), mdat}, nil), Corrupt},
+		{"primary without ispe", bytes.Join([][]byte{ftyp, meta(isoBox("hvcC", make([]byte, 4))), mdat}, nil), Corrupt},
+		{"association past the properties", bytes.Join([][]byte{ftyp, isoBox("meta", make([]byte, 4), pitm(1),
+			isoBox("iprp", isoBox("ipco", ispe(8, 8)), ipma(1, 2))), mdat}, nil), Corrupt},
+		{"short ipma", bytes.Join([][]byte{ftyp, isoBox("meta", make([]byte, 4), pitm(1),
+			isoBox("iprp", isoBox("ipco", ispe(8, 8)), isoBox("ipma", make([]byte, 4), []byte{0, 0, 0, 1, 0}))), mdat}, nil), Corrupt},
 		{"empty", nil, Corrupt},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			wantKind(t, ScanHEIF(tc.b, testLimits), tc.kind)
+		})
+	}
+}
+
+// pitm is a primary item box naming item id.
+func pitm(id uint16) []byte {
+	return isoBox("pitm", make([]byte, 4), binary.BigEndian.AppendUint16(nil, id))
+}
+
+// ipma associates item id with the properties 1 to n, in order.
+func ipma(id uint16, n int) []byte {
+	b := binary.BigEndian.AppendUint32(make([]byte, 4), 1)
+	b = binary.BigEndian.AppendUint16(b, id)
+	b = append(b, byte(n))
+	for i := 1; i <= n; i++ {
+		b = append(b, byte(i))
+	}
+	return isoBox("ipma", b)
+}
+
+func TestReadHEIF(t *testing.T) {
+	ftyp := isoBox("ftyp", []byte("heic\x00\x00\x00\x00mif1heic"))
+	file := func(props ...[]byte) []byte {
+		return bytes.Join([][]byte{ftyp, isoBox("meta", make([]byte, 4), pitm(1),
+			isoBox("iprp", isoBox("ipco", props...), ipma(1, len(props)))), isoBox("mdat", make([]byte, 8))}, nil)
+	}
+	irot := func(a byte) []byte { return isoBox("irot", []byte{a}) }
+	imir := func(a byte) []byte { return isoBox("imir", []byte{a}) }
+	hvcC, av1C := isoBox("hvcC", make([]byte, 4)), isoBox("av1C", make([]byte, 4))
+	cases := []struct {
+		name   string
+		b      []byte
+		want   HEIFInfo
+		uw, uh int
+	}{
+		{"plain HEIC", file(hvcC, ispe(64, 48)), HEIFInfo{Width: 64, Height: 48, Codec: HEVC}, 64, 48},
+		{"AVIF turned a quarter", file(av1C, isoBox("pasp", make([]byte, 8)), irot(3), ispe(1024, 722)),
+			HEIFInfo{Width: 1024, Height: 722, Codec: AV1, Transforms: []Transform{{Rotate: 3}}}, 722, 1024},
+		{"rotate then mirror", file(ispe(427, 640), av1C, irot(1), imir(0)),
+			HEIFInfo{Width: 427, Height: 640, Codec: AV1, Transforms: []Transform{{Rotate: 1}, {Mirror: 1}}}, 640, 427},
+		{"mirror axis 1, half turn", file(ispe(30, 20), hvcC, imir(1), irot(2)),
+			HEIFInfo{Width: 30, Height: 20, Codec: HEVC, Transforms: []Transform{{Mirror: 2}, {Rotate: 2}}}, 30, 20},
+		{"both codecs", file(ispe(8, 8), hvcC, av1C), HEIFInfo{Width: 8, Height: 8}, 8, 8},
+		{"sequence", bytes.Join([][]byte{isoBox("ftyp", []byte("avis\x00\x00\x00\x00avis")), isoBox("moov")}, nil),
+			HEIFInfo{Sequence: true}, 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ReadHEIF(tc.b, testLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("ReadHEIF = %+v, want %+v", got, tc.want)
+			}
+			if w, h := got.Upright(); w != tc.uw || h != tc.uh {
+				t.Errorf("Upright = %dx%d, want %dx%d", w, h, tc.uw, tc.uh)
+			}
 		})
 	}
 }
