@@ -38,6 +38,45 @@ type HEIFInfo struct {
 	Sequence bool
 	// Transforms are the primary image's irot and imir, in order.
 	Transforms []Transform
+	// HighBitDepth is true when the primary image's av1C declares more
+	// than 8 bits a sample (10 or 12).
+	HighBitDepth bool
+}
+
+// Orientation returns the EXIF orientation (1 to 8) equivalent to the
+// transforms applied in order, so that an EXIF-aware renderer turns the
+// coded image upright.
+func (i HEIFInfo) Orientation() int {
+	// A transform is the matrix m that takes a stored pixel's offset from
+	// the centre (x right, y down) to its upright offset; irot turns
+	// anti-clockwise on the screen, imir exchanges top and bottom (axis 0)
+	// or left and right (axis 1).
+	m := [4]int{1, 0, 0, 1}
+	mul := func(a, b [4]int) [4]int {
+		return [4]int{a[0]*b[0] + a[1]*b[2], a[0]*b[1] + a[1]*b[3], a[2]*b[0] + a[3]*b[2], a[2]*b[1] + a[3]*b[3]}
+	}
+	for _, t := range i.Transforms {
+		switch {
+		case t.Mirror == 1:
+			m = mul([4]int{1, 0, 0, -1}, m)
+		case t.Mirror == 2:
+			m = mul([4]int{-1, 0, 0, 1}, m)
+		default:
+			for range t.Rotate {
+				m = mul([4]int{0, 1, -1, 0}, m)
+			}
+		}
+	}
+	// The eight EXIF orientations as the same matrices.
+	for o, e := range [...][4]int{
+		1: {1, 0, 0, 1}, 2: {-1, 0, 0, 1}, 3: {-1, 0, 0, -1}, 4: {1, 0, 0, -1},
+		5: {0, 1, 1, 0}, 6: {0, -1, 1, 0}, 7: {0, -1, -1, 0}, 8: {0, 1, -1, 0},
+	} {
+		if o > 0 && e == m {
+			return o
+		}
+	}
+	return 1 // unreachable: the group has eight elements
 }
 
 // Upright returns the dimensions after the transforms.
@@ -204,6 +243,10 @@ func ReadHEIF(data []byte, lim Limits) (HEIFInfo, error) {
 				return info, fail(Corrupt, "an imir box is too short")
 			}
 			info.Transforms = append(info.Transforms, Transform{Mirror: int(p.body[0]&1) + 1})
+		case "av1C":
+			// marker and version, profile and level, then the tier and
+			// the high_bitdepth bit (0x40).
+			info.HighBitDepth = len(p.body) >= 3 && p.body[2]&0x40 != 0
 		}
 	}
 	if !found && !info.Sequence {

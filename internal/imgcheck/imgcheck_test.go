@@ -425,17 +425,24 @@ func TestReadHEIF(t *testing.T) {
 		b      []byte
 		want   HEIFInfo
 		uw, uh int
+		orient int
 	}{
-		{"plain HEIC", file(hvcC, ispe(64, 48)), HEIFInfo{Width: 64, Height: 48, Codec: HEVC}, 64, 48},
+		{"plain HEIC", file(hvcC, ispe(64, 48)), HEIFInfo{Width: 64, Height: 48, Codec: HEVC}, 64, 48, 1},
 		{"AVIF turned a quarter", file(av1C, isoBox("pasp", make([]byte, 8)), irot(3), ispe(1024, 722)),
-			HEIFInfo{Width: 1024, Height: 722, Codec: AV1, Transforms: []Transform{{Rotate: 3}}}, 722, 1024},
+			HEIFInfo{Width: 1024, Height: 722, Codec: AV1, Transforms: []Transform{{Rotate: 3}}}, 722, 1024, 6},
 		{"rotate then mirror", file(ispe(427, 640), av1C, irot(1), imir(0)),
-			HEIFInfo{Width: 427, Height: 640, Codec: AV1, Transforms: []Transform{{Rotate: 1}, {Mirror: 1}}}, 640, 427},
+			HEIFInfo{Width: 427, Height: 640, Codec: AV1, Transforms: []Transform{{Rotate: 1}, {Mirror: 1}}}, 640, 427, 5},
 		{"mirror axis 1, half turn", file(ispe(30, 20), hvcC, imir(1), irot(2)),
-			HEIFInfo{Width: 30, Height: 20, Codec: HEVC, Transforms: []Transform{{Mirror: 2}, {Rotate: 2}}}, 30, 20},
-		{"both codecs", file(ispe(8, 8), hvcC, av1C), HEIFInfo{Width: 8, Height: 8}, 8, 8},
+			HEIFInfo{Width: 30, Height: 20, Codec: HEVC, Transforms: []Transform{{Mirror: 2}, {Rotate: 2}}}, 30, 20, 4},
+		{"quarter turn anti-clockwise", file(ispe(30, 20), hvcC, irot(1)),
+			HEIFInfo{Width: 30, Height: 20, Codec: HEVC, Transforms: []Transform{{Rotate: 1}}}, 20, 30, 8},
+		{"mirror left-right", file(ispe(30, 20), hvcC, imir(1)),
+			HEIFInfo{Width: 30, Height: 20, Codec: HEVC, Transforms: []Transform{{Mirror: 2}}}, 30, 20, 2},
+		{"10-bit AVIF", file(ispe(30, 20), isoBox("av1C", []byte{0x81, 0, 0x4c, 0})),
+			HEIFInfo{Width: 30, Height: 20, Codec: AV1, HighBitDepth: true}, 30, 20, 1},
+		{"both codecs", file(ispe(8, 8), hvcC, av1C), HEIFInfo{Width: 8, Height: 8}, 8, 8, 1},
 		{"sequence", bytes.Join([][]byte{isoBox("ftyp", []byte("avis\x00\x00\x00\x00avis")), isoBox("moov")}, nil),
-			HEIFInfo{Sequence: true}, 0, 0},
+			HEIFInfo{Sequence: true}, 0, 0, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -445,6 +452,9 @@ func TestReadHEIF(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("ReadHEIF = %+v, want %+v", got, tc.want)
+			}
+			if o := got.Orientation(); o != tc.orient {
+				t.Errorf("Orientation = %d, want %d", o, tc.orient)
 			}
 			if w, h := got.Upright(); w != tc.uw || h != tc.uh {
 				t.Errorf("Upright = %dx%d, want %dx%d", w, h, tc.uw, tc.uh)
