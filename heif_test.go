@@ -2,10 +2,16 @@ package photo
 
 import (
 	"bytes"
+	"image"
+	"image/color"
+	_ "image/jpeg"
+	_ "image/png"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/profilephoto/photo/internal/heifdec"
 )
 
 // TestHEIFManifest runs every HEIC, HEIF and AVIF file of the shared test
@@ -70,5 +76,111 @@ func TestHEIFManifest(t *testing.T) {
 	}
 	if seen != len(heifVerdicts) {
 		t.Errorf("the manifest has %d HEIC/AVIF files, heifVerdicts %d", seen, len(heifVerdicts))
+	}
+}
+
+// quadrants returns the mean grey of img's four quarters (top left, top
+// right, bottom left, bottom right), a fingerprint of its orientation.
+func quadrants(img image.Image) [4]float64 {
+	b := img.Bounds()
+	var sum [4]float64
+	var n [4]int
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			q := 0
+			if x-b.Min.X >= b.Dx()/2 {
+				q++
+			}
+			if y-b.Min.Y >= b.Dy()/2 {
+				q += 2
+			}
+			g := color.GrayModel.Convert(img.At(x, y)).(color.Gray)
+			sum[q] += float64(g.Y)
+			n[q]++
+		}
+	}
+	for i := range sum {
+		sum[i] /= float64(max(n[i], 1))
+	}
+	return sum
+}
+
+// TestHEIFSet sets HEIC and AVIF stills and checks what is stored: the
+// photo upright (its quarters match the decoded image turned by the HEIF
+// transforms, and not the image as coded), every object re-encoded as
+// JPEG or PNG with no metadata (the HEIC's EXIF among it).
+func TestHEIFSet(t *testing.T) {
+	dir := testdataDir(t)
+	for _, f := range []struct {
+		file string
+		has  string // metadata the source carries
+	}{
+		{"exif-samples/samplefilehub.heif", "Exif"},
+		{"avif-sample-images/kimono.rotate90.avif", ""},
+		{"pillow/avif_rot1mir0.avif", ""},
+		{"pillow/avif_hopper.heif", ""},
+	} {
+		t.Run(f.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.file)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.has != "" && !bytes.Contains(data, []byte(f.has)) {
+				t.Fatalf("the source lacks %q: the test would prove nothing", f.has)
+			}
+			ctx := t.Context()
+			st := newBucket(t)
+			m, err := New(st, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ph, err := m.Set(ctx, "u", bytes.NewReader(data), nil)
+			if err != nil {
+				t.Fatalf("Set: %v", err)
+			}
+			src, err := readSource(ctx, bytes.NewReader(data), Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ph.Width != src.width || ph.Height != src.height || ph.SourceType != src.mime {
+				t.Errorf("photo %dx%d %s, want %dx%d %s", ph.Width, ph.Height, ph.SourceType, src.width, src.height, src.mime)
+			}
+			b, err := m.OpenRendition(ctx, "u", ph.VersionID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			orig, _, err := image.Decode(b)
+			b.Close()
+			if err != nil {
+				t.Fatalf("the stored original: %v", err)
+			}
+			// The expectation comes from heifVerdicts, not from what
+			// readSource made of the file.
+			v := heifVerdicts[f.file]
+			w, h, _ := parseDims(v.dims)
+			if v.orientation >= 5 {
+				w, h = h, w
+			}
+			if ob := orig.Bounds(); (ob.Dx() > ob.Dy()) != (w > h) {
+				t.Errorf("stored original is %v, the upright photo %dx%d", ob, w, h)
+			}
+			want := quadrants(heifdec.Orient(src.img, v.orientation))
+			got := quadrants(orig)
+			for i := range got {
+				if d := got[i] - want[i]; d > 12 || d < -12 {
+					t.Errorf("quarter %d of the stored original has mean %.0f, the upright image %.0f (as coded: %.0f)",
+						i, got[i], want[i], quadrants(src.img)[i])
+				}
+			}
+			for _, k := range allKeys(t, st, "users/") {
+				obj := readObject(t, ctx, st, k)
+				if bytes.Contains(obj[:min(len(obj), 16)], []byte("ftyp")) {
+					t.Errorf("%s is stored as HEIF", k)
+				}
+				for _, problem := range metadataProblems(obj, nil) {
+					t.Errorf("%s %s", k, problem)
+				}
+			}
+		})
 	}
 }
