@@ -7,11 +7,14 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/profilephoto/photo/internal/heifdec"
+	"github.com/profilephoto/photo/internal/imaging/testimage"
 )
 
 // TestHEIFManifest runs every HEIC, HEIF and AVIF file of the shared test
@@ -183,4 +186,124 @@ func TestHEIFSet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// heifEnc encodes a w by h photo as HEIC (or AVIF) with libheif's heif-enc,
+// or skips the test when the tool is absent (Debian: libheif-examples).
+func heifEnc(t testing.TB, w, h int, avif bool) []byte {
+	t.Helper()
+	tool, err := exec.LookPath("heif-enc")
+	if err != nil {
+		t.Skipf("skipping: heif-enc is absent (apt-get install libheif-examples): %v", err)
+	}
+	j, err := testimage.PhotoJPEG(w, h, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jpg"), filepath.Join(dir, "out.heic")
+	if err := os.WriteFile(in, j, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-q", "60", "-o", out, in}
+	if avif {
+		args = append([]string{"-A"}, args...)
+	}
+	if msg, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
+		t.Fatalf("heif-enc: %v: %s", err, msg)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestHEIFFootprintIsHonest is TestFootprintIsHonest for HEIC and AVIF:
+// the estimate Set reserves against what decoding and rendering allocate.
+// The WebAssembly decoders' memory is Go memory, so TotalAlloc sees it.
+// (A dynamically linked test binary that finds libheif.so decodes HEIC
+// natively, out of Go's sight; -tags nodynamic measures the WebAssembly.)
+func TestHEIFFootprintIsHonest(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes what is allocated")
+	}
+	dir := testdataDir(t)
+	file := func(name string) func(t *testing.T) []byte {
+		return func(t *testing.T) []byte {
+			b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+	cases := []struct {
+		name string
+		data func(t *testing.T) []byte
+	}{
+		{"heic 640x426", file("exif-samples/samplefilehub.heif")},
+		{"avif 1024x722 turned", file("avif-sample-images/kimono.rotate90.avif")},
+		{"avif 10-bit 1204x800", file("avif-sample-images/fox.profile0.10bpc.yuv420.avif")},
+		{"heic 1600x1200 (heif-enc)", func(t *testing.T) []byte { return heifEnc(t, 1600, 1200, false) }},
+		{"avif 1600x1200 (heif-enc)", func(t *testing.T) []byte { return heifEnc(t, 1600, 1200, true) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data := c.data(t)
+			m, err := New(newBucket(t), &Options{MaxConcurrent: 1, OriginalMaxSide: 400, Sizes: []int{64, 256}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, format, err := prepareSource(data, m.cfg.limits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			est := footprint(format, data, src, m.spec(src, nil, m.cfg.fit))
+			// The first decode compiles the decoder's module, once a
+			// process: not a cost of each image.
+			if _, err := decode(format, data, src); err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			if _, _, _, err := m.render(t.Context(), "u", data, &SetOptions{}, m.cfg.fit, false); err != nil {
+				t.Fatal(err)
+			}
+			runtime.ReadMemStats(&after)
+			got := int64(after.TotalAlloc - before.TotalAlloc)
+			t.Logf("estimate %.1f MB, allocated %.1f MB (%.2fx)", float64(est)/1e6, float64(got)/1e6, float64(est)/float64(got))
+			if est < got*4/5 {
+				t.Errorf("estimate %d bytes is far below the %d bytes allocated", est, got)
+			}
+		})
+	}
+}
+
+// BenchmarkHEIC12MP decodes and renders a 4000x3000 phone-sized HEIC made
+// by heif-enc (skipped without it), reporting what a Set's render
+// allocates. The first decode of a process, which compiles the decoder,
+// runs before the timer. Run with -tags nodynamic to measure the
+// WebAssembly decoder on a host that has libheif.so.
+func BenchmarkHEIC12MP(b *testing.B) {
+	data := heifEnc(b, 4000, 3000, false)
+	m, err := New(newBucket(b), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	src, format, err := prepareSource(data, m.cfg.limits)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := decode(format, data, src); err != nil {
+		b.Fatal(err)
+	}
+	est := footprint(format, data, src, m.spec(src, nil, m.cfg.fit))
+	for b.Loop() {
+		if _, _, _, err := m.render(b.Context(), "u", data, &SetOptions{}, m.cfg.fit, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(est)/1e6, "est-MB")
 }
