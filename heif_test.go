@@ -307,3 +307,74 @@ func BenchmarkHEIC12MP(b *testing.B) {
 	}
 	b.ReportMetric(float64(est)/1e6, "est-MB")
 }
+
+// withTransform returns a HEIC from heif-enc with its pixi property
+// rewritten in place as an irot or imir of the same size (the parsers read
+// the first byte), so that the primary image gains a transform without
+// moving the data that iloc points at.
+func withTransform(t *testing.T, heic []byte, typ string, v byte) []byte {
+	t.Helper()
+	i := bytes.Index(heic, []byte("\x00\x00\x00\x10pixi"))
+	if i < 0 {
+		t.Skip("skipping: heif-enc wrote no 16-byte pixi property to rewrite")
+	}
+	out := append([]byte(nil), heic...)
+	copy(out[i+4:], typ)
+	copy(out[i+8:i+16], []byte{v, 0, 0, 0, 0, 0, 0, 0})
+	return out
+}
+
+// TestHEICTransforms sets HEICs whose primary image has an irot or imir
+// (libheif applies them while decoding) and checks that the stored
+// original is the plain file's image turned as the transform says.
+func TestHEICTransforms(t *testing.T) {
+	plain := heifEnc(t, 400, 300, false)
+	src0, err := readSource(t.Context(), bytes.NewReader(plain), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		typ    string
+		v      byte
+		orient int // the EXIF orientation that turns the coded image upright
+	}{
+		{"irot 1 (a quarter turn anti-clockwise)", "irot", 1, 8},
+		{"irot 2", "irot", 2, 3},
+		{"irot 3 (a quarter turn clockwise)", "irot", 3, 6},
+		{"imir 0 (top and bottom exchanged)", "imir", 0, 4},
+		{"imir 1 (left and right exchanged)", "imir", 1, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			data := withTransform(t, plain, c.typ, c.v)
+			ctx := t.Context()
+			m, err := New(newBucket(t), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ph, err := m.Set(ctx, "u", bytes.NewReader(data), nil)
+			if err != nil {
+				t.Fatalf("Set: %v", err)
+			}
+			want := heifdec.Orient(src0.img, c.orient)
+			if wb := want.Bounds(); ph.Width != wb.Dx() || ph.Height != wb.Dy() {
+				t.Errorf("photo %dx%d, want %dx%d", ph.Width, ph.Height, wb.Dx(), wb.Dy())
+			}
+			b, err := m.OpenRendition(ctx, "u", ph.VersionID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			orig, _, err := image.Decode(b)
+			b.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, wq := quadrants(orig), quadrants(want)
+			for i := range got {
+				if d := got[i] - wq[i]; d > 8 || d < -8 {
+					t.Errorf("quarter %d of the stored original has mean %.0f, want %.0f (unturned: %.0f)", i, got[i], wq[i], quadrants(src0.img)[i])
+				}
+			}
+		})
+	}
+}
