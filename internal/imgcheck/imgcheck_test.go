@@ -516,6 +516,8 @@ func FuzzScanners(f *testing.F) {
 	f.Add(gifFile(10, 10, gifFrame(0, 0, 10, 10)))
 	f.Add(riff(webpChunk("VP8X", make([]byte, 10)), webpChunk("EXIF", exifBlock(binary.LittleEndian, [4]uint32{0x0112, 3, 1, 6}))))
 	f.Add(bytes.Join([][]byte{isoBox("ftyp", []byte("heic")), isoBox("meta", make([]byte, 4), isoBox("iprp", isoBox("ipco", ispe(1, 1))))}, nil))
+	f.Add(bytes.Join([][]byte{isoBox("ftyp", []byte("avif")), isoBox("meta", make([]byte, 4), pitm(1),
+		isoBox("iprp", isoBox("ipco", ispe(2, 3), isoBox("irot", []byte{1}), isoBox("imir", []byte{0}), isoBox("av1C", []byte{0x81, 0, 0x4c})), ipma(1, 4)))}, nil))
 	f.Add(append([]byte{0xFF, 0xD8}, jpegSegment(0xE1, append([]byte("Exif\x00\x00"), exifBlock(binary.BigEndian, [4]uint32{0x0112, 3, 1, 6})...))...))
 	files, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "testdata", "*", "*"))
 	for _, name := range files {
@@ -539,6 +541,14 @@ func FuzzScanners(f *testing.F) {
 			}
 			if err := ScanHEIF(b, lim); err != nil && !errors.As(err, &e) {
 				t.Errorf("ScanHEIF: %T %v", err, err)
+			}
+			if info, err := ReadHEIF(b, lim); err == nil {
+				if o := info.Orientation(); o < 1 || o > 8 {
+					t.Errorf("ReadHEIF: orientation %d", o)
+				}
+				if w, h := info.Upright(); w*h != info.Width*info.Height || lim.tooBig(uint64(w), uint64(h)) {
+					t.Errorf("ReadHEIF: upright %dx%d of %dx%d", w, h, info.Width, info.Height)
+				}
 			}
 		}
 	})
