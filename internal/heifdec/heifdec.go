@@ -145,3 +145,13 @@ func Orient(img image.Image, o int) image.Image {
 	}
 	return out
 }
+
+// Warm compiles both decoders' modules now rather than on the first
+// image, which would otherwise wait for it (about a second of CPU for
+// HEIC, half for AVIF, measured on one core). It does nothing for a
+// decoder that uses a shared library. Safe to call from any goroutine, any
+// number of times.
+func Warm() {
+	heic.Init()
+	avif.InitDecoder()
+}

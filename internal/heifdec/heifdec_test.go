@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/profilephoto/photo/internal/imgcheck"
 )
@@ -115,5 +116,30 @@ func TestFootprint(t *testing.T) {
 	}
 	if Footprint(imgcheck.HEIFInfo{Width: 10, Height: 10}) != 0 {
 		t.Errorf("an unknown codec has a footprint")
+	}
+}
+
+// TestWarm compiles both modules and checks that a decode then skips the
+// compilation: the first decode after Warm is about as fast as the next.
+func TestWarm(t *testing.T) {
+	start := time.Now()
+	Warm()
+	t.Logf("Warm took %v", time.Since(start))
+	data := testdata(t, "pillow/avif_hopper.heif")
+	info, err := imgcheck.ReadHEIF(data, limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var took [2]time.Duration
+	for i := range took {
+		start := time.Now()
+		if _, err := Decode(t.Context(), data, info); err != nil {
+			t.Fatal(err)
+		}
+		took[i] = time.Since(start)
+	}
+	t.Logf("decodes after Warm: %v, %v", took[0], took[1])
+	if took[0] > 10*took[1]+200*time.Millisecond {
+		t.Errorf("the first decode after Warm took %v, the second %v: Warm did not compile", took[0], took[1])
 	}
 }
