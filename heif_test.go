@@ -2,6 +2,7 @@ package photo
 
 import (
 	"bytes"
+	"encoding/binary"
 	"image"
 	"image/color"
 	_ "image/jpeg"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/profilephoto/photo/internal/heifdec"
 	"github.com/profilephoto/photo/internal/imaging/testimage"
+	"github.com/profilephoto/photo/internal/imgcheck"
 )
 
 // TestHEIFManifest runs every HEIC, HEIF and AVIF file of the shared test
@@ -376,5 +378,48 @@ func TestHEICTransforms(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHEIFIgnoresEXIFOrientation sets a HEIC whose EXIF says orientation 6
+// (heif-enc copies a JPEG's EXIF and adds no irot): HEIF readers show it
+// as coded, its transforms alone turning it, so the photo keeps the coded
+// 400x300 and is not turned by the EXIF tag (which, with an irot too,
+// would turn it twice).
+func TestHEIFIgnoresEXIFOrientation(t *testing.T) {
+	if _, err := exec.LookPath("heif-enc"); err != nil {
+		t.Skipf("skipping: heif-enc is absent: %v", err)
+	}
+	j := withAPP1(genJPEG(t, 400, 300), append([]byte("Exif\x00\x00"), tiff(binary.BigEndian, [4]uint32{0x0112, 3, 1, 6})...))
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jpg"), filepath.Join(dir, "out.heic")
+	if err := os.WriteFile(in, j, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := exec.Command("heif-enc", "-q", "60", "-o", out, in).CombinedOutput(); err != nil {
+		t.Fatalf("heif-enc: %v: %s", err, msg)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The EXIF item holds a TIFF block (big-endian, as tiff wrote it).
+	if i := bytes.Index(data, []byte("MM\x00*")); i < 0 || imgcheck.EXIFOrientation(data[i:]) != 6 {
+		t.Skip("skipping: this heif-enc did not keep the EXIF orientation: the test would prove nothing")
+	}
+	info, err := imgcheck.ReadHEIF(data, imgcheck.Limits{MaxSide: 1000, MaxPixels: 1e6, MaxFrames: 1, MaxMetadataBytes: 1})
+	if err != nil || len(info.Transforms) != 0 {
+		t.Skipf("skipping: this heif-enc wrote transforms %v (%v): the test would prove nothing", info.Transforms, err)
+	}
+	m, err := New(newBucket(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph, err := m.Set(t.Context(), "u", bytes.NewReader(data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ph.Width != 400 || ph.Height != 300 {
+		t.Errorf("photo %dx%d, want the coded 400x300 (the EXIF orientation ignored)", ph.Width, ph.Height)
 	}
 }
