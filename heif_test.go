@@ -3,6 +3,7 @@ package photo
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"image"
 	"image/color"
 	_ "image/jpeg"
@@ -421,5 +422,41 @@ func TestHEIFIgnoresEXIFOrientation(t *testing.T) {
 	}
 	if ph.Width != 400 || ph.Height != 300 {
 		t.Errorf("photo %dx%d, want the coded 400x300 (the EXIF orientation ignored)", ph.Width, ph.Height)
+	}
+}
+
+// TestDamagedHEIFNeverPanics cuts and flips bytes of small HEIC and AVIF
+// stills: whatever the damage, readSource returns an image or an *Error
+// (never a panic, nor another error from the WebAssembly decoders).
+func TestDamagedHEIFNeverPanics(t *testing.T) {
+	dir := testdataDir(t)
+	for _, name := range []string{"pillow/avif_hopper.avif", "pillow/avif_hopper.heif", "pillow_heif/zPug_3.heic"} {
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var variants [][]byte
+			for _, n := range []int{12, 40, 200, len(data) / 3, len(data) / 2, len(data) - 100, len(data) - 1} {
+				variants = append(variants, data[:n])
+			}
+			for _, at := range []int{30, 100, 300, len(data) / 2, len(data) - 200, len(data) - 20} {
+				v := append([]byte(nil), data...)
+				for i := at; i < min(at+8, len(v)); i++ {
+					v[i] ^= 0xa5
+				}
+				variants = append(variants, v)
+			}
+			for i, v := range variants {
+				src, err := readSource(t.Context(), bytes.NewReader(v), Limits{})
+				var e *Error
+				switch {
+				case err != nil && !errors.As(err, &e):
+					t.Errorf("variant %d: %T %v, want an *Error", i, err, err)
+				case err == nil && src.img.Bounds().Empty():
+					t.Errorf("variant %d: an empty image", i)
+				}
+			}
+		})
 	}
 }
