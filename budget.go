@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/profilephoto/photo/internal/heifdec"
 	"github.com/profilephoto/photo/internal/imaging"
 	"github.com/profilephoto/photo/internal/imgcheck"
 	"github.com/profilephoto/photo/internal/pngdec"
@@ -124,7 +125,8 @@ func (g *gate) release(need int64) {
 // row by row nothing but two rows; an interlaced PNG (which image/png
 // decodes whole) twice the bytes per pixel of its colour type and depth
 // (the image and its seven passes); a GIF 2 (the frame and its place on
-// the screen); a WebP 4. Only the first frame of an animation is decoded,
+// the screen); a WebP 4; a HEIC or AVIF what heifdec.Footprint measured
+// of its WebAssembly decoder (about 26 and 76 bytes a pixel). Only the first frame of an animation is decoded,
 // so frames add nothing. The pipeline is imaging.Footprint: the working
 // plane (read row by row, and when converted from another pixel type:
 // 4 bytes a pixel, or 1 for gray), its pyramid, every output and the
@@ -162,6 +164,14 @@ func footprint(format imgcheck.Format, data []byte, src *source, spec imaging.Sp
 		dec = 2 * max(bpp, 1) * px
 	case imgcheck.GIF:
 		dec = 2 * px
+	case imgcheck.HEIF:
+		// The WebAssembly decoder's memory, which grows by copying, and
+		// its result: a HEIC's YCbCr planes live inside that memory and
+		// are rendered from there; an AVIF's NRGBA is converted.
+		dec = heifdec.Footprint(*src.heif)
+		if src.heif.Codec == imgcheck.HEVC {
+			ch, converted = 3, false
+		}
 	default:
 		dec = 4 * px
 	}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/image/webp"
 
+	"github.com/profilephoto/photo/internal/heifdec"
 	"github.com/profilephoto/photo/internal/imgcheck"
 	jpegdec "github.com/profilephoto/photo/internal/jpeg"
 	"github.com/profilephoto/photo/internal/pngdec"
@@ -39,7 +40,7 @@ func drain(d *pngdec.Decoder) error {
 // source is an upload that passed validation, decoded.
 type source struct {
 	img         image.Image // as stored, before orientation
-	mime        string      // image/jpeg, image/png, image/gif or image/webp
+	mime        string      // image/jpeg, image/png, image/gif, image/webp, image/heic, image/heif or image/avif
 	orientation int         // EXIF orientation, 1 to 8 (1 when absent)
 	width       int         // upright width (after orientation)
 	height      int         // upright height
@@ -50,6 +51,8 @@ type source struct {
 	// rows, when not nil, decodes the pixels row by row instead of img
 	// (PNG files that are not interlaced); see prepareSource.
 	rows *pngdec.Decoder
+	// heif is what imgcheck.ReadHEIF read of a HEIC or AVIF.
+	heif *imgcheck.HEIFInfo
 }
 
 // readSource reads r (at most lim.MaxBytes) and judges and decodes it:
@@ -57,11 +60,11 @@ type source struct {
 //  1. read with a byte cap (a declared length is never trusted), honouring
 //     ctx between reads;
 //  2. sniff the format from the bytes (never the name or a declared type):
-//     JPEG, PNG (APNG too: its default image), GIF and static WebP are
-//     accepted; other image formats are CodeUnsupportedFormat, anything
-//     else CodeNotImage;
+//     JPEG, PNG (APNG too: its default image), GIF, static WebP and HEIC
+//     and AVIF stills are accepted; other image formats (image sequences
+//     among them) are CodeUnsupportedFormat, anything else CodeNotImage;
 //  3. read the header and the structure without decoding pixels: the
-//     dimensions against the limits, the frames of GIF and APNG
+//     dimensions against the limits (every ispe of a HEIF file), the frames of GIF and APNG
 //     animations and each frame's extent, the compressed PNG metadata, the
 //     EXIF orientation;
 //  4. only then decode the pixels (the first frame of an animation), and
@@ -71,7 +74,9 @@ type source struct {
 // chunk and a PNG's eXIf chunk: browsers apply all three, so the upright
 // image is what the uploader saw. Orientation recorded only in XMP is
 // ignored, as browsers do. Malformed EXIF gives orientation 1; it never
-// fails an image whose pixels are fine.
+// fails an image whose pixels are fine. A HEIC or AVIF is turned by its
+// HEIF transforms (irot, imir) alone: an EXIF Orientation tag inside it is
+// ignored, so that an image is never turned twice.
 func readSource(ctx context.Context, r io.Reader, lim Limits) (*source, error) {
 	lim = lim.withDefaults()
 	data, err := readUpload(ctx, r, lim)
@@ -150,6 +155,10 @@ func decode(format imgcheck.Format, data []byte, src *source, pool *sched.Pool) 
 		img, err = gif.Decode(r)
 	case imgcheck.WebP:
 		img, err = webp.Decode(r)
+	case imgcheck.HEIF:
+		// inspect judged the header. The decoders cannot be cancelled
+		// once started; the callers check their context just before.
+		img, err = heifdec.Decode(context.Background(), data, *src.heif)
 	default:
 		return nil, inputError(CodeUnsupportedFormat, nil, "the image format is not supported")
 	}

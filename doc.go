@@ -20,10 +20,11 @@
 //	}
 //
 // Set reads at most Limits.MaxBytes, sniffs the format from the bytes
-// (JPEG, PNG, GIF and static WebP are accepted; the file name and the
-// declared type are never trusted), checks the dimensions, pixel count and
-// frame count before it decodes anything, decodes, turns the image upright
-// from its EXIF orientation, cuts the crop box (or letterboxes a non-square
+// (JPEG, PNG, GIF, static WebP and HEIC and AVIF stills are accepted; the
+// file name and the declared type are never trusted), checks the
+// dimensions, pixel count and frame count before it decodes anything,
+// decodes, turns the image upright from its EXIF orientation (a HEIC's or
+// AVIF's from its irot and imir transforms alone), cuts the crop box (or letterboxes a non-square
 // image, or cuts its centre with Cover), and renders a normalised original
 // and one square rendition per configured size. Every output is re-encoded,
 // so no metadata of the upload (EXIF, GPS, XMP, ICC, comments) survives.
@@ -92,7 +93,8 @@
 // The estimate is the decoder's buffers plus the pipeline's: per pixel, a
 // JPEG's planes (3 bytes, 15 when progressive), an interlaced PNG's image
 // and passes (twice its bytes per pixel), a GIF's frame and screen (2), a
-// WebP's (4), plus the working plane when the pixels are converted (4
+// WebP's (4), a HEIC's or AVIF's WebAssembly decoder memory (about 26 and
+// 76), plus the working plane when the pixels are converted (4
 // bytes, 1 for gray), its pyramid (a third more), the resampler's
 // intermediate plane, and each output with three RGBA-sized copies for
 // turning, flattening and encoding. A PNG that is not interlaced is never

@@ -123,7 +123,7 @@ var codeInfo = map[Code]struct {
 	CodeMissing:           {ErrInvalidInput, "no image was given"},
 	CodeFileTooLarge:      {ErrInvalidInput, "the file is too large"},
 	CodeNotImage:          {ErrInvalidInput, "the file is not an image"},
-	CodeUnsupportedFormat: {ErrInvalidInput, "the image format is not supported; use JPEG, PNG, GIF or WebP"},
+	CodeUnsupportedFormat: {ErrInvalidInput, "the image format is not supported; use JPEG, PNG, GIF, WebP, HEIC or AVIF"},
 	CodeCorrupt:           {ErrInvalidInput, "the image data is corrupt"},
 	CodeTruncated:         {ErrInvalidInput, "the image data ends early"},
 	CodeImageTooLarge:     {ErrInvalidInput, "the image dimensions are too large"},

@@ -101,7 +101,7 @@ func ExampleError() {
 	fmt.Println(errors.Is(err, photo.ErrNotFound))
 	// Output:
 	// true true
-	// image/svg+xml images are not supported; use JPEG, PNG, GIF or WebP
+	// image/svg+xml images are not supported; use JPEG, PNG, GIF, WebP, HEIC or AVIF
 	// true bad_user_id
 	// true
 }

@@ -42,14 +42,36 @@ func inspect(data []byte, lim Limits) (*source, imgcheck.Format, error) {
 		mime, _, _ = strings.Cut(mime, ";")
 		return nil, format, inputError(CodeNotImage, nil, "the file is not an image (it looks like %s)", mime)
 	case imgcheck.OtherImage:
-		return nil, format, inputError(CodeUnsupportedFormat, nil, "%s images are not supported; use JPEG, PNG, GIF or WebP", mime)
+		return nil, format, inputError(CodeUnsupportedFormat, nil, "%s images are not supported; use JPEG, PNG, GIF, WebP, HEIC or AVIF", mime)
 	case imgcheck.BrokenPNG:
 		return nil, format, inputError(CodeCorrupt, nil, "the image data is corrupt: the PNG signature is damaged")
 	case imgcheck.HEIF:
-		if err := imgcheck.ScanHEIF(data, il); err != nil {
+		// The box structure and every ispe are judged before any decoder
+		// runs: a bomb is refused here, in microseconds.
+		info, err := imgcheck.ReadHEIF(data, il)
+		if err != nil {
 			return nil, format, checkError(err)
 		}
-		return nil, format, inputError(CodeUnsupportedFormat, nil, "%s images are not supported; use JPEG, PNG, GIF or WebP", mime)
+		switch {
+		case info.Sequence:
+			return nil, format, inputError(CodeUnsupportedFormat, nil,
+				"image sequences (%s) are not supported; upload a still HEIC or AVIF, an animated GIF or PNG", mime)
+		case info.Codec == imgcheck.UnknownCodec:
+			return nil, format, inputError(CodeUnsupportedFormat, nil,
+				"%s images coded other than as HEVC or AV1 are not supported", mime)
+		}
+		src.heif = &info
+		// Orientation comes from the HEIF transforms (irot, imir), never
+		// from an EXIF Orientation tag inside the file: the transforms
+		// are what HEIF readers apply, and a phone that writes both
+		// would have the image turned twice. libheif applies them while
+		// decoding a HEIC; an AVIF's are left to the renderer, as an
+		// EXIF orientation would be.
+		cfg.Width, cfg.Height = info.Upright()
+		if info.Codec == imgcheck.AV1 {
+			src.orientation = info.Orientation()
+			cfg.Width, cfg.Height = info.Width, info.Height
+		}
 	case imgcheck.JPEG:
 		if cfg, err = jpeg.DecodeConfig(rd); err != nil {
 			return nil, format, decodeError(format, err)
@@ -212,7 +234,7 @@ func uploadContentType(contentType string) (string, bool) {
 	switch mt {
 	case "image/jpeg", "image/jpg":
 		return "image/jpeg", true
-	case "image/png", "image/gif", "image/webp":
+	case "image/png", "image/gif", "image/webp", "image/heic", "image/heif", "image/avif":
 		return mt, true
 	}
 	return "", false

@@ -206,14 +206,24 @@ func isoBox(typ string, body ...[]byte) []byte {
 	return out
 }
 
-// heic makes an HEIC file whose only ispe declares w by h, followed by
-// extra boxes.
+// heicNoPrimary makes an HEIC file whose meta box names no primary item.
+func heicNoPrimary() []byte {
+	meta := isoBox("meta", []byte{0, 0, 0, 0}, isoBox("hdlr", make([]byte, 25)),
+		isoBox("iprp", isoBox("ipco", isoBox("ispe", make([]byte, 4), []byte{0, 0, 0, 64, 0, 0, 0, 64}))))
+	return append(append(isoBox("ftyp", []byte("heic\x00\x00\x00\x00mif1heic")), meta...), isoBox("mdat", make([]byte, 16))...)
+}
+
+// heic makes an HEIC file whose primary item has one property, an ispe
+// that declares w by h (and no codec configuration), followed by extra
+// boxes.
 func heic(w, h uint32, extra ...[]byte) []byte {
 	ispe := binary.BigEndian.AppendUint32([]byte{0, 0, 0, 0}, w)
 	ispe = binary.BigEndian.AppendUint32(ispe, h)
 	meta := isoBox("meta", []byte{0, 0, 0, 0},
 		isoBox("hdlr", make([]byte, 25)),
-		isoBox("iprp", isoBox("ipco", isoBox("ispe", ispe))))
+		isoBox("pitm", []byte{0, 0, 0, 0, 0, 1}),
+		isoBox("iprp", isoBox("ipco", isoBox("ispe", ispe)),
+			isoBox("ipma", []byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 0x81})))
 	out := append(isoBox("ftyp", []byte("heic\x00\x00\x00\x00mif1heic")), meta...)
 	for _, b := range extra {
 		out = append(out, b...)
@@ -290,7 +300,11 @@ func TestSetCodes(t *testing.T) {
 		{name: "unsupported: TIFF", data: append([]byte("II*\x00\x08\x00\x00\x00"), make([]byte, 64)...), code: CodeUnsupportedFormat},
 		{name: "unsupported: BMP", data: append([]byte("BM\x46\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00\x28\x00\x00\x00"), make([]byte, 52)...), code: CodeUnsupportedFormat},
 		{name: "unsupported: animated WebP", data: riffWebP(vp8x(0x02), webpChunk("ANIM", make([]byte, 6)), webpChunk("ANMF", make([]byte, 16))), code: CodeUnsupportedFormat, inMsg: "animated WebP"},
-		{name: "unsupported: HEIC", data: heic(64, 64, isoBox("mdat", make([]byte, 16))), code: CodeUnsupportedFormat, inMsg: "image/heic"},
+		// HEIC and AVIF stills are decoded now (heif_test.go); sequences
+		// and codecs other than HEVC and AV1 are still refused.
+		{name: "unsupported: AVIF sequence", data: append(isoBox("ftyp", []byte("avis\x00\x00\x00\x00avismsf1miaf")), isoBox("moov")...), code: CodeUnsupportedFormat, inMsg: "sequences"},
+		{name: "unsupported: HEIF with neither HEVC nor AV1", data: heic(64, 64, isoBox("mdat", make([]byte, 16))), code: CodeUnsupportedFormat, inMsg: "HEVC or AV1"},
+		{name: "corrupt: HEIC without a primary item", data: heicNoPrimary(), code: CodeCorrupt},
 
 		{name: "corrupt: IHDR checksum", data: badCRC, code: CodeCorrupt},
 		{name: "corrupt: damaged PNG signature", data: append([]byte{0x09}, smallPNG[1:]...), code: CodeCorrupt},

@@ -12,6 +12,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -353,7 +354,8 @@ func ispe(w, h uint32) []byte {
 func TestScanHEIF(t *testing.T) {
 	ftyp := isoBox("ftyp", []byte("heic\x00\x00\x00\x00mif1heic"))
 	meta := func(props ...[]byte) []byte {
-		return isoBox("meta", make([]byte, 4), isoBox("hdlr", make([]byte, 25)), isoBox("iprp", isoBox("ipco", props...)))
+		return isoBox("meta", make([]byte, 4), isoBox("hdlr", make([]byte, 25)), pitm(1),
+			isoBox("iprp", isoBox("ipco", props...), ipma(1, len(props))))
 	}
 	mdat := isoBox("mdat", make([]byte, 32))
 	large := append(binary.BigEndian.AppendUint32(nil, 1), "mdat"...)
@@ -378,11 +380,85 @@ func TestScanHEIF(t *testing.T) {
 		{"child past its parent", bytes.Join([][]byte{ftyp, isoBox("meta", make([]byte, 4), []byte("\x00\x00\x01\x00iprp"))}, nil), Corrupt},
 		{"short ispe", bytes.Join([][]byte{ftyp, meta(isoBox("ispe", make([]byte, 8)))}, nil), Corrupt},
 		{"short meta", bytes.Join([][]byte{ftyp, isoBox("meta", []byte{0})}, nil), Corrupt},
+		{"no primary item", bytes.Join([][]byte{ftyp, isoBox("meta", make([]byte, 4), isoBox("iprp", isoBox("ipco", ispe(8, 8)))), mdat}, nil), Corrupt},
+		{"primary without ispe", bytes.Join([][]byte{ftyp, meta(isoBox("hvcC", make([]byte, 4))), mdat}, nil), Corrupt},
+		{"association past the properties", bytes.Join([][]byte{ftyp, isoBox("meta", make([]byte, 4), pitm(1),
+			isoBox("iprp", isoBox("ipco", ispe(8, 8)), ipma(1, 2))), mdat}, nil), Corrupt},
+		{"short ipma", bytes.Join([][]byte{ftyp, isoBox("meta", make([]byte, 4), pitm(1),
+			isoBox("iprp", isoBox("ipco", ispe(8, 8)), isoBox("ipma", make([]byte, 4), []byte{0, 0, 0, 1, 0}))), mdat}, nil), Corrupt},
 		{"empty", nil, Corrupt},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			wantKind(t, ScanHEIF(tc.b, testLimits), tc.kind)
+		})
+	}
+}
+
+// pitm is a primary item box naming item id.
+func pitm(id uint16) []byte {
+	return isoBox("pitm", make([]byte, 4), binary.BigEndian.AppendUint16(nil, id))
+}
+
+// ipma associates item id with the properties 1 to n, in order.
+func ipma(id uint16, n int) []byte {
+	b := binary.BigEndian.AppendUint32(make([]byte, 4), 1)
+	b = binary.BigEndian.AppendUint16(b, id)
+	b = append(b, byte(n))
+	for i := 1; i <= n; i++ {
+		b = append(b, byte(i))
+	}
+	return isoBox("ipma", b)
+}
+
+func TestReadHEIF(t *testing.T) {
+	ftyp := isoBox("ftyp", []byte("heic\x00\x00\x00\x00mif1heic"))
+	file := func(props ...[]byte) []byte {
+		return bytes.Join([][]byte{ftyp, isoBox("meta", make([]byte, 4), pitm(1),
+			isoBox("iprp", isoBox("ipco", props...), ipma(1, len(props)))), isoBox("mdat", make([]byte, 8))}, nil)
+	}
+	irot := func(a byte) []byte { return isoBox("irot", []byte{a}) }
+	imir := func(a byte) []byte { return isoBox("imir", []byte{a}) }
+	hvcC, av1C := isoBox("hvcC", make([]byte, 4)), isoBox("av1C", make([]byte, 4))
+	cases := []struct {
+		name   string
+		b      []byte
+		want   HEIFInfo
+		uw, uh int
+		orient int
+	}{
+		{"plain HEIC", file(hvcC, ispe(64, 48)), HEIFInfo{Width: 64, Height: 48, Codec: HEVC}, 64, 48, 1},
+		{"AVIF turned a quarter", file(av1C, isoBox("pasp", make([]byte, 8)), irot(3), ispe(1024, 722)),
+			HEIFInfo{Width: 1024, Height: 722, Codec: AV1, Transforms: []Transform{{Rotate: 3}}}, 722, 1024, 6},
+		{"rotate then mirror", file(ispe(427, 640), av1C, irot(1), imir(0)),
+			HEIFInfo{Width: 427, Height: 640, Codec: AV1, Transforms: []Transform{{Rotate: 1}, {Mirror: 1}}}, 640, 427, 5},
+		{"mirror axis 1, half turn", file(ispe(30, 20), hvcC, imir(1), irot(2)),
+			HEIFInfo{Width: 30, Height: 20, Codec: HEVC, Transforms: []Transform{{Mirror: 2}, {Rotate: 2}}}, 30, 20, 4},
+		{"quarter turn anti-clockwise", file(ispe(30, 20), hvcC, irot(1)),
+			HEIFInfo{Width: 30, Height: 20, Codec: HEVC, Transforms: []Transform{{Rotate: 1}}}, 20, 30, 8},
+		{"mirror left-right", file(ispe(30, 20), hvcC, imir(1)),
+			HEIFInfo{Width: 30, Height: 20, Codec: HEVC, Transforms: []Transform{{Mirror: 2}}}, 30, 20, 2},
+		{"10-bit AVIF", file(ispe(30, 20), isoBox("av1C", []byte{0x81, 0, 0x4c, 0})),
+			HEIFInfo{Width: 30, Height: 20, Codec: AV1, HighBitDepth: true}, 30, 20, 1},
+		{"both codecs", file(ispe(8, 8), hvcC, av1C), HEIFInfo{Width: 8, Height: 8}, 8, 8, 1},
+		{"sequence", bytes.Join([][]byte{isoBox("ftyp", []byte("avis\x00\x00\x00\x00avis")), isoBox("moov")}, nil),
+			HEIFInfo{Sequence: true}, 0, 0, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ReadHEIF(tc.b, testLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("ReadHEIF = %+v, want %+v", got, tc.want)
+			}
+			if o := got.Orientation(); o != tc.orient {
+				t.Errorf("Orientation = %d, want %d", o, tc.orient)
+			}
+			if w, h := got.Upright(); w != tc.uw || h != tc.uh {
+				t.Errorf("Upright = %dx%d, want %dx%d", w, h, tc.uw, tc.uh)
+			}
 		})
 	}
 }
@@ -440,6 +516,8 @@ func FuzzScanners(f *testing.F) {
 	f.Add(gifFile(10, 10, gifFrame(0, 0, 10, 10)))
 	f.Add(riff(webpChunk("VP8X", make([]byte, 10)), webpChunk("EXIF", exifBlock(binary.LittleEndian, [4]uint32{0x0112, 3, 1, 6}))))
 	f.Add(bytes.Join([][]byte{isoBox("ftyp", []byte("heic")), isoBox("meta", make([]byte, 4), isoBox("iprp", isoBox("ipco", ispe(1, 1))))}, nil))
+	f.Add(bytes.Join([][]byte{isoBox("ftyp", []byte("avif")), isoBox("meta", make([]byte, 4), pitm(1),
+		isoBox("iprp", isoBox("ipco", ispe(2, 3), isoBox("irot", []byte{1}), isoBox("imir", []byte{0}), isoBox("av1C", []byte{0x81, 0, 0x4c})), ipma(1, 4)))}, nil))
 	f.Add(append([]byte{0xFF, 0xD8}, jpegSegment(0xE1, append([]byte("Exif\x00\x00"), exifBlock(binary.BigEndian, [4]uint32{0x0112, 3, 1, 6})...))...))
 	files, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "testdata", "*", "*"))
 	for _, name := range files {
@@ -463,6 +541,14 @@ func FuzzScanners(f *testing.F) {
 			}
 			if err := ScanHEIF(b, lim); err != nil && !errors.As(err, &e) {
 				t.Errorf("ScanHEIF: %T %v", err, err)
+			}
+			if info, err := ReadHEIF(b, lim); err == nil {
+				if o := info.Orientation(); o < 1 || o > 8 {
+					t.Errorf("ReadHEIF: orientation %d", o)
+				}
+				if w, h := info.Upright(); w*h != info.Width*info.Height || lim.tooBig(uint64(w), uint64(h)) {
+					t.Errorf("ReadHEIF: upright %dx%d of %dx%d", w, h, info.Width, info.Height)
+				}
 			}
 		}
 	})
