@@ -265,7 +265,7 @@ func TestHEIFFootprintIsHonest(t *testing.T) {
 			est := footprint(format, data, src, m.spec(src, nil, m.cfg.fit))
 			// The first decode compiles the decoder's module, once a
 			// process: not a cost of each image.
-			if _, err := decode(format, data, src); err != nil {
+			if _, err := decode(format, data, src, nil); err != nil {
 				t.Fatal(err)
 			}
 			var before, after runtime.MemStats
@@ -299,7 +299,7 @@ func BenchmarkHEIC12MP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := decode(format, data, src); err != nil {
+	if _, err := decode(format, data, src, nil); err != nil {
 		b.Fatal(err)
 	}
 	est := footprint(format, data, src, m.spec(src, nil, m.cfg.fit))
