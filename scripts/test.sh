@@ -12,6 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
+# The HEIC and AVIF decoders use a system libheif or libavif when one is
+# installed, else their embedded WebAssembly builds; nodynamic makes every
+# machine test the same (WebAssembly) path.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=nodynamic"
+
 bash scripts/versitygw.sh
 bash scripts/install-chromium.sh
 
