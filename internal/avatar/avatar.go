@@ -80,7 +80,7 @@ func Encode(seed, name string, size int) ([]byte, string, error) {
 		return nil, "", fmt.Errorf("%w: %d not in [%d, %d]", ErrSize, size, MinSize, MaxSize)
 	}
 	var buf bytes.Buffer
-	enc := png.Encoder{CompressionLevel: png.BestCompression}
+	enc := png.Encoder{CompressionLevel: png.DefaultCompression}
 	if err := enc.Encode(&buf, Render(seed, name, size)); err != nil {
 		return nil, "", fmt.Errorf("avatar: encode %dpx: %w", size, err)
 	}

@@ -348,6 +348,7 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	}
 }
+
 // luminance is the WCAG relative luminance of an 8-bit sRGB colour.
 func luminance(c color.NRGBA) float64 {
 	lin := func(u uint8) float64 {
