@@ -180,22 +180,20 @@ type channel struct {
 // triangle; each is the mean of v times the two cosines.
 func forward(v []float64, w, h, nx, ny int) channel {
 	var c channel
-	fx := make([]float64, w)
-	for cy := range ny {
-		for cx := 0; cx*ny < nx*(ny-cy); cx++ {
-			for x := range w {
-				fx[x] = math.Cos(math.Pi / float64(w) * float64(cx) * (float64(x) + 0.5))
-			}
+	cx := cosines(w, nx)
+	cy := cosines(h, ny)
+	for ky := range ny {
+		for kx := 0; kx*ny < nx*(ny-ky); kx++ {
 			var f float64
 			for y := range h {
-				fy := math.Cos(math.Pi / float64(h) * float64(cy) * (float64(y) + 0.5))
+				fy := cy[y*ny+ky]
 				row := v[y*w : y*w+w]
 				for x, s := range row {
-					f += s * fx[x] * fy
+					f += s * cx[x*nx+kx] * fy
 				}
 			}
 			f /= float64(w * h)
-			if cx == 0 && cy == 0 {
+			if kx == 0 && ky == 0 {
 				c.dc = f
 				continue
 			}
@@ -213,6 +211,18 @@ func forward(v []float64, w, h, nx, ny int) channel {
 	return c
 }
 
+// cosines returns cos(pi/n * k * (i+0.5)) at index i*nk+k, for i < n and
+// k < nk.
+func cosines(n, nk int) []float64 {
+	t := make([]float64, n*nk)
+	for i := range n {
+		for k := range nk {
+			t[i*nk+k] = math.Cos(math.Pi / float64(n) * float64(k) * (float64(i) + 0.5))
+		}
+	}
+	return t
+}
+
 // samples returns m's pixels as premultiplied R, G, B, A in [0, 1], four
 // per pixel, reduced by area averaging to fit MaxSide, and their size.
 func samples(m image.Image) ([]float64, int, int) {
@@ -226,6 +236,7 @@ func samples(m image.Image) ([]float64, int, int) {
 		w = max(1, int(math.Round(float64(sw*MaxSide)/float64(long))))
 		h = max(1, int(math.Round(float64(sh*MaxSide)/float64(long))))
 	}
+	at := pixelReader(m)
 	px := make([]float64, 4*w*h)
 	for ty := range h {
 		y0, y1 := ty*sh/h, (ty+1)*sh/h
@@ -234,7 +245,7 @@ func samples(m image.Image) ([]float64, int, int) {
 			var r, g, bl, a uint64
 			for y := y0; y < y1; y++ {
 				for x := x0; x < x1; x++ {
-					cr, cg, cb, ca := m.At(b.Min.X+x, b.Min.Y+y).RGBA()
+					cr, cg, cb, ca := at(b.Min.X+x, b.Min.Y+y)
 					r, g, bl, a = r+uint64(cr), g+uint64(cg), bl+uint64(cb), a+uint64(ca)
 				}
 			}
@@ -244,6 +255,35 @@ func samples(m image.Image) ([]float64, int, int) {
 		}
 	}
 	return px, w, h
+}
+
+// pixelReader returns a function giving the premultiplied 16-bit colour
+// at (x, y), reading the pixel buffers of the common types directly (At
+// boxes every colour it returns).
+func pixelReader(m image.Image) func(x, y int) (r, g, b, a uint32) {
+	switch m := m.(type) {
+	case *image.RGBA:
+		return func(x, y int) (r, g, b, a uint32) {
+			p := m.Pix[m.PixOffset(x, y):]
+			return uint32(p[0]) * 0x101, uint32(p[1]) * 0x101, uint32(p[2]) * 0x101, uint32(p[3]) * 0x101
+		}
+	case *image.NRGBA:
+		return func(x, y int) (r, g, b, a uint32) {
+			p := m.Pix[m.PixOffset(x, y):]
+			return color.NRGBA{p[0], p[1], p[2], p[3]}.RGBA()
+		}
+	case *image.YCbCr:
+		return func(x, y int) (r, g, b, a uint32) {
+			yi, ci := m.YOffset(x, y), m.COffset(x, y)
+			return color.YCbCr{m.Y[yi], m.Cb[ci], m.Cr[ci]}.RGBA()
+		}
+	case *image.Gray:
+		return func(x, y int) (r, g, b, a uint32) {
+			v := uint32(m.Pix[m.PixOffset(x, y)]) * 0x101
+			return v, v, v, 0xffff
+		}
+	}
+	return func(x, y int) (r, g, b, a uint32) { return m.At(x, y).RGBA() }
 }
 
 // header is a parsed hash.
@@ -388,15 +428,13 @@ func Decode(hash []byte) (*image.NRGBA, error) {
 	}
 
 	m := image.NewNRGBA(image.Rect(0, 0, w, h))
-	fx := make([]float64, 7)
-	fy := make([]float64, 7)
+	const nk = 7 // the most coefficients along a side
+	cx, cy := cosines(w, nk), cosines(h, nk)
 	for y := range h {
+		fy := cy[y*nk : y*nk+nk]
 		for x := range w {
+			fx := cx[x*nk : x*nk+nk]
 			l, p, q, a := hd.lDC, hd.pDC, hd.qDC, hd.aDC
-			for c := range fx {
-				fx[c] = math.Cos(math.Pi / float64(w) * (float64(x) + 0.5) * float64(c))
-				fy[c] = math.Cos(math.Pi / float64(h) * (float64(y) + 0.5) * float64(c))
-			}
 			l += inverse(lAC, lnx, lny, fx, fy)
 			p += inverse(pAC, 3, 3, fx, fy)
 			q += inverse(qAC, 3, 3, fx, fy)
