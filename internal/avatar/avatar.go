@@ -9,6 +9,8 @@
 // cache rendered defaults without bound on staleness and derive strong
 // ETags from those four values (or from the bytes).
 //
+// ETag gives a tag for (seed, name, size) without drawing.
+//
 // An identicon is a 5x5 grid, mirrored left to right, whose 15 free cells
 // are bits of SHA-256 of the seed; the foreground hue comes from the same
 // digest, at a fixed OKLCH lightness and chroma so that every avatar has
@@ -85,6 +87,19 @@ func Encode(seed, name string, size int) ([]byte, string, error) {
 		return nil, "", fmt.Errorf("avatar: encode %dpx: %w", size, err)
 	}
 	return buf.Bytes(), ContentType, nil
+}
+
+// ETag returns a strong entity tag, quoted as HTTP wants it, for the bytes
+// Encode returns for the same arguments. It is computed without drawing:
+// from Version, seed, the initials of name (names with the same initials
+// draw the same picture) and size, so a server can answer If-None-Match
+// or look up a cache before rendering. A size outside [MinSize, MaxSize]
+// gives the tag of the clamped size, as Render draws it.
+func ETag(seed, name string, size int) string {
+	size = min(max(size, MinSize), MaxSize)
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\x00%d\x00%s\x00%s", Version, size, Initials(name), seed)
+	return fmt.Sprintf(`"avatar-%d-%x"`, Version, h.Sum(nil)[:12])
 }
 
 // digest hashes the seed with a domain prefix, so that these bits are not

@@ -12,6 +12,7 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/profilephoto/photo/internal/jpegenc"
@@ -72,6 +73,35 @@ const (
 	goldenIdenticon = "35271371e267753a"
 	goldenInitials  = "9174baf089ec3e84"
 )
+
+func TestETag(t *testing.T) {
+	base := ETag("U1", "Ada Lovelace", 64)
+	if !strings.HasPrefix(base, `"avatar-1-`) || !strings.HasSuffix(base, `"`) {
+		t.Errorf("ETag %s is not a quoted strong tag", base)
+	}
+	for _, tc := range []struct {
+		seed, name string
+		size       int
+		same       bool
+	}{
+		{"U1", "Ada Lovelace", 64, true},
+		{"U1", "ada  king lovelace", 64, true}, // same initials, same picture
+		{"U1", "Alan Turing", 64, false},
+		{"U2", "Ada Lovelace", 64, false},
+		{"U1", "Ada Lovelace", 65, false},
+		{"U1", "", 64, false},
+	} {
+		if got := ETag(tc.seed, tc.name, tc.size); (got == base) != tc.same {
+			t.Errorf("ETag(%q, %q, %d) = %s; same as base %v, want %v", tc.seed, tc.name, tc.size, got, got == base, tc.same)
+		}
+	}
+	// Equal tags mean equal bytes.
+	a, _, _ := Encode("U1", "Ada Lovelace", 64)
+	b, _, _ := Encode("U1", "ada  king lovelace", 64)
+	if !bytes.Equal(a, b) {
+		t.Error("names with the same initials and the same ETag encode differently")
+	}
+}
 
 func TestSizes(t *testing.T) {
 	for size := 16; size <= 1024; size++ {
