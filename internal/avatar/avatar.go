@@ -37,7 +37,10 @@ import (
 
 // Version identifies the drawing. It changes whenever a release changes
 // the pixels produced for some arguments, so a cache key or ETag built
-// from (Version, seed, name, size) stays valid exactly as long as it should.
+// from (Version, seed, name, size) stays valid exactly as long as it
+// should. The initials are drawn with golang.org/x/image's rasterizer and
+// Go Regular font: an upgrade of that module that moves a pixel needs a
+// new Version too, which the package's golden test detects.
 const Version = 1
 
 // MinSize and MaxSize bound the side of a rendered avatar, in pixels.

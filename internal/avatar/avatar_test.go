@@ -399,3 +399,19 @@ func contrast(a, b color.NRGBA) float64 {
 	}
 	return (la + 0.05) / (lb + 0.05)
 }
+
+func BenchmarkRender(b *testing.B) {
+	for _, name := range []string{"", "Ada Lovelace"} {
+		for _, size := range []int{64, 200, 512} {
+			kind := "identicon"
+			if name != "" {
+				kind = "initials"
+			}
+			b.Run(fmt.Sprintf("%s/%d", kind, size), func(b *testing.B) {
+				for i := 0; b.Loop(); i++ {
+					Render(fmt.Sprint("user-", i), name, size)
+				}
+			})
+		}
+	}
+}
