@@ -1,9 +1,11 @@
-// Package thumbhash computes a placeholder for a photo: a hash of about 20
-// to 25 bytes from which a page can paint a blurred, 32-pixel impression
-// of the photo while the real rendition loads. It implements the ThumbHash
-// scheme as Evan Wallace published it (a low-frequency cosine transform of
-// a luminance, two chroma and an optional alpha channel, quantized to
-// nibbles), written here from that description.
+// Package thumbhash computes a placeholder for a photo: a hash of 17 to 25
+// bytes from which a page can paint a blurred, 32-pixel impression of the
+// photo while the real rendition loads. It follows the ThumbHash scheme
+// that Evan Wallace published (a low-frequency cosine transform of a
+// luminance, two chroma and an optional alpha channel, quantized to
+// nibbles), written here from that description. Hashes are meant to be
+// read by this package and by thumbhash.js beside it; agreement with
+// other ThumbHash implementations, bit for bit, is not promised.
 //
 // ThumbHash rather than BlurHash, because it keeps transparency (profile
 // photos may be PNGs with alpha), encodes the aspect ratio and the average
