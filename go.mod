@@ -15,6 +15,7 @@ require (
 	github.com/google/go-cmp v0.7.0
 	github.com/spf13/afero v1.15.0
 	golang.org/x/image v0.45.0
+	golang.org/x/text v0.41.0
 	golang.org/x/time v0.15.0
 )
 
@@ -34,5 +35,5 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0 // indirect
 	github.com/ebitengine/purego v0.8.3 // indirect
 	github.com/tetratelabs/wazero v1.9.0 // indirect
-	golang.org/x/text v0.41.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
 )
