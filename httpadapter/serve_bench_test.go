@@ -17,8 +17,10 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/profilephoto/photo"
+	"github.com/profilephoto/photo/internal/s3test"
 	"github.com/profilephoto/photo/storage"
 	"github.com/profilephoto/photo/storage/aferostore"
+	"github.com/profilephoto/photo/storage/s3store"
 )
 
 // serveClients is how many keep-alive clients the serving benchmarks run,
@@ -65,10 +67,16 @@ func hammer(b *testing.B, url string, want int) {
 }
 
 // BenchmarkServe compares serving a stored rendition from the filesystem
-// store with http.FileServer serving the same bytes from a directory.
+// store, and from S3 (versitygw on loopback), with http.FileServer serving
+// the same bytes from a directory.
 func BenchmarkServe(b *testing.B) {
 	dir := b.TempDir()
 	st, err := aferostore.New(afero.NewBasePathFs(afero.NewOsFs(), filepath.Join(dir, "store")), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s3srv := s3test.Start(b)
+	s3st, err := s3store.New(s3srv.Client(), s3srv.Bucket, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -99,8 +107,26 @@ func BenchmarkServe(b *testing.B) {
 	fsrv := httptest.NewServer(http.FileServer(http.Dir(static)))
 	defer fsrv.Close()
 
+	ms3, err := photo.New(storage.NewBucket(s3st), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p3, err := ms3.Set(context.Background(), "alice", bytes.NewReader(jpegImage(b, 800, 800)), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h3, err := New(ms3, &Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv3 := httptest.NewServer(h3)
+	defer srv3.Close()
+
 	b.Run("photo", func(b *testing.B) {
 		hammer(b, fmt.Sprintf("%s/photos/alice/%s/192", srv.URL, p.VersionID), int(r.Bytes))
+	})
+	b.Run("photo-s3", func(b *testing.B) {
+		hammer(b, fmt.Sprintf("%s/photos/alice/%s/192", srv3.URL, p3.VersionID), int(r.Bytes))
 	})
 	b.Run("fileserver", func(b *testing.B) {
 		hammer(b, fsrv.URL+"/192.jpg", len(data))
