@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/profilephoto/photo/internal/imaging/testimage"
+	"github.com/profilephoto/photo/internal/imgcheck"
 )
 
 func TestGateWaitsAndRefuses(t *testing.T) {
@@ -243,27 +244,36 @@ func TestFootprintIsHonest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			src, format, err := prepareSource(data, m.cfg.limits)
-			if err != nil {
-				t.Fatal(err)
-			}
-			est := footprint(format, data, src, m.spec(src, nil, m.cfg.fit))
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			// What the estimate covers: decoding and rendering (not the
-			// upload's bytes, nor what the store copies).
-			if _, _, _, err := m.render(t.Context(), "u", data, &SetOptions{}, m.cfg.fit, false); err != nil {
-				t.Fatal(err)
-			}
-			runtime.ReadMemStats(&after)
-			got := int64(after.TotalAlloc - before.TotalAlloc)
-			t.Logf("estimate %.1f MB, allocated %.1f MB (%.2fx)", float64(est)/1e6, float64(got)/1e6, float64(est)/float64(got))
-			// Far below is below 80%: TotalAlloc counts what was freed
-			// before the peak too.
-			if est < got*4/5 {
-				t.Errorf("estimate %d bytes is far below the %d bytes allocated", est, got)
-			}
+			checkEstimate(t, m, data, nil)
 		})
+	}
+}
+
+// checkEstimate compares the footprint estimate of data with what
+// rendering it allocates (after warm, if not nil, has run once) and fails
+// when the estimate is far below: under 80%, since TotalAlloc counts what
+// was freed before the peak too. The estimate covers decoding and
+// rendering, not the upload's bytes nor what the store copies.
+func checkEstimate(t *testing.T, m *Manager, data []byte, warm func(format imgcheck.Format, src *source)) {
+	t.Helper()
+	src, format, err := prepareSource(data, m.cfg.limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	est := footprint(format, data, src, m.spec(src, nil, m.cfg.fit))
+	if warm != nil {
+		warm(format, src)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if _, _, _, err := m.render(t.Context(), "u", data, &SetOptions{}, m.cfg.fit, false); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	got := int64(after.TotalAlloc - before.TotalAlloc)
+	t.Logf("estimate %.1f MB, allocated %.1f MB (%.2fx)", float64(est)/1e6, float64(got)/1e6, float64(est)/float64(got))
+	if est < got*4/5 {
+		t.Errorf("estimate %d bytes is far below the %d bytes allocated", est, got)
 	}
 }
