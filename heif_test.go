@@ -11,6 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,31 +272,114 @@ func TestHEIFFootprintIsHonest(t *testing.T) {
 	}
 }
 
-// BenchmarkHEIC12MP decodes and renders a 4000x3000 phone-sized HEIC made
-// by heif-enc (skipped without it), reporting what a Set's render
-// allocates. The first decode of a process, which compiles the decoder,
-// runs before the timer. Run with -tags nodynamic to measure the
-// WebAssembly decoder on a host that has libheif.so.
-func BenchmarkHEIC12MP(b *testing.B) {
-	data := heifEnc(b, 4000, 3000, false)
-	m, err := New(newBucket(b), nil)
+// phoneHEIF reads testdata/heif's 4032x3024 phone-sized HEIC or AVIF
+// (see testdata/heif/README.md for how they were made).
+func phoneHEIF(tb testing.TB, avif bool) []byte {
+	tb.Helper()
+	name := "phone-4032x3024.heic"
+	if avif {
+		name = "phone-4032x3024.avif"
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "heif", name))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	src, format, err := prepareSource(data, m.cfg.limits)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := decode(format, data, src, nil); err != nil {
-		b.Fatal(err)
-	}
-	est := footprint(format, data, src, m.spec(src, nil, m.cfg.fit))
-	for b.Loop() {
-		if _, _, _, err := m.render(b.Context(), "u", data, &SetOptions{}, m.cfg.fit, false); err != nil {
-			b.Fatal(err)
+	return b
+}
+
+// TestPhoneHEIFHeaders checks that the 12 MP phone stills pass the header
+// checks as what they are, before any decoder runs (the full decode is
+// BenchmarkPhoneHEIF's: seconds under the race detector).
+func TestPhoneHEIFHeaders(t *testing.T) {
+	for _, c := range []struct {
+		avif bool
+		mime string
+	}{{false, "image/heic"}, {true, "image/avif"}} {
+		src, format, err := prepareSource(phoneHEIF(t, c.avif), Limits{}.withDefaults())
+		if err != nil {
+			t.Fatalf("avif=%v: %v", c.avif, err)
+		}
+		if format != imgcheck.HEIF || src.mime != c.mime || src.width != 4032 || src.height != 3024 {
+			t.Errorf("avif=%v: %v %s %dx%d, want HEIF %s 4032x3024", c.avif, format, src.mime, src.width, src.height, c.mime)
+		}
+		if src.img != nil {
+			t.Errorf("avif=%v: the header checks decoded the image", c.avif)
 		}
 	}
-	b.ReportMetric(float64(est)/1e6, "est-MB")
+}
+
+// BenchmarkPhoneHEIF decodes and renders testdata/heif's 4032x3024 HEIC
+// and AVIF as a Set does (every rendition, the original, no storage),
+// reporting the estimate Set reserves (est-MB) and the peak of the Go heap
+// while it runs (peak-MB, sampled every millisecond with runtime/metrics,
+// which stops nothing; the WebAssembly decoders' memory is Go memory). The
+// first decode of a process, which compiles the decoder, runs before the
+// timer. Run with -tags nodynamic on a host that has libheif.so to measure
+// the WebAssembly decoders rather than the system library.
+func BenchmarkPhoneHEIF(b *testing.B) {
+	for _, avif := range []bool{false, true} {
+		name := "heic"
+		if avif {
+			name = "avif"
+		}
+		b.Run(name, func(b *testing.B) {
+			data := phoneHEIF(b, avif)
+			m, err := New(newBucket(b), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			src, format, err := prepareSource(data, m.cfg.limits)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := decode(format, data, src, nil); err != nil {
+				b.Fatal(err)
+			}
+			est := footprint(format, data, src, m.spec(src, nil, m.cfg.fit))
+			runtime.GC()
+			peak := sampleHeapPeak(b)
+			for b.Loop() {
+				if _, _, _, err := m.render(b.Context(), "u", data, &SetOptions{}, m.cfg.fit, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(est)/1e6, "est-MB")
+			b.ReportMetric(float64(peak())/1e6, "peak-MB")
+		})
+	}
+}
+
+// sampleHeapPeak samples the bytes of live and unswept heap objects until
+// the returned func is called, which returns the largest sample.
+func sampleHeapPeak(tb testing.TB) func() uint64 {
+	tb.Helper()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			if v := s[0].Value.Uint64(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var once sync.Once
+	stop := func() uint64 {
+		once.Do(func() { close(done); <-stopped })
+		return peak.Load()
+	}
+	tb.Cleanup(func() { stop() })
+	return stop
 }
 
 // withTransform returns a HEIC from heif-enc with its pixi property
