@@ -434,7 +434,7 @@ func TestBackendsFaults(t *testing.T) {
 				}
 				// Clean-up that the faults interrupted is Sweep's: with no
 				// Set in progress, no grace period is needed.
-				res, err := observer.RemoveOrphans(ctx, time.Nanosecond)
+				res, err := observer.Sweep(ctx, time.Nanosecond)
 				if err != nil {
 					t.Fatal(err)
 				}

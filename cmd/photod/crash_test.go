@@ -260,11 +260,7 @@ func crashRun(t *testing.T, seed uint64, storeArgs []string, open func(now func(
 	}
 	ctx := t.Context()
 	before := listAll(t, st)
-	expired, err := m.RemoveExpired(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	orphans, err := m.RemoveOrphans(ctx, 0)
+	removed, err := m.Sweep(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +270,7 @@ func crashRun(t *testing.T, seed uint64, storeArgs []string, open func(now func(
 		}
 	}
 	after := listAll(t, st)
-	t.Logf("objects: %d after the crashes; RemoveExpired removed %d uploads and files, RemoveOrphans %d blobs; %d left", len(before), expired, orphans, len(after))
+	t.Logf("objects: %d after the crashes; Sweep removed %d uploads, files and blobs; %d left", len(before), removed, len(after))
 	checkReferenced(t, st, after)
 }
 
