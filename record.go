@@ -63,16 +63,16 @@ func chunkKey(key string, c uploadChunk) string {
 // record is the one object per user that says which version is current. It
 // is only ever replaced with a compare-and-swap on its ETag.
 type record struct {
-	V        int       `json:"v,omitempty"`
-	UserID   string    `json:"userId"`
-	Revision int64     `json:"revision"`
-	Current  *version  `json:"current,omitempty"`
+	V        int      `json:"v,omitempty"`
+	UserID   string   `json:"userId"`
+	Revision int64    `json:"revision"`
+	Current  *version `json:"current,omitempty"`
 	// History are the earlier versions kept (Options.KeepVersions),
 	// newest first; their blobs stay until they are dropped from it.
 	// Records written before it existed have none.
 	History []*version `json:"history,omitempty"`
 	Pending *pending   `json:"pending,omitempty"`
-	Updated  time.Time `json:"updated"`
+	Updated time.Time  `json:"updated"`
 	// Commit is a nonce of the write that made this record, so that a
 	// writer whose Put failed can tell whether it happened all the same.
 	Commit string `json:"commit,omitempty"`
