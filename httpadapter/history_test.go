@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/profilephoto/photo"
@@ -110,4 +111,54 @@ func TestProfileImageHistoryOff(t *testing.T) {
 		{Name: "restoring the current changes nothing", Method: "POST", URL: versions + "/" + second.VersionID + "/restore", ReqHeader: auth, Code: 200,
 			ResHeader: map[string]string{"ETag": photoETag(second)}},
 	})
+}
+
+// TestProfileImageHistoryRace sends two restores with the same If-Match at
+// once: one wins, the other gets 409, and both versions stay listed and
+// served.
+func TestProfileImageHistoryRace(t *testing.T) {
+	e := newTestEnv(t, envConfig{Photo: &photo.Options{KeepVersions: 3, Sizes: []int{16, 64}}})
+	var ps []*photo.Photo
+	for i := range 3 {
+		ps = append(ps, e.setPhoto(t, "alice", jpegImage(t, 40+i, 30)))
+	}
+	codes := make([]int, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		req, err := http.NewRequest("POST", e.URL+piURL("alice")+"/versions/"+ps[i].VersionID+"/restore", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", bearerAlice)
+		req.Header.Set("If-Match", photoETag(ps[2]))
+		wg.Go(func() {
+			// Not e.do: it may call t.Fatal, which only the test's own
+			// goroutine may.
+			res, err := e.Client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			codes[i] = res.StatusCode
+		})
+	}
+	wg.Wait()
+	slices.Sort(codes)
+	if !slices.Equal(codes, []int{200, 409}) {
+		t.Errorf("two restores at one revision answered %v, want 200 and 409", codes)
+	}
+	p := e.getPhoto(t, "alice")
+	got := []string{p.VersionID}
+	for _, h := range p.History {
+		got = append(got, h.VersionID)
+	}
+	if len(got) != 3 || !slices.Contains(got, ps[0].VersionID) || !slices.Contains(got, ps[1].VersionID) || !slices.Contains(got, ps[2].VersionID) {
+		t.Errorf("after the race the versions are %q, want the three set", got)
+	}
+	for _, id := range got {
+		if res, _ := e.do(t, "GET", "/photos/alice/"+id+"/64", nil, nil, false); res.StatusCode != 200 {
+			t.Errorf("version %s answers %d", id, res.StatusCode)
+		}
+	}
 }
