@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,13 +137,14 @@ func allKeys(t testing.TB, st *storage.Bucket, prefix string) []string {
 	return keys
 }
 
-// checkNoGarbage checks that every blob under users/<h>/v/ belongs to the
-// version its user's record names. It reads the records' JSON itself, so
-// that it does not trust the code under test to say what is referenced.
+// checkNoGarbage checks that every blob under users/<h>/v/ belongs to a
+// version its user's record names, current or kept. It reads the records'
+// JSON itself, so that it does not trust the code under test to say what
+// is referenced.
 func checkNoGarbage(t *testing.T, st *storage.Bucket) {
 	t.Helper()
 	ctx := context.Background()
-	current := map[string]string{} // "users/<h>" -> blob prefix, "" for none
+	referenced := map[string][]string{} // "users/<h>" -> blob prefixes
 	keys := allKeys(t, st, "users/")
 	for _, k := range keys {
 		user, ok := strings.CutSuffix(k, "/record.json")
@@ -153,22 +155,28 @@ func checkNoGarbage(t *testing.T, st *storage.Bucket) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		type version struct {
+			Prefix string `json:"prefix"`
+		}
 		var rec struct {
-			Current *struct {
-				Prefix string `json:"prefix"`
-			} `json:"current"`
+			Current *version  `json:"current"`
+			History []version `json:"history"`
 		}
 		err = json.NewDecoder(r).Decode(&rec)
 		r.Close()
 		if err != nil {
 			t.Fatalf("record %s: %v", k, err)
 		}
-		current[user] = ""
+		vs := rec.History
 		if rec.Current != nil {
-			if !strings.HasPrefix(rec.Current.Prefix, user+"/v/") {
-				t.Fatalf("record %s names blobs under %q", k, rec.Current.Prefix)
+			vs = append(vs, *rec.Current)
+		}
+		referenced[user] = []string{}
+		for _, v := range vs {
+			if !strings.HasPrefix(v.Prefix, user+"/v/") {
+				t.Fatalf("record %s names blobs under %q", k, v.Prefix)
 			}
-			current[user] = rec.Current.Prefix
+			referenced[user] = append(referenced[user], v.Prefix)
 		}
 	}
 	for _, k := range keys {
@@ -176,9 +184,9 @@ func checkNoGarbage(t *testing.T, st *storage.Bucket) {
 		if len(parts) < 4 || parts[2] != "v" {
 			continue
 		}
-		want, ok := current[parts[0]+"/"+parts[1]]
-		if !ok || want == "" || !strings.HasPrefix(k, want) {
-			t.Errorf("blob %s is referenced by no record (current %q)", k, want)
+		prefixes := referenced[parts[0]+"/"+parts[1]]
+		if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(k, p) }) {
+			t.Errorf("blob %s is referenced by no record (referenced: %q)", k, prefixes)
 		}
 	}
 	for _, k := range allKeys(t, st, "files/") {
@@ -434,7 +442,7 @@ func TestBackendsFaults(t *testing.T) {
 				}
 				// Clean-up that the faults interrupted is Sweep's: with no
 				// Set in progress, no grace period is needed.
-				res, err := observer.RemoveOrphans(ctx, time.Nanosecond)
+				res, err := observer.Sweep(ctx, time.Nanosecond)
 				if err != nil {
 					t.Fatal(err)
 				}

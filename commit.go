@@ -15,7 +15,10 @@ import (
 // commit applies change to the user's record with a compare-and-swap,
 // retrying when another writer came first (unless ifRevision pins the
 // revision, in which case the loser gets ErrConflict). It returns the new
-// record and the version that it replaced, if any.
+// record and the one that it replaced (a record without a version when
+// there was none); dropUnreferenced removes what only the latter
+// referenced. change must not modify the slices of the record it is
+// given in place: they are shared with the previous record.
 //
 // A Put that fails may have been applied all the same: S3 reports a write
 // whose response was lost (a timeout, a cancellation that came too late)
@@ -25,7 +28,7 @@ import (
 // the attempt's nonce means that the write happened. An error whose write
 // may yet happen (the request may still be on its way) is an
 // *unsettledError: the caller must not remove what the write references.
-func (m *Manager) commit(ctx context.Context, userID string, ifRevision int64, change func(*record) error) (*record, *version, error) {
+func (m *Manager) commit(ctx context.Context, userID string, ifRevision int64, change func(*record) error) (*record, *record, error) {
 	for attempt := 0; ; attempt++ {
 		rec, etag, err := loadRecord(ctx, m.bucket, userID)
 		if err != nil {
@@ -37,7 +40,6 @@ func (m *Manager) commit(ctx context.Context, userID string, ifRevision int64, c
 		if ifRevision != 0 && rec.Revision != ifRevision {
 			return nil, nil, inputError(ErrConflict, nil, "the revision is %d, not %d", rec.Revision, ifRevision)
 		}
-		old := rec.Current
 		next := *rec
 		if err := change(&next); err != nil {
 			return nil, nil, err
@@ -47,10 +49,10 @@ func (m *Manager) commit(ctx context.Context, userID string, ifRevision int64, c
 		next.Commit = newNonce(10)
 		err = storeRecord(ctx, m.bucket, &next, etag)
 		if err == nil {
-			return &next, old, nil
+			return &next, rec, nil
 		}
 		if m.landed(ctx, userID, next.Commit) {
-			return &next, old, nil
+			return &next, rec, nil
 		}
 		if !errors.Is(err, storage.ErrPrecondition) {
 			return nil, nil, &unsettledError{err}
@@ -89,7 +91,7 @@ func (m *Manager) landed(ctx context.Context, userID, commit string) bool {
 // was applied, then a later change such as StartImport kept the version):
 // abandon then returns that photo, and the Set succeeded. Blobs whose fate
 // is unknown (the record could not be read, or err says the write may
-// still be applied) are left for RemoveOrphans, which judges them once they are
+// still be applied) are left for Sweep, which judges them once they are
 // older than its grace period.
 func (m *Manager) abandon(ctx context.Context, userID, prefix string, err error) *Photo {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -97,27 +99,46 @@ func (m *Manager) abandon(ctx context.Context, userID, prefix string, err error)
 	cancel()
 	switch {
 	case lerr != nil:
-		m.cfg.log.Warn("photo: cannot tell whether a failed Set is referenced; RemoveOrphans will judge its blobs", "prefix", prefix, "err", lerr)
+		m.cfg.log.Warn("photo: cannot tell whether a failed Set is referenced; Sweep will judge its blobs", "prefix", prefix, "err", lerr)
 		return nil
 	case rec != nil && rec.Current != nil && rec.Current.Prefix == prefix:
 		return m.photo(rec)
+	case rec.references(prefix):
+		// The Set happened, and a later one already replaced it; the
+		// version is kept in the history.
+		return nil
 	}
 	var unsettled *unsettledError
 	if errors.As(err, &unsettled) {
-		m.cfg.log.Info("photo: a Set's commit failed and may yet be applied; RemoveOrphans will judge its blobs", "prefix", prefix, "err", err)
+		m.cfg.log.Info("photo: a Set's commit failed and may yet be applied; Sweep will judge its blobs", "prefix", prefix, "err", err)
 		return nil
 	}
 	m.discard(ctx, prefix)
 	return nil
 }
 
+// dropUnreferenced removes, after a commit that replaced prev with next,
+// the blobs of the versions that prev referenced and next does not: a
+// replaced current version that is not kept, a kept one dropped from the
+// history. A version's prefix is unique to the Set that wrote it and no
+// change ever puts a version back once it left the record (a restore only
+// moves one from the history to current), so blobs removed here can never
+// be referenced again.
+func (m *Manager) dropUnreferenced(ctx context.Context, prev, next *record) {
+	for _, v := range prev.versions() {
+		if !next.references(v.Prefix) {
+			m.discard(ctx, v.Prefix)
+		}
+	}
+}
+
 // discard removes blobs that no record references, on a context of its own
 // so that a cancelled Set still cleans up after itself. Failures only leave
-// garbage for RemoveOrphans.
+// garbage for Sweep.
 func (m *Manager) discard(ctx context.Context, prefix string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if err := deletePrefix(ctx, m.bucket, prefix); err != nil {
-		m.cfg.log.Warn("photo: clean-up failed; RemoveOrphans will remove the blobs", "prefix", prefix, "err", err)
+		m.cfg.log.Warn("photo: clean-up failed; Sweep will remove the blobs", "prefix", prefix, "err", err)
 	}
 }

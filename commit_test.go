@@ -79,7 +79,7 @@ func TestLostResponses(t *testing.T) {
 				}
 				checkServed(t, m, got)
 			}
-			if _, err := m.RemoveOrphans(ctx, time.Nanosecond); err != nil {
+			if _, err := m.Sweep(ctx, time.Nanosecond); err != nil {
 				t.Fatal(err)
 			}
 			checkNoGarbage(t, storage.NewBucket(st))

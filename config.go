@@ -66,6 +66,9 @@ func (o *Options) fill() error {
 	if o.ImportTimeout <= 0 {
 		o.ImportTimeout = 10 * time.Minute
 	}
+	if o.KeepVersions < 0 || o.KeepVersions > maxKeepVersions {
+		return fmt.Errorf("Options.KeepVersions %d is not between 0 and %d: %w", o.KeepVersions, maxKeepVersions, CodeBadArgument)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -74,6 +77,10 @@ func (o *Options) fill() error {
 	}
 	return nil
 }
+
+// maxKeepVersions bounds Options.KeepVersions: a record lists every kept
+// version (about 2 KB each), and each holds a Set's renditions.
+const maxKeepVersions = 100
 
 // config is what the Manager's methods read of its options.
 type config struct {

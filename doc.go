@@ -61,11 +61,12 @@
 // is a no-op, and clients may cache renditions by version for ever. A Set
 // writes the new version's blobs under keys of their own, then switches the
 // user's record with a compare-and-swap, then removes the previous
-// version's blobs: a reader sees the old photo or the new one, never a mix,
+// version's blobs (unless Options.KeepVersions keeps it; see "History"):
+// a reader sees the old photo or the new one, never a mix,
 // and a failed or cancelled Set leaves the old photo intact. Concurrent
 // Sets all succeed and the last to commit wins, unless the caller passes
 // SetOptions.IfRevision, which turns a lost race into ErrConflict. Blobs
-// that a crash leaves behind are removed by RemoveOrphans.
+// that a crash leaves behind are removed by Sweep.
 //
 // Any number of Managers, in any number of processes, may share one
 // bucket: the record's compare-and-swap is the only coordination they
@@ -128,8 +129,25 @@
 //
 // # Janitor
 //
-// Two methods reclaim space, and a server calls both now and then (they
-// are safe from any number of processes): RemoveExpired removes uploads
-// and files whose time is up, and RemoveOrphans removes blobs that no
-// record references, left by crashes or failed clean-ups.
+// Manager.Sweep reclaims space, and a server calls it now and then (it is
+// safe from any number of processes): it removes uploads and files whose
+// time is up, then blobs that no record references, left by crashes or
+// failed clean-ups. The blobs of kept earlier versions are referenced.
+//
+// # History
+//
+// Options.KeepVersions keeps up to that many earlier versions of each
+// user's photo besides the current one (default 0: a replaced version's
+// blobs are removed as soon as the new one is committed). A Set that
+// replaces the current version moves it to the front of the history;
+// versions beyond KeepVersions are dropped and their blobs removed after
+// the commit. Get lists the kept versions in Photo.History, newest first;
+// their rendition URLs keep serving (OpenRendition) while they are kept.
+// Restore makes a kept version current again as a new revision with the
+// same version ID, so URLs cached for it stay valid. Delete with
+// DeleteOptions.VersionID removes one kept version; a plain Delete removes
+// the photo with its whole history. The history counts against no quota:
+// KeepVersions bounds it (at most 100 versions, each the size of a Set's
+// renditions). Lowering KeepVersions trims a user's history at their
+// next Set or Restore.
 package photo

@@ -198,3 +198,41 @@ func ExampleManager_Delete_ifRevision() {
 	// true
 	// <nil>
 }
+
+func ExampleManager_Restore() {
+	ctx := context.Background()
+	m, _ := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{64}, KeepVersions: 2})
+
+	first, _ := m.Set(ctx, "carol", bytes.NewReader(sampleJPEG(300, 200)), nil)
+	second, _ := m.Set(ctx, "carol", bytes.NewReader(sampleJPEG(200, 300)), nil)
+	p, _ := m.Get(ctx, "carol")
+	fmt.Println(p.VersionID == second.VersionID, len(p.History), p.History[0].VersionID == first.VersionID)
+
+	// The first photo again: a new revision, the same version ID (and URLs).
+	p, err := m.Restore(ctx, "carol", first.VersionID, &photo.SetOptions{IfRevision: p.Revision})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(p.VersionID == first.VersionID, p.Revision, p.History[0].VersionID == second.VersionID)
+
+	// Drop the second from the history; a plain Delete would remove all.
+	err = m.Delete(ctx, "carol", &photo.DeleteOptions{VersionID: second.VersionID})
+	p, _ = m.Get(ctx, "carol")
+	fmt.Println(err, len(p.History))
+	// Output:
+	// true 1 true
+	// true 3 true
+	// <nil> 0
+}
+
+func ExampleManager_Sweep() {
+	ctx := context.Background()
+	m, _ := photo.New(storage.NewBucket(memstore.New()), nil)
+
+	// A server runs Sweep now and then: expired uploads and files, then
+	// blobs no record references that are older than an hour (0).
+	n, err := m.Sweep(ctx, 0)
+	fmt.Println(n, err)
+	// Output:
+	// 0 <nil>
+}

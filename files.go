@@ -191,7 +191,7 @@ func (m *Manager) addVersion(ctx context.Context, f *fileRecord, etag string, r 
 			return cur.file(cur.Expires), nil
 		}
 		if !errors.Is(err, storage.ErrPrecondition) {
-			// The write may yet be applied: RemoveOrphans removes the blob if no
+			// The write may yet be applied: Sweep removes the blob if no
 			// record comes to list it, and the quota entry is checked.
 			return nil, wrapErr(err, "store file %s", f.ID)
 		}
@@ -369,7 +369,7 @@ func (m *Manager) DeleteFile(ctx context.Context, fileID string) error {
 
 // deleteFile removes the record first, so that the file is gone in one
 // step, then its quota entry and its blobs; blobs a failure leaves are
-// RemoveOrphans' to remove.
+// Sweep's to remove.
 func (m *Manager) deleteFile(ctx context.Context, f *fileRecord) error {
 	if err := m.bucket.Delete(ctx, fileKey(f.ID)); err != nil {
 		return err

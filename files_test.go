@@ -77,7 +77,7 @@ func TestFiles(t *testing.T) {
 
 // TestFileLimits checks that a file's name and its number of versions are
 // bounded: its record is read back with a size limit, and a record that
-// grew past it would make the file, and RemoveOrphans, fail. The versions are
+// grew past it would make the file, and Sweep, fail. The versions are
 // bounded by Quotas.FileVersions, and never beyond 250.
 func TestFileLimits(t *testing.T) {
 	ctx := context.Background()
@@ -134,8 +134,8 @@ func TestFileLimits(t *testing.T) {
 			if f, err = tc.m.File(ctx, f.ID); err != nil || len(f.Versions) != tc.max {
 				t.Fatalf("File after the limit: %v", err)
 			}
-			if _, err := tc.m.RemoveOrphans(ctx, 0); err != nil {
-				t.Fatalf("RemoveOrphans: %v", err)
+			if _, err := tc.m.Sweep(ctx, 0); err != nil {
+				t.Fatalf("Sweep: %v", err)
 			}
 		})
 	}

@@ -1,8 +1,7 @@
 package photo
 
 // Maintenance: what a server runs now and then, from any number of
-// processes sharing the bucket. Both methods have the shape of a
-// periodic task, func(ctx) (int, error).
+// processes sharing the bucket.
 
 import (
 	"context"
@@ -10,22 +9,45 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/profilephoto/photo/storage"
 )
 
-// RemoveExpired removes every upload whose Expires has passed, with its
+// Sweep reclaims the space of what is no longer needed, and returns how
+// many uploads, files and objects it removed. A server should call it now
+// and then (photod does every -janitor-every); it is safe to run at any
+// time, from any number of processes sharing the bucket.
+//
+// It removes every resumable upload whose Expires has passed, with its
 // bytes, and every file whose Expires has passed (see Quotas.FileTTL),
-// with its versions, and returns how many uploads and files it removed.
-// It also removes chunk objects that no upload lists (left by a crash
-// between a chunk's write and its record's) once they are an hour old.
-// Expired uploads and files are refused as soon as they expire whether or
-// not this runs; it reclaims their space, so a server should call it now
-// and then. It is safe to run at any time, from any number of processes
-// sharing the store.
-func (m *Manager) RemoveExpired(ctx context.Context) (int, error) {
+// with its versions; expired uploads and files are refused as soon as
+// they expire whether or not Sweep runs. It removes chunk objects that no
+// upload lists (left by a crash between a chunk's write and its record's)
+// once they are an hour old.
+//
+// Then it removes the photo and file blobs that no record references:
+// what a Set, Delete or file version that crashed, or whose clean-up
+// failed, left behind (their count and bytes go to the log). It never
+// touches a blob that a record references, the current version's or a
+// kept earlier one's (Options.KeepVersions), nor one younger than
+// olderThan (which a Set in progress may be about to commit; zero or less
+// means one hour), nor the blobs of a record it cannot read (it logs a
+// warning and goes on).
+func (m *Manager) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
+	n, err := m.removeExpired(ctx)
+	if err != nil {
+		return n, err
+	}
+	o, err := m.removeOrphans(ctx, olderThan)
+	return n + o, err
+}
+
+// removeExpired is Sweep's first part: expired uploads and files, and
+// chunks that no upload lists.
+func (m *Manager) removeExpired(ctx context.Context) (int, error) {
 	now := m.cfg.now()
 	removed := 0
 	var key string
@@ -44,7 +66,7 @@ func (m *Manager) RemoveExpired(ctx context.Context) (int, error) {
 		case err != nil:
 			// An unreadable record protects its upload's bytes: never
 			// delete what might be in use. Carry on with the others.
-			m.cfg.log.Warn("photo: expire uploads: skipping an unreadable upload", "upload", key, "err", err)
+			m.cfg.log.Warn("photo: sweep: skipping an unreadable upload", "upload", key, "err", err)
 			return nil
 		}
 		if rec != nil && !now.Before(rec.Expires) {
@@ -71,7 +93,7 @@ func (m *Manager) RemoveExpired(ctx context.Context) (int, error) {
 	}
 	for o, err := range m.bucket.List(ctx, "uploads/") {
 		if err != nil {
-			return removed, wrapErr(err, "remove expired")
+			return removed, wrapErr(err, "sweep")
 		}
 		parts := strings.SplitN(o.Key, "/", 3) // uploads, <key>, rest
 		if len(parts) < 3 {
@@ -79,19 +101,19 @@ func (m *Manager) RemoveExpired(ctx context.Context) (int, error) {
 		}
 		if parts[1] != key {
 			if err := judge(); err != nil {
-				return removed, wrapErr(err, "remove expired")
+				return removed, wrapErr(err, "sweep")
 			}
 			key = parts[1]
 		}
 		objs = append(objs, o)
 	}
 	if err := judge(); err != nil {
-		return removed, wrapErr(err, "remove expired")
+		return removed, wrapErr(err, "sweep")
 	}
 	n, err := m.expireFiles(ctx)
 	removed += n
 	if err != nil {
-		return removed, wrapErr(err, "remove expired files")
+		return removed, wrapErr(err, "sweep files")
 	}
 	return removed, nil
 }
@@ -115,7 +137,7 @@ func (m *Manager) expireFiles(ctx context.Context) (int, error) {
 		case errors.Is(err, ErrNotFound):
 		case err != nil:
 			// An unreadable record protects its file.
-			m.cfg.log.Warn("photo: expire files: skipping an unreadable file", "file", id, "err", err)
+			m.cfg.log.Warn("photo: sweep: skipping an unreadable file", "file", id, "err", err)
 		case m.fileExpired(f, now):
 			expired = append(expired, f)
 		}
@@ -129,15 +151,9 @@ func (m *Manager) expireFiles(ctx context.Context) (int, error) {
 	return removed, nil
 }
 
-// RemoveOrphans removes the blobs that no record references: what a Set,
-// Delete or file version that crashed, or whose clean-up failed, left
-// behind, and returns how many objects it removed (their bytes go to the
-// log). It never touches a blob that a record references, nor one younger
-// than olderThan (which a Set in progress may be about to commit; zero or
-// less means one hour), nor the blobs of a record it cannot read (it logs
-// a warning and goes on). It is safe to run at any time, from any number
-// of processes sharing the bucket.
-func (m *Manager) RemoveOrphans(ctx context.Context, olderThan time.Duration) (int, error) {
+// removeOrphans is Sweep's second part: the blobs that no record
+// references, once older than olderThan.
+func (m *Manager) removeOrphans(ctx context.Context, olderThan time.Duration) (int, error) {
 	if olderThan <= 0 {
 		olderThan = time.Hour
 	}
@@ -176,19 +192,19 @@ func (m *Manager) RemoveOrphans(ctx context.Context, olderThan time.Duration) (i
 			blobs = blobs[:0]
 			return nil
 		}
-		keep, err := m.referencedPrefix(ctx, user+"/record.json")
+		keep, err := m.referencedPrefixes(ctx, user+"/record.json")
 		if err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
 			// An unreadable record protects its user's blobs: never
 			// delete what might be referenced. Carry on with the others.
-			m.cfg.log.Warn("photo: remove orphans: skipping the blobs of an unreadable record", "prefix", user, "err", err)
+			m.cfg.log.Warn("photo: sweep: skipping the blobs of an unreadable record", "prefix", user, "err", err)
 			blobs = blobs[:0]
 			return nil
 		}
 		for _, b := range blobs {
-			if keep != "" && strings.HasPrefix(b.Key, keep) {
+			if slices.ContainsFunc(keep, func(p string) bool { return strings.HasPrefix(b.Key, p) }) {
 				continue
 			}
 			if err := remove(b); err != nil {
@@ -222,7 +238,7 @@ func (m *Manager) RemoveOrphans(ctx context.Context, olderThan time.Duration) (i
 		return flush()
 	}()
 	if err != nil {
-		return res.removed, wrapErr(err, "remove orphans")
+		return res.removed, wrapErr(err, "sweep")
 	}
 
 	// Files: files/<id>/meta.json and files/<id>/<version blob>.
@@ -239,7 +255,7 @@ func (m *Manager) RemoveOrphans(ctx context.Context, olderThan time.Duration) (i
 				return err
 			}
 			// As with records: an unreadable file protects its blobs.
-			m.cfg.log.Warn("photo: remove orphans: skipping the blobs of an unreadable file", "prefix", file, "err", err)
+			m.cfg.log.Warn("photo: sweep: skipping the blobs of an unreadable file", "prefix", file, "err", err)
 			fblobs = fblobs[:0]
 			return nil
 		}
@@ -283,30 +299,32 @@ func (m *Manager) RemoveOrphans(ctx context.Context, olderThan time.Duration) (i
 		return fflush()
 	}()
 	if err != nil {
-		return res.removed, wrapErr(err, "remove orphans")
+		return res.removed, wrapErr(err, "sweep")
 	}
 	return res.removed, nil
 }
 
-// referencedPrefix returns the blob prefix the record at key names, or ""
-// when there is no record or it names no version.
-func (m *Manager) referencedPrefix(ctx context.Context, key string) (string, error) {
+// referencedPrefixes returns the blob prefixes of the versions that the
+// record at key references, current and kept; none when there is no
+// record.
+func (m *Manager) referencedPrefixes(ctx context.Context, key string) ([]string, error) {
 	r, err := m.bucket.Open(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
-		return "", nil
+		return nil, nil
 	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer r.Close()
 	var rec record
 	if err := json.NewDecoder(io.LimitReader(r, maxJSONBytes)).Decode(&rec); err != nil {
 		// An unreadable record protects its user's blobs: never delete
 		// what might be referenced.
-		return "", fmt.Errorf("record %s: %w", key, err)
+		return nil, fmt.Errorf("record %s: %w", key, err)
 	}
-	if rec.Current == nil {
-		return "", nil
+	var prefixes []string
+	for _, v := range rec.versions() {
+		prefixes = append(prefixes, v.Prefix)
 	}
-	return rec.Current.Prefix, nil
+	return prefixes, nil
 }

@@ -14,10 +14,10 @@ import (
 	"github.com/profilephoto/photo"
 )
 
-// TestRemoveOrphansSkipsUnreadableRecords checks that one record that
-// RemoveOrphans cannot read protects its own blobs but does not stop the
+// TestSweepSkipsUnreadableRecords checks that one record that
+// Sweep cannot read protects its own blobs but does not stop the
 // removal of everything else.
-func TestRemoveOrphansSkipsUnreadableRecords(t *testing.T) {
+func TestSweepSkipsUnreadableRecords(t *testing.T) {
 	ctx := context.Background()
 	m, st := newManager(t, &photo.Options{Sizes: []int{32}})
 	orphans := []string{
@@ -36,12 +36,12 @@ func TestRemoveOrphansSkipsUnreadableRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, err := m.RemoveOrphans(ctx, time.Nanosecond)
+	res, err := m.Sweep(ctx, time.Nanosecond)
 	if err != nil {
-		t.Fatalf("RemoveOrphans: %v", err)
+		t.Fatalf("Sweep: %v", err)
 	}
 	if res != len(orphans) {
-		t.Errorf("RemoveOrphans removed %d objects, want %d", res, len(orphans))
+		t.Errorf("Sweep removed %d objects, want %d", res, len(orphans))
 	}
 	left := append(allKeys(t, st, "files/"), allKeys(t, st, "users/")...)
 	slices.Sort(left)
@@ -51,10 +51,10 @@ func TestRemoveOrphansSkipsUnreadableRecords(t *testing.T) {
 	}
 }
 
-// TestRemoveOrphans leaves what a crashed Set and a crashed file version
-// leave, and checks that RemoveOrphans removes them once they are older
+// TestSweep leaves what a crashed Set and a crashed file version
+// leave, and checks that Sweep removes them once they are older
 // than its grace period, and nothing that a record references.
-func TestRemoveOrphans(t *testing.T) {
+func TestSweep(t *testing.T) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	now := time.Now()
@@ -80,20 +80,20 @@ func TestRemoveOrphans(t *testing.T) {
 	}
 
 	// Young orphans are left alone: a Set may be about to commit them.
-	if n, err := m.RemoveOrphans(ctx, 0); err != nil || n != 0 {
-		t.Fatalf("RemoveOrphans of young blobs = %d, %v; want 0", n, err)
+	if n, err := m.Sweep(ctx, 0); err != nil || n != 0 {
+		t.Fatalf("Sweep of young blobs = %d, %v; want 0", n, err)
 	}
 	mu.Lock()
 	now = now.Add(2 * time.Hour)
 	mu.Unlock()
-	if n, err := m.RemoveOrphans(ctx, 0); err != nil || n != 3 {
-		t.Fatalf("RemoveOrphans = %d, %v; want 3", n, err)
+	if n, err := m.Sweep(ctx, 0); err != nil || n != 3 {
+		t.Fatalf("Sweep = %d, %v; want 3", n, err)
 	}
 	if diff := cmp.Diff(live, allKeys(t, st, "users/")); diff != "" {
-		t.Errorf("users/ after RemoveOrphans (-want +got):\n%s", diff)
+		t.Errorf("users/ after Sweep (-want +got):\n%s", diff)
 	}
 	if left := allKeys(t, st, "files/"); len(left) != 0 {
-		t.Errorf("files/ after RemoveOrphans: %q", left)
+		t.Errorf("files/ after Sweep: %q", left)
 	}
 	for _, r := range p.Renditions {
 		decodeRendition(t, m, p, r.Size)

@@ -147,6 +147,15 @@ type Options struct {
 	// reports it failed with CodeDownloadInterrupted (a process that
 	// crashed mid-download never finishes it); zero means 10 minutes.
 	ImportTimeout time.Duration
+	// KeepVersions is how many earlier versions of each user's photo are
+	// kept besides the current one, 0 to 100; zero means none: a replaced
+	// version's blobs are removed once the new one is committed. Kept
+	// versions are listed in Photo.History, served by OpenRendition, and
+	// may be restored (Restore) or deleted one by one (DeleteOptions.
+	// VersionID). They count against no quota; each holds a Set's
+	// renditions, so KeepVersions bounds what a user keeps. A value out of
+	// range is an error matching CodeBadArgument.
+	KeepVersions int
 	// Logger receives warnings about clean-up that failed (the photo
 	// itself is never affected); nil means slog.Default().
 	Logger *slog.Logger
@@ -227,6 +236,13 @@ type Photo struct {
 	Original Rendition
 	// Renditions are the square renditions in ascending Size.
 	Renditions []Rendition
+	// History are the earlier versions kept (Options.KeepVersions), newest
+	// first, each described as the current one is (VersionID, Created,
+	// dimensions, Renditions, ...) with Status ready and no History of its
+	// own. Their Revision is the record's, the same as the current
+	// photo's: pass it to Restore or Delete as IfRevision. Nil when none
+	// is kept.
+	History []Photo
 }
 
 // Rendition describes one stored image of a photo.
@@ -266,4 +282,9 @@ type DeleteOptions struct {
 	// IfRevision, when not zero, makes Delete fail with ErrConflict unless
 	// the user's current revision is IfRevision.
 	IfRevision int64
+	// VersionID, when not "", makes Delete remove only that kept earlier
+	// version (one of Photo.History) and its blobs: ErrNotFound when it
+	// is not kept, ErrConflict when it is the current version. "" removes
+	// the photo with its whole history.
+	VersionID string
 }

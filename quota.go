@@ -59,7 +59,7 @@ type Quotas struct {
 	FileBytes int64
 	// FileTTL is how long a file that no photo was set from lives after
 	// its latest version was stored. Expired files are not found, and
-	// RemoveExpired removes them. A file that a photo was set from
+	// Sweep removes them. A file that a photo was set from
 	// (SetFromFile) no longer expires: it stays, and counts, until
 	// deleted; the photo itself holds its own renditions and never needs
 	// the file. Default 24 hours; negative means that files never expire.

@@ -168,7 +168,7 @@ func TestQuotaUploads(t *testing.T) {
 					t.Fatalf("CreateUpload after SetFromUpload: %v", err)
 				}
 
-				// Expiry frees them all, whether or not RemoveExpired ran.
+				// Expiry frees them all, whether or not Sweep ran.
 				clock.Advance(time.Hour)
 				for i := range tc.accept {
 					if _, err := ma.CreateUpload(ctx, user, "image/png", size, &photo.UploadOptions{Name: "later.png", TTL: time.Hour}); err != nil {
@@ -441,13 +441,13 @@ func TestQuotaFiles(t *testing.T) {
 			if got, err := mb.File(ctx, renewed.ID); err != nil || len(got.Versions) != 2 {
 				t.Fatalf("File of a renewed file: %v, %v", got, err)
 			}
-			n, err := mb.RemoveExpired(ctx)
+			n, err := mb.Sweep(ctx, 0)
 			if err != nil || n != 1 {
-				t.Fatalf("RemoveExpired = %d, %v; want 1 file removed", n, err)
+				t.Fatalf("Sweep = %d, %v; want 1 file removed", n, err)
 			}
 			for _, k := range allKeys(t, st, "files/") {
 				if !strings.HasPrefix(k, "files/"+renewed.ID+"/") {
-					t.Errorf("RemoveExpired left %s", k)
+					t.Errorf("Sweep left %s", k)
 				}
 			}
 			// The expired file's share is free again.
@@ -457,8 +457,8 @@ func TestQuotaFiles(t *testing.T) {
 				}
 			}
 			clock.Advance(2 * time.Hour)
-			if n, err := ma.RemoveExpired(ctx); err != nil || n != 3 {
-				t.Fatalf("RemoveExpired = %d, %v; want 3 files removed", n, err)
+			if n, err := ma.Sweep(ctx, 0); err != nil || n != 3 {
+				t.Fatalf("Sweep = %d, %v; want 3 files removed", n, err)
 			}
 			if keys := allKeys(t, st, "files/"); len(keys) != 0 {
 				t.Errorf("expired files left %q", keys)
@@ -588,8 +588,8 @@ func TestFileUsedIsKept(t *testing.T) {
 			}
 
 			clock.Advance(2 * time.Hour)
-			if n, err := mb.RemoveExpired(ctx); err != nil || n != 1 {
-				t.Fatalf("RemoveExpired = %d, %v; want the unused file removed", n, err)
+			if n, err := mb.Sweep(ctx, 0); err != nil || n != 1 {
+				t.Fatalf("Sweep = %d, %v; want the unused file removed", n, err)
 			}
 			if _, err := ma.File(ctx, unused.ID); !errors.Is(err, photo.ErrNotFound) {
 				t.Errorf("the unused file after its expiry: %v, want ErrNotFound", err)
@@ -609,8 +609,8 @@ func TestFileUsedIsKept(t *testing.T) {
 				t.Fatalf("a new version of a used file: %+v, %v; want it used without an expiry", f, err)
 			}
 			clock.Advance(2 * time.Hour)
-			if n, err := ma.RemoveExpired(ctx); err != nil || n != 1 {
-				t.Fatalf("RemoveExpired = %d, %v; want only %s removed", n, err, fresh.ID)
+			if n, err := ma.Sweep(ctx, 0); err != nil || n != 1 {
+				t.Fatalf("Sweep = %d, %v; want only %s removed", n, err, fresh.ID)
 			}
 			if f, err := ma.File(ctx, used.ID); err != nil || len(f.Versions) != 2 {
 				t.Fatalf("the used file: %+v, %v", f, err)

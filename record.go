@@ -7,7 +7,7 @@ package photo
 // an object with a larger V was written by a newer release and is refused,
 // never taken for absent.
 //
-//	users/<hash>/record.json              record: which version is current, the pending import
+//	users/<hash>/record.json              record: which version is current, the kept earlier ones, the pending import
 //	users/<hash>/v/<version>.<nonce>/...  the blobs of one Set (original, renditions, on-demand sizes)
 //	files/<id>/meta.json                  fileRecord: a file's versions and their blobs
 //	files/<id>/<nonce>                    one file version's bytes
@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/profilephoto/photo/storage"
@@ -62,12 +63,16 @@ func chunkKey(key string, c uploadChunk) string {
 // record is the one object per user that says which version is current. It
 // is only ever replaced with a compare-and-swap on its ETag.
 type record struct {
-	V        int       `json:"v,omitempty"`
-	UserID   string    `json:"userId"`
-	Revision int64     `json:"revision"`
-	Current  *version  `json:"current,omitempty"`
-	Pending  *pending  `json:"pending,omitempty"`
-	Updated  time.Time `json:"updated"`
+	V        int      `json:"v,omitempty"`
+	UserID   string   `json:"userId"`
+	Revision int64    `json:"revision"`
+	Current  *version `json:"current,omitempty"`
+	// History are the earlier versions kept (Options.KeepVersions),
+	// newest first; their blobs stay until they are dropped from it.
+	// Records written before it existed have none.
+	History []*version `json:"history,omitempty"`
+	Pending *pending   `json:"pending,omitempty"`
+	Updated time.Time  `json:"updated"`
 	// Commit is a nonce of the write that made this record, so that a
 	// writer whose Put failed can tell whether it happened all the same.
 	Commit string `json:"commit,omitempty"`
@@ -151,22 +156,12 @@ func (f *failure) toError() *Error {
 func (rec *record) photo(now time.Time, importTimeout time.Duration) *Photo {
 	p := &Photo{UserID: rec.UserID, Revision: rec.Revision, Status: StatusReady}
 	if v := rec.Current; v != nil {
-		p.VersionID = v.ID
-		p.SourceType = v.SourceType
-		p.Width, p.Height = v.Width, v.Height
-		p.Bytes = v.Bytes
-		if v.Crop != nil {
-			p.Crop = &Crop{X: v.Crop.X, Y: v.Crop.Y, Size: v.Crop.Size}
-		}
-		p.Fit = fitOf(v.Fit)
-		if v.Source != nil {
-			p.SourceFileID, p.SourceFileVersion = v.Source.FileID, v.Source.Version
-		}
-		p.Created = v.Created
-		p.Original = v.Original.rendition()
-		for _, b := range v.Renditions {
-			p.Renditions = append(p.Renditions, b.rendition())
-		}
+		v.describe(p)
+	}
+	for _, v := range rec.History {
+		h := Photo{UserID: rec.UserID, Revision: rec.Revision, Status: StatusReady}
+		v.describe(&h)
+		p.History = append(p.History, h)
 	}
 	if pd := rec.Pending; pd != nil {
 		switch {
@@ -181,6 +176,78 @@ func (rec *record) photo(now time.Time, importTimeout time.Duration) *Photo {
 		}
 	}
 	return p
+}
+
+// describe fills in what p says of the version v.
+func (v *version) describe(p *Photo) {
+	p.VersionID = v.ID
+	p.SourceType = v.SourceType
+	p.Width, p.Height = v.Width, v.Height
+	p.Bytes = v.Bytes
+	if v.Crop != nil {
+		p.Crop = &Crop{X: v.Crop.X, Y: v.Crop.Y, Size: v.Crop.Size}
+	}
+	p.Fit = fitOf(v.Fit)
+	if v.Source != nil {
+		p.SourceFileID, p.SourceFileVersion = v.Source.FileID, v.Source.Version
+	}
+	p.Created = v.Created
+	p.Original = v.Original.rendition()
+	for _, b := range v.Renditions {
+		p.Renditions = append(p.Renditions, b.rendition())
+	}
+}
+
+// versions returns the versions the record references: the current one,
+// if any, then the kept ones, newest first.
+func (rec *record) versions() []*version {
+	if rec == nil {
+		return nil
+	}
+	vs := make([]*version, 0, 1+len(rec.History))
+	if rec.Current != nil {
+		vs = append(vs, rec.Current)
+	}
+	return append(vs, rec.History...)
+}
+
+// find returns the referenced version whose ID is id, or nil.
+func (rec *record) find(id string) *version {
+	for _, v := range rec.versions() {
+		if v.ID == id {
+			return v
+		}
+	}
+	return nil
+}
+
+// references reports whether a version of the record has its blobs under
+// prefix.
+func (rec *record) references(prefix string) bool {
+	return slices.ContainsFunc(rec.versions(), func(v *version) bool { return v.Prefix == prefix })
+}
+
+// makeCurrent makes v the current version and keeps up to keep earlier
+// ones: the replaced current goes first into the history, unless it is v
+// itself (a Set of the same upload again, or a restore), and no version
+// appears twice. It builds a new History slice, never changing the one it
+// had, which the commit's previous record shares.
+func (rec *record) makeCurrent(v *version, keep int) {
+	history := make([]*version, 0, min(keep, 1+len(rec.History)))
+	for _, h := range append([]*version{rec.Current}, rec.History...) {
+		if len(history) >= keep {
+			break
+		}
+		if h == nil || h.ID == v.ID || h.Prefix == v.Prefix {
+			continue
+		}
+		history = append(history, h)
+	}
+	rec.Current = v
+	rec.History = history
+	if len(rec.History) == 0 {
+		rec.History = nil
+	}
 }
 
 // fileRecord is what files/<id>/meta.json holds.

@@ -2,6 +2,7 @@ package photo
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 
@@ -40,5 +41,66 @@ func TestRecordFormats(t *testing.T) {
 	put("newer", `{"v":2,"userId":"newer","revision":1,"updated":"2020-01-01T00:00:00Z"}`)
 	if _, err := m.Get(ctx, "newer"); err == nil || CodeOf(err) != "" || !strings.Contains(err.Error(), "newer version") {
 		t.Errorf("a record of a newer release: %v, want a failure naming it", err)
+	}
+}
+
+// TestRecordHistoryFormat checks that a record without a history (as
+// every record before KeepVersions) reads as one with none and is written
+// back without the field, and that a kept version in a record is listed
+// and restorable.
+func TestRecordHistoryFormat(t *testing.T) {
+	ctx := context.Background()
+	b := newBucket(t)
+	m, err := New(b, &Options{KeepVersions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const a, c = "aaaaaaaaaaaaaaaa", "cccccccccccccccc"
+	v := func(id string) string {
+		return `{"id":"` + id + `","prefix":"` + userKey("u") + `/v/` + id + `.xxxxxxxx/","sourceType":"image/png","width":8,"height":8,"bytes":10,"created":"2020-01-01T00:00:00Z","original":{"name":"original.png"},"renditions":[]}`
+	}
+	raw := func() string {
+		t.Helper()
+		r, err := b.Open(ctx, recordKey("u"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		var sb strings.Builder
+		if _, err := io.Copy(&sb, r); err != nil {
+			t.Fatal(err)
+		}
+		return sb.String()
+	}
+	if _, err := b.Put(ctx, recordKey("u"), strings.NewReader(`{"userId":"u","revision":2,"current":`+v(c)+`,"updated":"2020-01-01T00:00:00Z"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Get(ctx, "u")
+	if err != nil || p.VersionID != c || p.History != nil {
+		t.Fatalf("an old record: %+v, %v; want version %s and no history", p, err, c)
+	}
+	if _, err := m.Restore(ctx, "u", a, nil); CodeOf(err) != ErrNotFound {
+		t.Errorf("restoring a version an old record does not keep: %v, want ErrNotFound", err)
+	}
+
+	if err := b.Delete(ctx, recordKey("u")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Put(ctx, recordKey("u"), strings.NewReader(`{"v":1,"userId":"u","revision":3,"current":`+v(c)+`,"history":[`+v(a)+`],"updated":"2020-01-01T00:00:00Z"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	p, err = m.Get(ctx, "u")
+	if err != nil || len(p.History) != 1 || p.History[0].VersionID != a || p.History[0].Revision != 3 {
+		t.Fatalf("a record with a kept version: %+v, %v", p, err)
+	}
+	p, err = m.Restore(ctx, "u", a, &SetOptions{IfRevision: 3})
+	if err != nil || p.VersionID != a || p.Revision != 4 || len(p.History) != 1 || p.History[0].VersionID != c {
+		t.Fatalf("Restore = %+v, %v; want %s at revision 4 with %s kept", p, err, a, c)
+	}
+	if err := m.Delete(ctx, "u", &DeleteOptions{VersionID: c}); err != nil {
+		t.Fatal(err)
+	}
+	if s := raw(); strings.Contains(s, `"history"`) {
+		t.Errorf("a record without kept versions is written with a history: %s", s)
 	}
 }

@@ -32,7 +32,8 @@ type Blob struct {
 }
 
 // OpenRendition opens the bytes of a user's rendition of the given size (0
-// for the normalised original) if versionID is still the current version.
+// for the normalised original) if versionID is still the current version
+// or a kept earlier one (Options.KeepVersions).
 // A size from OnDemandSizes that is not stored yet is made from the
 // nearest larger stored rendition and stored. Otherwise it returns an error
 // ErrNotFound. A failure of the storage is an error without a Code, never
@@ -45,7 +46,7 @@ func (m *Manager) OpenRendition(ctx context.Context, userID, versionID string, s
 		return nil, renditionNotFound(userID, versionID, size)
 	}
 	// A version seen before needs no record read: its blobs are there
-	// while it is current, and gone once a change replaced it.
+	// while it is current or kept, and gone once a change dropped it.
 	if v := m.versions.get(userID, versionID); v != nil {
 		b, err := m.openVersion(ctx, userID, v, size)
 		if !errors.Is(err, ErrNotFound) {
@@ -57,12 +58,13 @@ func (m *Manager) OpenRendition(ctx context.Context, userID, versionID string, s
 	if err != nil {
 		return nil, wrapErr(err, "open %q", userID)
 	}
-	if rec == nil || rec.Current == nil || rec.Current.ID != versionID {
+	v := rec.find(versionID)
+	if v == nil {
 		return nil, renditionNotFound(userID, versionID, size)
 	}
-	b, err := m.openVersion(ctx, userID, rec.Current, size)
+	b, err := m.openVersion(ctx, userID, v, size)
 	if err == nil {
-		m.versions.put(userID, rec.Current)
+		m.versions.put(userID, v)
 	}
 	return b, err
 }

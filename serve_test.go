@@ -151,7 +151,7 @@ func TestOnDemandRacesRemoval(t *testing.T) {
 				b.Close()
 			}
 			t.Logf("OpenRendition during the removal: %v", err)
-			if _, err := m.RemoveOrphans(ctx, time.Nanosecond); err != nil {
+			if _, err := m.Sweep(ctx, time.Nanosecond); err != nil {
 				t.Fatal(err)
 			}
 			checkNoGarbage(t, storage.NewBucket(st))

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -83,11 +84,11 @@ func (m *Manager) set(ctx context.Context, userID string, r io.Reader, opts *Set
 		m.discard(ctx, v.Prefix)
 		return nil, wrapErr(err, "set %q: store", userID)
 	}
-	rec, old, err := m.commit(ctx, userID, o.IfRevision, func(rec *record) error {
+	rec, prev, err := m.commit(ctx, userID, o.IfRevision, func(rec *record) error {
 		if args.importID != "" && (rec.Pending == nil || rec.Pending.ID != args.importID || rec.Pending.Failed != nil) {
 			return &Error{Code: ErrConflict, Message: "the import was superseded"}
 		}
-		rec.Current = v
+		rec.makeCurrent(v, m.opts.KeepVersions)
 		rec.Pending = nil
 		return nil
 	})
@@ -97,9 +98,7 @@ func (m *Manager) set(ctx context.Context, userID string, r io.Reader, opts *Set
 		}
 		return nil, wrapErr(err, "set %q", userID)
 	}
-	if old != nil && old.Prefix != v.Prefix {
-		m.discard(ctx, old.Prefix)
-	}
+	m.dropUnreferenced(ctx, prev, rec)
 	return m.photo(rec), nil
 }
 
@@ -300,10 +299,16 @@ func (m *Manager) Get(ctx context.Context, userID string) (*Photo, error) {
 	return m.photo(rec), nil
 }
 
-// Delete removes the user's photo, or returns ErrNotFound when there is
-// none. The record is kept as a tombstone that names
-// no version, so that revisions keep counting up and a conditional write
-// after a delete still works.
+// Delete removes the user's photo with its whole history (the kept
+// earlier versions), or returns ErrNotFound when there is none: a user who
+// deletes their photo expects every version gone. The record is kept as a
+// tombstone that names no version, so that revisions keep counting up and
+// a conditional write after a delete still works.
+//
+// With DeleteOptions.VersionID, Delete removes only that kept earlier
+// version (ErrNotFound when it is not kept); the current version is not
+// removed this way (ErrConflict: restore another one, or delete the
+// photo).
 func (m *Manager) Delete(ctx context.Context, userID string, opts *DeleteOptions) error {
 	if err := checkUserID(userID); err != nil {
 		return err
@@ -312,22 +317,97 @@ func (m *Manager) Delete(ctx context.Context, userID string, opts *DeleteOptions
 	if opts != nil {
 		o = *opts
 	}
-	_, old, err := m.commit(ctx, userID, o.IfRevision, func(rec *record) error {
-		if rec.Current == nil && rec.Pending == nil {
+	rec, prev, err := m.commit(ctx, userID, o.IfRevision, func(rec *record) error {
+		if o.VersionID != "" {
+			return deleteKept(rec, o.VersionID)
+		}
+		if rec.Current == nil && rec.Pending == nil && len(rec.History) == 0 {
 			return notFound("the user has no photo")
 		}
 		rec.Current = nil
+		rec.History = nil
 		rec.Pending = nil
 		return nil
 	})
 	if err != nil {
 		return wrapErr(err, "delete %q", userID)
 	}
-	if old != nil {
-		m.discard(ctx, old.Prefix)
+	m.dropUnreferenced(ctx, prev, rec)
+	return nil
+}
+
+// deleteKept removes the kept version id from rec's history, into a new
+// slice.
+func deleteKept(rec *record, id string) error {
+	if rec.Current != nil && rec.Current.ID == id {
+		return &Error{Code: ErrConflict, Message: "the version is the current one: restore another, or delete the photo"}
+	}
+	i := slices.IndexFunc(rec.History, func(v *version) bool { return v.ID == id })
+	if i < 0 {
+		return notFound("the photo keeps no version %s", id)
+	}
+	rec.History = slices.Concat(rec.History[:i], rec.History[i+1:])
+	if len(rec.History) == 0 {
+		rec.History = nil
 	}
 	return nil
 }
+
+// Restore makes the kept earlier version versionID (one of Photo.History)
+// the user's photo again, as a new revision with the same version ID, so
+// that rendition URLs cached for it stay valid; the version's Created
+// stays when it was first committed. The replaced current version goes
+// into the history, as with Set, within Options.KeepVersions. It renders
+// nothing: the version's stored renditions serve again.
+//
+// Only opts.IfRevision applies (ErrConflict when the revision differs); a
+// Crop or Fit is refused with CodeBadArgument, since a version keeps the
+// settings it was made with (Set the image again to change them). An
+// unknown or no longer kept version is ErrNotFound. Restoring the current
+// version changes nothing and returns the photo, as a Set of the same
+// upload does (unless an import is pending, which the restore then
+// supersedes, as a Set would).
+func (m *Manager) Restore(ctx context.Context, userID, versionID string, opts *SetOptions) (*Photo, error) {
+	if err := checkUserID(userID); err != nil {
+		return nil, err
+	}
+	var o SetOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Crop != nil || o.Fit != 0 {
+		return nil, inputError(CodeBadArgument, nil, "a restored version keeps its own crop and fit")
+	}
+	if !isVersionID(versionID) {
+		return nil, notFound("the photo keeps no version %s", versionID)
+	}
+	var unchanged *record
+	rec, prev, err := m.commit(ctx, userID, o.IfRevision, func(rec *record) error {
+		if c := rec.Current; c != nil && c.ID == versionID && rec.Pending == nil {
+			unchanged = rec
+			return errUnchanged
+		}
+		v := rec.find(versionID)
+		if v == nil {
+			return notFound("the photo keeps no version %s", versionID)
+		}
+		rec.makeCurrent(v, m.opts.KeepVersions)
+		rec.Pending = nil
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return m.photo(unchanged), nil
+	}
+	if err != nil {
+		return nil, wrapErr(err, "restore %q", userID)
+	}
+	m.dropUnreferenced(ctx, prev, rec)
+	return m.photo(rec), nil
+}
+
+// errUnchanged is what a commit's change returns when there is nothing to
+// write.
+var errUnchanged = errors.New("unchanged")
 
 // photo turns a record into the Photo that callers see.
 func (m *Manager) photo(rec *record) *Photo {

@@ -17,7 +17,7 @@ package photo
 // requests racing to append at one offset never write the same object: the
 // CAS picks the winner, and the loser removes its own chunk and reports a
 // conflict. A chunk object that meta.json does not list (its writer crashed
-// between the two writes) is never read, and RemoveExpired removes it once
+// between the two writes) is never read, and Sweep removes it once
 // it is older than an hour. Setting a photo from an upload streams the
 // chunks in order through Set; deleting an upload removes meta.json first,
 // so the upload ceases to exist in one step, and then its chunks.
@@ -54,7 +54,7 @@ const maxNameLen = 255
 const uploadKeyLen = 10
 
 // uploadOrphanGrace is how old a chunk object that no upload record lists
-// must be before RemoveExpired removes it. A chunk is listed within a
+// must be before Sweep removes it. A chunk is listed within a
 // moment of being written, so an hour is ample.
 const uploadOrphanGrace = time.Hour
 
@@ -320,7 +320,7 @@ func (m *Manager) AppendUpload(ctx context.Context, key string, c Chunk) (*Uploa
 			return cur.upload(), nil
 		}
 		if !errors.Is(err, storage.ErrPrecondition) {
-			// The write may yet be applied: RemoveExpired removes the
+			// The write may yet be applied: Sweep removes the
 			// chunk if no record comes to list it.
 			return nil, wrapErr(err, "append to upload %s", key)
 		}
@@ -532,7 +532,7 @@ func (m *Manager) DeleteUpload(ctx context.Context, key string) error {
 
 // deleteUpload removes the record first, so that the upload is gone in one
 // step, then its entry in owner's quota index, then the chunks; chunks a
-// failure leaves are RemoveExpired' to remove.
+// failure leaves are Sweep's to remove.
 func (m *Manager) deleteUpload(ctx context.Context, key, owner string) error {
 	if err := m.bucket.Delete(ctx, uploadMetaKey(key)); err != nil {
 		return err
@@ -547,7 +547,7 @@ func (m *Manager) removeUpload(ctx context.Context, key, owner string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if err := m.deleteUpload(ctx, key, owner); err != nil {
-		m.cfg.log.Warn("photo: removing an upload failed; RemoveExpired will", "upload", key, "err", err)
+		m.cfg.log.Warn("photo: removing an upload failed; Sweep will", "upload", key, "err", err)
 	}
 }
 
@@ -557,7 +557,7 @@ func (m *Manager) discardKeys(ctx context.Context, keys ...string) {
 	defer cancel()
 	for _, k := range keys {
 		if err := m.bucket.Delete(ctx, k); err != nil {
-			m.cfg.log.Warn("photo: clean-up failed; RemoveExpired will remove the object", "key", k, "err", err)
+			m.cfg.log.Warn("photo: clean-up failed; Sweep will remove the object", "key", k, "err", err)
 		}
 	}
 }

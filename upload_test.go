@@ -468,12 +468,12 @@ func testUploads(t *testing.T, d driver.Bucket) {
 		if objs := uploadObjects(t, st, lazy.Key); len(objs) != 0 {
 			t.Errorf("objects left of an upload refused as expired: %q", objs)
 		}
-		n, err := em.RemoveExpired(ctx)
+		n, err := em.Sweep(ctx, 0)
 		if err != nil {
-			t.Fatalf("RemoveExpired: %v", err)
+			t.Fatalf("Sweep: %v", err)
 		}
 		if n < 1 {
-			t.Errorf("RemoveExpired removed %d uploads, want at least 1", n)
+			t.Errorf("Sweep removed %d uploads, want at least 1", n)
 		}
 		if objs := uploadObjects(t, st, short.Key); len(objs) != 0 {
 			t.Errorf("objects left of an expired upload: %q", objs)
@@ -510,7 +510,7 @@ func testUploads(t *testing.T, d driver.Bucket) {
 			}
 		}
 		// Young orphans stay: their writer may be about to list them.
-		if _, err := m.RemoveExpired(ctx); err != nil {
+		if _, err := m.Sweep(ctx, 0); err != nil {
 			t.Fatal(err)
 		}
 		if len(uploadObjects(t, st, u.Key)) != 3 || len(uploadObjects(t, st, "ZZZZZZZZZ9")) != 1 {
@@ -520,7 +520,7 @@ func testUploads(t *testing.T, d driver.Bucket) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := later.RemoveExpired(ctx); err != nil {
+		if _, err := later.Sweep(ctx, 0); err != nil {
 			t.Fatal(err)
 		}
 		for _, k := range []string{orphan, gone} {

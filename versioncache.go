@@ -11,11 +11,16 @@ const defaultVersionCacheEntries = 4096
 
 // versionCache remembers the immutable facts of versions recently served
 // (where their blobs are, what they hold), so that serving a versioned URL
-// needs no record read. It caches no verdict about being current: an
-// entry only saves the record read when the blob it names is still there.
-// A version that stopped being current has its blobs removed by the
-// change that replaced it, so opening one fails and the caller falls back
-// to the record, then forgets the entry. It is bounded, least recently
+// needs no record read. It caches no verdict about being current or kept:
+// an entry only saves the record read when the blob it names is still
+// there. A version is served while the record references it, current or
+// kept (Options.KeepVersions); a restore makes it current again with the
+// same prefix, so its entry stays true. A version dropped from the record
+// has its blobs removed by the change that dropped it, so opening one
+// fails and the caller falls back to the record, then forgets the entry;
+// that holds for a version whose ID came back with new blobs (the same
+// upload set again after it was dropped, or while it was kept): the stale
+// entry names the old prefix, whose blobs are gone. It is bounded, least recently
 // used first out, and safe for concurrent use.
 type versionCache struct {
 	mu    sync.Mutex

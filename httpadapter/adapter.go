@@ -150,6 +150,9 @@ type Options struct {
 // Fail are the Manager's own and cannot be wrapped).
 type Service interface {
 	photo.Service
+	// Restore makes a kept earlier version of the user's photo current
+	// again (photo.Options.KeepVersions).
+	Restore(ctx context.Context, userID, versionID string, opts *photo.SetOptions) (*photo.Photo, error)
 	// SetFromUpload is Set with the bytes of a complete resumable upload.
 	SetFromUpload(ctx context.Context, userID, key string, opts *photo.SetOptions) (*photo.Photo, error)
 	// OpenRendition opens the bytes of one size of a version.

@@ -45,7 +45,7 @@ import (
 //
 // Uploads expire Options.UploadTTL after their creation, finished or not:
 // then they answer 404 and their bytes are removed, at once when asked
-// for, or by photo.Manager's RemoveExpired, which a server should call
+// for, or by photo.Manager's Sweep, which a server should call
 // now and then (photod does, every few minutes). A user's open uploads are
 // bounded by the Service's photo.Quotas (count and declared bytes): a
 // create beyond them answers

@@ -399,7 +399,7 @@ func TestIglooExpiry(t *testing.T) {
 	if objs := uploadKeys(t, e, swept); len(objs) != 2 {
 		t.Fatalf("objects of the upload nobody asked for: %q, want its record and chunk until the sweep", objs)
 	}
-	n, err := e.M.RemoveExpired(context.Background())
+	n, err := e.M.Sweep(context.Background(), 0)
 	if err != nil || n != 1 {
 		t.Errorf("Sweep = %d, %v; want 1 upload removed", n, err)
 	}

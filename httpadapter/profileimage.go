@@ -17,7 +17,22 @@ import (
 //	GET    /v1/users/{userId}/profile/profile-image  200 the image body, 404 when none
 //	POST   /v1/users/{userId}/profile/profile-image  multipart (field file): 201 with the image body
 //	                                                 JSON {"url": ...}: 202, status "downloading"
-//	DELETE /v1/users/{userId}/profile/profile-image  204, 404 when none
+//	DELETE /v1/users/{userId}/profile/profile-image  204, 404 when none (removes every kept version too)
+//
+// and its history, when photo.Options.KeepVersions keeps earlier versions
+// (same credentials as POST and DELETE: the user, or an admin):
+//
+//	GET    .../profile-image/versions                       200 {"userId", "versions": [...]}: the
+//	                                                        current version first (current: true), then
+//	                                                        the kept ones, newest first; 404 when none
+//	POST   .../profile-image/versions/{versionId}/restore   200 with the image body: the version is
+//	                                                        current again, a new revision with the same
+//	                                                        versionId (its URLs stay valid); 404 when
+//	                                                        not kept, 409 when If-Match is stale
+//	DELETE .../profile-image/versions/{versionId}           204: the kept version is removed; 404 when
+//	                                                        not kept, 409 when it is the current one
+//	                                                        (restore another, or DELETE the image) or
+//	                                                        If-Match is stale
 //
 // A URL import answers at once and fetches in the background (see
 // importer.go); polling GET shows "downloading", then "ready", or "failed"
@@ -42,6 +57,9 @@ func (h *Handler) profileImageRoutes() []route {
 		{"GET " + profileImagePath, ProfileImage, h.profileImageGet},
 		{"POST " + profileImagePath, ProfileImage, h.profileImagePost},
 		{"DELETE " + profileImagePath, ProfileImage, h.profileImageDelete},
+		{"GET " + profileImagePath + "/versions", ProfileImage, h.profileImageVersions},
+		{"POST " + profileImagePath + "/versions/{versionId}/restore", ProfileImage, h.profileImageRestore},
+		{"DELETE " + profileImagePath + "/versions/{versionId}", ProfileImage, h.profileImageDeleteVersion},
 	}
 }
 
@@ -223,6 +241,108 @@ func (h *Handler) profileImageDelete(w http.ResponseWriter, r *http.Request) err
 		return fail(kNotFound, "", "the user has no profile image")
 	}
 	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// versionsBody is the profile image's history: what
+// GET .../profile-image/versions answers.
+type versionsBody struct {
+	UserID string `json:"userId"`
+	// Versions are the current version first, then the kept ones, newest
+	// first.
+	Versions []versionBody `json:"versions"`
+}
+
+// versionBody is one version of the profile image, described as the
+// image body describes the current one.
+type versionBody struct {
+	// Current is true for the version that GET serves.
+	Current   bool      `json:"current"`
+	VersionID string    `json:"versionId"`
+	Created   time.Time `json:"created"`
+	// URL is the largest rendition; Width, Height and MimeType describe
+	// it.
+	URL        string          `json:"url"`
+	Width      int             `json:"width"`
+	Height     int             `json:"height"`
+	MimeType   string          `json:"mimeType"`
+	Renditions []renditionBody `json:"renditions"`
+	Original   *renditionBody  `json:"original,omitempty"`
+}
+
+func (h *Handler) newVersionBody(r *http.Request, p *photo.Photo, current bool) versionBody {
+	b := h.newImageBody(r, p)
+	return versionBody{Current: current, VersionID: b.VersionID, Created: p.Created.UTC(),
+		URL: b.URL, Width: b.Width, Height: b.Height, MimeType: b.MimeType,
+		Renditions: b.Renditions, Original: b.Original}
+}
+
+func (h *Handler) profileImageVersions(w http.ResponseWriter, r *http.Request) error {
+	userID := r.PathValue("userId")
+	if _, err := h.authorize(r, signedIn, userID, ""); err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	p, err := h.svc.Get(r.Context(), userID)
+	if errors.Is(err, photo.ErrNotFound) {
+		return fail(kNotFound, "", "the user has no profile image")
+	}
+	if err != nil {
+		return err
+	}
+	body := versionsBody{UserID: p.UserID, Versions: make([]versionBody, 0, 1+len(p.History))}
+	if p.VersionID != "" {
+		body.Versions = append(body.Versions, h.newVersionBody(r, p, true))
+	}
+	for i := range p.History {
+		body.Versions = append(body.Versions, h.newVersionBody(r, &p.History[i], false))
+	}
+	setPhotoETag(w, p)
+	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
+func (h *Handler) profileImageRestore(w http.ResponseWriter, r *http.Request) error {
+	userID := r.PathValue("userId")
+	if _, err := h.authorize(r, signedIn, userID, ""); err != nil {
+		return err
+	}
+	rev, err := ifRevision(r)
+	if err != nil {
+		return err
+	}
+	p, err := h.svc.Restore(r.Context(), userID, r.PathValue("versionId"), &photo.SetOptions{IfRevision: rev})
+	if errors.Is(err, photo.ErrNotFound) {
+		return fail(kNotFound, "", "the profile image keeps no such version")
+	}
+	if err != nil {
+		return err
+	}
+	setPhotoETag(w, p)
+	writeJSON(w, http.StatusOK, h.newImageBody(r, p))
+	return nil
+}
+
+func (h *Handler) profileImageDeleteVersion(w http.ResponseWriter, r *http.Request) error {
+	userID := r.PathValue("userId")
+	if _, err := h.authorize(r, signedIn, userID, ""); err != nil {
+		return err
+	}
+	rev, err := ifRevision(r)
+	if err != nil {
+		return err
+	}
+	err = h.svc.Delete(r.Context(), userID, &photo.DeleteOptions{IfRevision: rev, VersionID: r.PathValue("versionId")})
+	switch {
+	case errors.Is(err, photo.ErrNotFound):
+		return fail(kNotFound, "", "the profile image keeps no such version")
+	case errors.Is(err, photo.ErrConflict) && rev == 0:
+		// Without If-Match, the only conflict is the current version.
+		return fail(kConflict, "", "the version is the current one: restore another, or delete the profile image")
+	case err != nil:
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

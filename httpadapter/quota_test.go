@@ -218,7 +218,7 @@ func TestChatterFileQuota(t *testing.T) {
 		hdr, body := upload()
 		httpTest{Name: "after expiry", Method: http.MethodPost, URL: filesPath("me"), ReqHeader: hdr, ReqBody: body, Code: http.StatusCreated}.run(t, e)
 	}
-	if n, err := e.M.RemoveExpired(context.Background()); err != nil || n != 2 {
+	if n, err := e.M.Sweep(context.Background(), 0); err != nil || n != 2 {
 		t.Errorf("Sweep = %d, %v; want the 2 expired files removed", n, err)
 	}
 }

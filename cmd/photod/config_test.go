@@ -124,7 +124,7 @@ func TestParseFlags(t *testing.T) {
 			name: "defaults",
 			check: func(t *testing.T, c *config) {
 				if c.addr != "127.0.0.1:8080" || c.dataDir != "photod-data" || c.useS3() || c.tokensFile != "" ||
-					c.logLevel != slog.LevelInfo || c.shutdownTimeout != 30*time.Second || len(c.allow) != 0 {
+					c.logLevel != slog.LevelInfo || c.shutdownTimeout != 30*time.Second || len(c.allow) != 0 || c.keepVersions != 5 {
 					t.Errorf("defaults: %+v", c)
 				}
 			},
@@ -134,7 +134,7 @@ func TestParseFlags(t *testing.T) {
 			args: []string{"-addr", ":9000", "-s3-bucket", "b", "-s3-endpoint", "http://127.0.0.1:7070", "-s3-region", "eu-west-1",
 				"-s3-prefix", "p/", "-tokens", "tok", "-base-url", "https://example.com/avatars",
 				"-url-import-allow", "10.0.0.0/8", "-url-import-allow", "::1", "-url-import-allow", "127.0.0.1",
-				"-log-level", "debug", "-shutdown-timeout", "5s", "-janitor-interval", "0"},
+				"-log-level", "debug", "-shutdown-timeout", "5s", "-janitor-interval", "0", "-keep-versions", "0"},
 			check: func(t *testing.T, c *config) {
 				want := prefixList{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("127.0.0.1/32")}
 				if diff := cmp.Diff(want, c.allow, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
@@ -142,7 +142,7 @@ func TestParseFlags(t *testing.T) {
 				}
 				if c.addr != ":9000" || !c.useS3() || c.s3Bucket != "b" || c.s3Endpoint != "http://127.0.0.1:7070" || c.s3Region != "eu-west-1" ||
 					c.s3Prefix != "p/" || c.tokensFile != "tok" || c.baseURL != "https://example.com/avatars" ||
-					c.logLevel != slog.LevelDebug || c.shutdownTimeout != 5*time.Second || c.janitorEvery != 0 {
+					c.logLevel != slog.LevelDebug || c.shutdownTimeout != 5*time.Second || c.janitorEvery != 0 || c.keepVersions != 0 {
 					t.Errorf("parsed %+v", c)
 				}
 			},
@@ -155,6 +155,8 @@ func TestParseFlags(t *testing.T) {
 		{name: "empty data", args: []string{"-data", ""}, wantErr: "-data must not be empty"},
 		{name: "arguments", args: []string{"serve"}, wantErr: "unexpected arguments"},
 		{name: "unknown flag", args: []string{"-port", "80"}, wantErr: "flag provided but not defined"},
+		{name: "negative keep-versions", args: []string{"-keep-versions", "-1"}, wantErr: "-keep-versions must be between 0 and 100"},
+		{name: "too many keep-versions", args: []string{"-keep-versions", "101"}, wantErr: "-keep-versions must be between 0 and 100"},
 		{name: "zero shutdown timeout", args: []string{"-shutdown-timeout", "0s"}, wantErr: "must be positive"},
 	}
 	for _, tt := range tests {

@@ -260,11 +260,7 @@ func crashRun(t *testing.T, seed uint64, storeArgs []string, open func(now func(
 	}
 	ctx := t.Context()
 	before := listAll(t, st)
-	expired, err := m.RemoveExpired(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	orphans, err := m.RemoveOrphans(ctx, 0)
+	removed, err := m.Sweep(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +270,7 @@ func crashRun(t *testing.T, seed uint64, storeArgs []string, open func(now func(
 		}
 	}
 	after := listAll(t, st)
-	t.Logf("objects: %d after the crashes; RemoveExpired removed %d uploads and files, RemoveOrphans %d blobs; %d left", len(before), expired, orphans, len(after))
+	t.Logf("objects: %d after the crashes; Sweep removed %d uploads, files and blobs; %d left", len(before), removed, len(after))
 	checkReferenced(t, st, after)
 }
 
@@ -592,12 +588,16 @@ func checkReferenced(t *testing.T, st *storage.Bucket, objs []storage.Attrs) {
 		Name  string `json:"name"`
 		Bytes int64  `json:"bytes"`
 	}
+	type version struct {
+		Prefix     string `json:"prefix"`
+		Original   blob   `json:"original"`
+		Renditions []blob `json:"renditions"`
+	}
+	// A record references its current version and the earlier ones it
+	// keeps (photod's -keep-versions).
 	var rec struct {
-		Current *struct {
-			Prefix     string `json:"prefix"`
-			Original   blob   `json:"original"`
-			Renditions []blob `json:"renditions"`
-		} `json:"current"`
+		Current *version  `json:"current"`
+		History []version `json:"history"`
 	}
 	var meta struct {
 		Keys map[int]string `json:"keys"`
@@ -624,15 +624,18 @@ func checkReferenced(t *testing.T, st *storage.Bucket, objs []storage.Attrs) {
 		case len(parts) == 3 && parts[0] == "users" && parts[2] == "record.json":
 			records++
 			referenced[o.Key] = true
-			rec.Current = nil
+			rec.Current, rec.History = nil, nil
 			readJSON(o.Key, &rec)
-			if rec.Current == nil {
-				continue
+			vs := rec.History
+			if rec.Current != nil {
+				vs = append(vs, *rec.Current)
 			}
-			prefixes = append(prefixes, rec.Current.Prefix)
-			for _, b := range append(rec.Current.Renditions, rec.Current.Original) {
-				if n, ok := size[rec.Current.Prefix+b.Name]; !ok || n != b.Bytes {
-					t.Errorf("%s names %s%s of %d bytes; the store has %d (present %v)", o.Key, rec.Current.Prefix, b.Name, b.Bytes, n, ok)
+			for _, v := range vs {
+				prefixes = append(prefixes, v.Prefix)
+				for _, b := range append(v.Renditions, v.Original) {
+					if n, ok := size[v.Prefix+b.Name]; !ok || n != b.Bytes {
+						t.Errorf("%s names %s%s of %d bytes; the store has %d (present %v)", o.Key, v.Prefix, b.Name, b.Bytes, n, ok)
+					}
 				}
 			}
 		case len(parts) == 3 && parts[0] == "quotas" && (parts[2] == "uploads.json" || parts[2] == "files.json"):

@@ -32,6 +32,7 @@ type config struct {
 	writeWait       time.Duration // httpadapter.Options.WriteWait
 	memoryBudget    byteSize
 	memoryLimit     byteSize
+	keepVersions    int // photo.Options.KeepVersions
 }
 
 // perUserWriteRate is -write-rate as httpadapter's per-principal limit,
@@ -83,6 +84,7 @@ Flags:
 	fs.DurationVar(&c.janitorEvery, "janitor-interval", 10*time.Minute, "how often to remove expired uploads and files, unreferenced blobs and, on the filesystem store, temporary files of crashed writes (0 turns it off)")
 	fs.Float64Var(&c.writeRate, "write-rate", 0, "`writes` a second each user may make (uploads, deletes, chunks; bursts of 10 times as many); 0 means the default, 5; negative turns the per-user and global write rate limits off")
 	fs.DurationVar(&c.writeWait, "write-wait", 0, "longest a write waits for a free slot before a retryable 503; 0 means the default, 5s")
+	fs.IntVar(&c.keepVersions, "keep-versions", 5, "how many earlier `versions` of each user's photo to keep, listed, served and restorable (0 to 100; 0 removes a replaced photo at once)")
 	fs.Var(&c.memoryBudget, "memory-budget", memoryBudgetHelp)
 	fs.Var(&c.memoryLimit, "memory-limit", memoryLimitHelp)
 	if err := fs.Parse(args); err != nil {
@@ -103,6 +105,9 @@ Flags:
 	}
 	if c.writeWait < 0 {
 		return nil, errors.New("photod: -write-wait must not be negative")
+	}
+	if c.keepVersions < 0 || c.keepVersions > 100 {
+		return nil, errors.New("photod: -keep-versions must be between 0 and 100")
 	}
 	if c.janitorEvery < 0 {
 		return nil, errors.New("photod: -janitor-interval must not be negative")

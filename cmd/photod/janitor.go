@@ -28,18 +28,18 @@ type tidier interface {
 	Tidy(ctx context.Context, olderThan time.Duration) (aferostore.TidyResult, error)
 }
 
-// janitorTasks are photod's clean-ups: resumable uploads and Chatter files
-// past their expiry, with their bytes (RemoveExpired); blobs that no record
-// references, left by a crash or a failed clean-up (RemoveOrphans, after
-// the library's default grace period of an hour); and, when d is the
+// janitorTasks are photod's clean-ups: the library's Sweep (resumable
+// uploads and Chatter files past their expiry, with their bytes, then
+// blobs that no record references, current or kept, left by a crash or a
+// failed clean-up, after the library's default grace period of an hour);
+// and, when d is the
 // filesystem store, temporary files of writes that a crash interrupted
 // (Tidy). All are safe while requests run and while other instances share
 // the store, so every instance may run them.
 func janitorTasks(m *photo.Manager, d driver.Bucket) []janitorTask {
 	tasks := []janitorTask{
-		{"remove expired", m.RemoveExpired},
-		{"remove orphans", func(ctx context.Context) (int, error) {
-			return m.RemoveOrphans(ctx, 0)
+		{"sweep", func(ctx context.Context) (int, error) {
+			return m.Sweep(ctx, 0)
 		}},
 	}
 	if t, ok := d.(tidier); ok {

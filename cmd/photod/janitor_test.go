@@ -77,8 +77,8 @@ func TestJanitorTasks(t *testing.T) {
 		driver driver.Bucket
 		tasks  string
 	}{
-		{"memory", memstore.New(), "remove expired,remove orphans"},
-		{"filesystem", fs, "remove expired,remove orphans,tidy"},
+		{"memory", memstore.New(), "sweep"},
+		{"filesystem", fs, "sweep,tidy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := photo.New(storage.NewBucket(tc.driver), nil)

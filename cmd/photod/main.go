@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mgr, err := photo.New(st.bucket, &photo.Options{Logger: log, MemoryBudget: int64(cfg.memoryBudget)})
+	mgr, err := photo.New(st.bucket, &photo.Options{Logger: log, MemoryBudget: int64(cfg.memoryBudget), KeepVersions: cfg.keepVersions})
 	if err != nil {
 		return fmt.Errorf("photod: %w", err)
 	}

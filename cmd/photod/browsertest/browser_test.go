@@ -593,3 +593,80 @@ func TestBrowserResumableAndURL(t *testing.T) {
 		t.Errorf("console: %s", m)
 	}
 }
+
+// TestBrowserHistory sets two photos through the page, checks that the
+// history panel lists the first with its thumbnail, restores it (the page
+// and the API then show the first version ID again), and deletes the
+// second from the history.
+func TestBrowserHistory(t *testing.T) {
+	ctx := browser(t)
+	srv := startPhotod(t, "-keep-versions", "3")
+	console := watchConsole(ctx)
+
+	do(t, ctx, "loading the page", chromedp.Navigate(srv.URL+"/"))
+	waitFor(t, ctx, "the page to start", `document.body.dataset.ready === "true"`)
+	if hidden := eval[bool](t, ctx, `document.getElementById("history").hidden`); !hidden {
+		t.Error("the history panel shows before there is a photo")
+	}
+
+	var versions []string
+	for _, name := range []string{"Landscape_0.jpg", "Landscape_3.jpg"} {
+		before := eval[string](t, ctx, `document.getElementById("f-version").textContent`)
+		do(t, ctx, "picking "+name, chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{testdata(t, "exif-orientation-examples/"+name)}))
+		waitFor(t, ctx, "the crop editor", `!document.getElementById("editor").hidden && document.getElementById("crop-box").dataset.size > 0`)
+		do(t, ctx, "uploading "+name, chromedp.Click(chromedp.CSS("#upload")))
+		waitFor(t, ctx, "the new version", fmt.Sprintf(`(() => {
+			const v = document.getElementById("f-version").textContent;
+			return v !== "" && v !== %q && document.getElementById("notice").textContent.startsWith("Uploaded");
+		})()`, before))
+		versions = append(versions, eval[string](t, ctx, `document.getElementById("f-version").textContent`))
+	}
+	first, second := versions[0], versions[1]
+	if first == second {
+		t.Fatalf("both uploads made version %s", first)
+	}
+
+	// The history lists the first, with a loaded thumbnail of its own.
+	waitFor(t, ctx, "the first photo in the history", fmt.Sprintf(`(() => {
+		const items = [...document.querySelectorAll("#history-list li")];
+		const img = items.length === 1 && items[0].querySelector("img");
+		return !document.getElementById("history").hidden && items.length === 1 &&
+			items[0].dataset.versionId === %q && img && img.complete && img.naturalWidth > 0;
+	})()`, first))
+	if src := eval[string](t, ctx, `document.querySelector("#history-list img").src`); !strings.Contains(src, "/"+first+"/") {
+		t.Errorf("the thumbnail is %s, not a rendition of %s", src, first)
+	}
+
+	// Restore the first: the page and the API show it again, and the
+	// second moves to the history.
+	do(t, ctx, "restoring the first", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#history-list li[data-version-id=%q] button[data-action="restore"]`, first))))
+	waitFor(t, ctx, "the first to be current again", fmt.Sprintf(`document.getElementById("f-version").textContent === %q &&
+		[...document.querySelectorAll("#history-list li")].map((li) => li.dataset.versionId).join() === %q`, first, second))
+	var api profileImageBody
+	getJSON(t, srv.URL+"/v1/users/"+demoUser+"/profile/profile-image", srv.Token, &api)
+	if api.VersionID != first {
+		t.Errorf("after the restore the API shows %s, want %s", api.VersionID, first)
+	}
+	waitFor(t, ctx, "the renditions to load", `(() => {
+		const imgs = [...document.querySelectorAll("#renditions img")];
+		return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+	})()`)
+
+	// Delete the second from the history: the list empties, and its
+	// renditions are gone.
+	secondURL := eval[string](t, ctx, `document.querySelector("#history-list img").src`)
+	do(t, ctx, "deleting the second", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#history-list li[data-version-id=%q] button[data-action="delete"]`, second))))
+	waitFor(t, ctx, "the history to empty", `document.querySelectorAll("#history-list li").length === 0 &&
+		!document.getElementById("history-empty").hidden`)
+	if code := getStatus(t, secondURL); code != http.StatusNotFound {
+		t.Errorf("the deleted version's thumbnail answers %d, want 404", code)
+	}
+	if alert := eval[string](t, ctx, `document.getElementById("alert").textContent`); alert != "" {
+		t.Errorf("the page shows an error: %q", alert)
+	}
+
+	do(t, ctx, "settling", chromedp.Sleep(200*time.Millisecond))
+	for _, m := range console.list() {
+		t.Errorf("console: %s", m)
+	}
+}

@@ -604,6 +604,7 @@
   // render shows a profile-image body: status, versionId, the source, and
   // every rendition at its real size.
   function render(p) {
+    loadHistory(p && p.versionId ? p.versionId : "");
     const list = $("renditions");
     list.replaceChildren();
     const has = !!(p && (p.versionId || p.status === "downloading" || p.status === "failed"));
@@ -673,6 +674,126 @@
     render(null);
     notify(`${user}'s photo was deleted.`);
   });
+
+  // ------------------------------------------------------------ history
+
+  // The earlier photos photod keeps (-keep-versions), from the
+  // profile-image dialect's versions routes: each can be made current
+  // again (a new revision with the same versionId, so its URLs stay the
+  // same) or deleted. Writes carry the list's ETag in If-Match, so a list
+  // that another tab or client made stale is refused (409) and reloaded.
+  const versionsURL = (user) => `${profileImage(user)}/versions`;
+  const hist = { seq: 0, etag: null };
+
+  // loadHistory lists the earlier versions of the photo whose current
+  // version is current ("" when there is none: the panel hides, and
+  // nothing is asked, as there is nothing to list).
+  async function loadHistory(current) {
+    const seq = ++hist.seq;
+    const user = userID();
+    if (!current || !user) {
+      $("history").hidden = true;
+      $("history-list").replaceChildren();
+      return;
+    }
+    const res = await request("GET", versionsURL(user));
+    if (seq !== hist.seq) return;
+    if (!ok(res) || !res.body) {
+      $("history").hidden = true;
+      if (res.status !== 404) showError("Loading the earlier photos failed", res);
+      return;
+    }
+    hist.etag = res.header("ETag");
+    renderHistory(res.body.versions.filter((v) => !v.current));
+  }
+
+  // historyThumb picks the rendition nearest 64 px, at least as large.
+  function historyThumb(v) {
+    const rs = (v.renditions || []).slice().sort((a, b) => a.size - b.size);
+    return rs.find((x) => x.size >= 64) || rs[rs.length - 1] || null;
+  }
+
+  function renderHistory(kept) {
+    const list = $("history-list");
+    list.replaceChildren();
+    $("history").hidden = false;
+    $("history-empty").hidden = kept.length > 0;
+    for (const v of kept) {
+      const li = document.createElement("li");
+      li.className = "history-item";
+      li.dataset.versionId = v.versionId;
+      const th = historyThumb(v);
+      if (th) {
+        const im = document.createElement("img");
+        im.src = th.url;
+        im.width = 64;
+        im.height = 64;
+        im.alt = `Earlier photo ${v.versionId}`;
+        im.decoding = "async";
+        li.append(im);
+      }
+      const info = document.createElement("div");
+      info.className = "history-info";
+      const code = document.createElement("code");
+      code.textContent = v.versionId;
+      const when = document.createElement("span");
+      when.className = "hint";
+      when.textContent = `${new Date(v.created).toLocaleString()} · ${v.width} × ${v.height}`;
+      info.append(code, when);
+      const actions = document.createElement("div");
+      actions.className = "actions";
+      const restore = document.createElement("button");
+      restore.type = "button";
+      restore.dataset.action = "restore";
+      restore.textContent = "Restore";
+      restore.setAttribute("aria-label", `Restore photo ${v.versionId}`);
+      restore.addEventListener("click", () => restoreVersion(v.versionId, restore));
+      const del = document.createElement("button");
+      del.type = "button";
+      del.className = "danger";
+      del.dataset.action = "delete";
+      del.textContent = "Delete";
+      del.setAttribute("aria-label", `Delete photo ${v.versionId}`);
+      del.addEventListener("click", () => deleteVersion(v.versionId, del));
+      actions.append(restore, del);
+      li.append(info, actions);
+      list.append(li);
+    }
+  }
+
+  function historyHeaders() {
+    return hist.etag ? { "If-Match": hist.etag } : {};
+  }
+
+  async function restoreVersion(id, button) {
+    const user = userID();
+    clearMessages();
+    button.disabled = true;
+    const res = await request("POST", `${versionsURL(user)}/${encodeURIComponent(id)}/restore`, { headers: historyHeaders() });
+    if (!ok(res)) {
+      button.disabled = false;
+      showError("Restoring failed", res.status === 409 ? "the photo changed meanwhile; the list is up to date now." : res);
+      loadCurrent();
+      return;
+    }
+    pollSeq++;
+    render(res.body);
+    notify(`Version ${id} is the current photo again.`);
+  }
+
+  async function deleteVersion(id, button) {
+    const user = userID();
+    clearMessages();
+    button.disabled = true;
+    const res = await request("DELETE", `${versionsURL(user)}/${encodeURIComponent(id)}`, { headers: historyHeaders() });
+    if (!ok(res)) {
+      button.disabled = false;
+      showError("Deleting the earlier photo failed", res.status === 409 ? "the photo changed meanwhile; the list is up to date now." : res);
+    } else {
+      notify(`Earlier photo ${id} was deleted.`);
+    }
+    loadCurrent();
+  }
 
   // --------------------------------------------------------------- tabs
 
