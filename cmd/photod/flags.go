@@ -32,6 +32,8 @@ type config struct {
 	writeWait       time.Duration // httpadapter.Options.WriteWait
 	memoryBudget    byteSize
 	memoryLimit     byteSize
+	webhooks        stringList // -webhook URLs
+	webhookSecret   string     // -webhook-secret-file
 }
 
 // perUserWriteRate is -write-rate as httpadapter's per-principal limit,
@@ -85,6 +87,8 @@ Flags:
 	fs.DurationVar(&c.writeWait, "write-wait", 0, "longest a write waits for a free slot before a retryable 503; 0 means the default, 5s")
 	fs.Var(&c.memoryBudget, "memory-budget", memoryBudgetHelp)
 	fs.Var(&c.memoryLimit, "memory-limit", memoryLimitHelp)
+	fs.Var(&c.webhooks, "webhook", "`URL` to POST every photo change to (set, delete, restore) as signed JSON, through the same address policy as set-from-URL (-url-import-allow); repeatable")
+	fs.StringVar(&c.webhookSecret, "webhook-secret-file", "", "`file` holding the webhooks' HMAC-SHA256 secret (at least 16 bytes; surrounding white space trimmed); default: the "+webhookSecretEnv+" environment variable")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -103,6 +107,9 @@ Flags:
 	}
 	if c.writeWait < 0 {
 		return nil, errors.New("photod: -write-wait must not be negative")
+	}
+	if c.webhookSecret != "" && len(c.webhooks) == 0 {
+		return nil, errors.New("photod: -webhook-secret-file needs -webhook")
 	}
 	if c.janitorEvery < 0 {
 		return nil, errors.New("photod: -janitor-interval must not be negative")
@@ -144,5 +151,22 @@ func (p *prefixList) Set(v string) error {
 		return fmt.Errorf("%q has host bits set; did you mean %s?", v, pf.Masked())
 	}
 	*p = append(*p, pf)
+	return nil
+}
+
+// stringList is a repeatable flag of strings.
+type stringList []string
+
+// String implements flag.Value.
+func (l *stringList) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}
+
+// Set implements flag.Value.
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
 	return nil
 }
