@@ -37,10 +37,11 @@
 // 10 seconds, and a network failure, a 5xx or a 429 is retried with
 // exponential backoff (1 s doubling to 1 min, jittered), at most 6
 // attempts; another status gives up at once. Delivery is at least once
-// while photod runs (a retried event may arrive twice: deduplicate by
-// id); events still queued 5 seconds into a shutdown, or lost with the
-// process, are not delivered, so a receiver that must not miss a change
-// compares revisions.
+// while photod runs and the receiver answers within the attempts (a
+// retried event may arrive twice: deduplicate by id); an event whose
+// attempts ran out, one still queued 5 seconds into a shutdown, or one
+// lost with the process is not delivered, so a receiver that must not
+// miss a change compares revisions.
 //
 // It shuts down on SIGINT or SIGTERM: it stops accepting connections,
 // lets requests in flight (uploads among them) finish, then waits for
