@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -101,6 +102,19 @@ func TestBeforeCommitSeesUprightImage(t *testing.T) {
 	}
 	if mean := diff / len(got[0].grid); mean > 12 {
 		t.Errorf("the orientation-6 image differs from the upright one by %d grey levels on average", mean)
+	}
+
+	// An AVIF turned by its HEIF irot transform: coded 1024x722.
+	got = nil
+	avif, err := os.ReadFile(filepath.Join(photo.TestdataDir(t), "avif-sample-images", "kimono.rotate90.avif"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Set(context.Background(), "avif", bytes.NewReader(avif), nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].bounds != image.Rect(0, 0, 722, 1024) {
+		t.Fatalf("the hook saw %v, want one 722x1024 image", got)
 	}
 
 	// A PNG, which the renderer would otherwise read row by row.
@@ -389,3 +403,44 @@ func TestOnChangeNeverBlocks(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestBeforeCommitFreesTheCPU: a hook that waits (on a moderation
+// service, say) gives its CPU token back, so another Set renders
+// meanwhile even when there is a single token.
+func TestBeforeCommitFreesTheCPU(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // the Manager takes one CPU token per core
+	waiting := make(chan struct{})
+	release := make(chan struct{})
+	m, _ := newManager(t, &photo.Options{Sizes: []int{32}, MaxConcurrent: 2,
+		BeforeCommit: func(_ context.Context, user string, _ image.Image) error {
+			if user == "slow" {
+				close(waiting)
+				<-release
+			}
+			return nil
+		}})
+	ctx := context.Background()
+	slow := make(chan error, 1)
+	go func() {
+		_, err := m.Set(ctx, "slow", bytes.NewReader(encodeJPEG(t, quadrants(40, 30))), nil)
+		slow <- err
+	}()
+	<-waiting
+	fast := make(chan error, 1)
+	go func() {
+		_, err := m.Set(ctx, "fast", bytes.NewReader(encodeJPEG(t, quadrants(30, 40))), nil)
+		fast <- err
+	}()
+	select {
+	case err := <-fast:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a Set waited for another Set's hook")
+	}
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+}
