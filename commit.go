@@ -89,32 +89,32 @@ func (m *Manager) landed(ctx context.Context, userID, commit string) bool {
 // the blobs under prefix unless a record may reference them. A record that
 // does reference them means that the Set happened after all (its write
 // was applied, then a later change such as StartImport kept the version):
-// abandon then returns that photo, and the Set succeeded. Blobs whose fate
+// abandon then returns that photo and record, and the Set succeeded. Blobs whose fate
 // is unknown (the record could not be read, or err says the write may
 // still be applied) are left for Sweep, which judges them once they are
 // older than its grace period.
-func (m *Manager) abandon(ctx context.Context, userID, prefix string, err error) *Photo {
+func (m *Manager) abandon(ctx context.Context, userID, prefix string, err error) (*Photo, *record) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	rec, _, lerr := loadRecord(rctx, m.bucket, userID)
 	cancel()
 	switch {
 	case lerr != nil:
 		m.cfg.log.Warn("photo: cannot tell whether a failed Set is referenced; Sweep will judge its blobs", "prefix", prefix, "err", lerr)
-		return nil
+		return nil, nil
 	case rec != nil && rec.Current != nil && rec.Current.Prefix == prefix:
-		return m.photo(rec)
+		return m.photo(rec), rec
 	case rec.references(prefix):
 		// The Set happened, and a later one already replaced it; the
 		// version is kept in the history.
-		return nil
+		return nil, nil
 	}
 	var unsettled *unsettledError
 	if errors.As(err, &unsettled) {
 		m.cfg.log.Info("photo: a Set's commit failed and may yet be applied; Sweep will judge its blobs", "prefix", prefix, "err", err)
-		return nil
+		return nil, nil
 	}
 	m.discard(ctx, prefix)
-	return nil
+	return nil, nil
 }
 
 // dropUnreferenced removes, after a commit that replaced prev with next,

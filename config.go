@@ -72,6 +72,9 @@ func (o *Options) fill() error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.EventQueue <= 0 {
+		o.EventQueue = 1024
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -127,6 +127,18 @@
 // import. An import that neither finishes nor fails within
 // Options.ImportTimeout reads as failed with CodeDownloadInterrupted.
 //
+// # Hooks and events
+//
+// Options.BeforeCommit lets the application refuse an image (moderation,
+// face detection) after it was decoded and turned upright and before
+// anything is stored: a refusal is an *Error with CodeRefused and leaves
+// the previous photo as it was. Options.OnChange is told of every
+// committed set, delete and restore as an Event, after the commit and
+// without ever delaying it, through a bounded in-process queue: delivery
+// is best effort (lost if the process stops first, dropped and counted
+// in Event.Dropped when the queue is full), so a consumer that must see
+// every change compares Event.Revision and reconciles with Get.
+//
 // # Janitor
 //
 // Manager.Sweep reclaims space, and a server calls it now and then (it is

@@ -91,6 +91,10 @@ const (
 	// CodeDownloadFailed: an import's download failed (status, timeout,
 	// network).
 	CodeDownloadFailed Code = "download_failed"
+	// CodeRefused: the application's Options.BeforeCommit hook refused
+	// the image (a moderation or face-detection policy, say). The
+	// *Error's message is the hook's, when the hook returned an *Error.
+	CodeRefused Code = "refused"
 )
 
 // The codes of other kinds.
@@ -135,6 +139,7 @@ var codeInfo = map[Code]struct {
 	CodeBadRange:          {ErrInvalidInput, "the range is not satisfiable"},
 	CodeURLNotAllowed:     {ErrInvalidInput, "the URL is not allowed"},
 	CodeDownloadFailed:    {ErrInvalidInput, "the download failed"},
+	CodeRefused:           {ErrInvalidInput, "the image was refused"},
 
 	CodeUploadConflict:      {ErrConflict, "the chunk does not continue the upload"},
 	CodeUploadIncomplete:    {ErrConflict, "the upload has not received all its bytes"},

@@ -26,7 +26,7 @@ var allCodes = []Code{
 	ErrInvalidInput, ErrNotFound, ErrConflict, ErrBusy, ErrQuotaExceeded,
 	CodeMissing, CodeFileTooLarge, CodeNotImage, CodeUnsupportedFormat, CodeCorrupt,
 	CodeTruncated, CodeImageTooLarge, CodeTooSmall, CodeTooManyFrames, CodeBadCrop,
-	CodeBadUserID, CodeBadArgument, CodeBadRange, CodeURLNotAllowed, CodeDownloadFailed,
+	CodeBadUserID, CodeBadArgument, CodeBadRange, CodeURLNotAllowed, CodeDownloadFailed, CodeRefused,
 	CodeUploadConflict, CodeUploadIncomplete, CodeDownloadInterrupted,
 }
 

@@ -14,3 +14,13 @@ func OpenFileVersion(m *Manager, ctx context.Context, fileID string, n int) (io.
 	r, _, err := m.openFile(ctx, fileID, n)
 	return r, err
 }
+
+// WaitEvents waits until every queued Event has reached Options.OnChange.
+func WaitEvents(m *Manager) {
+	if m.events != nil {
+		m.events.wait()
+	}
+}
+
+// TestdataDir is testdataDir for the tests of package photo_test.
+var TestdataDir = testdataDir

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"image/color"
 	"io"
 	"log/slog"
@@ -50,6 +51,8 @@ type Manager struct {
 	cpu *sched.Pool
 	// versions caches immutable facts of versions for serving.
 	versions *versionCache
+	// events delivers to Options.OnChange.
+	events *notifier
 }
 
 // New returns a Manager that keeps photos in b. Options that are out of
@@ -80,7 +83,7 @@ func New(b *storage.Bucket, opts *Options) (*Manager, error) {
 		now:             o.Now,
 	}
 	return &Manager{bucket: b, opts: o, cfg: c, gate: newGate(o.MemoryBudget, o.MaxConcurrent), cpu: sched.New(runtime.GOMAXPROCS(0)),
-		versions: newVersionCache(defaultVersionCacheEntries)}, nil
+		versions: newVersionCache(defaultVersionCacheEntries), events: newNotifier(o.OnChange, o.EventQueue, o.Logger)}, nil
 }
 
 // Options returns the options in force, every default filled in (Quotas'
@@ -161,6 +164,89 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now. Tests set it.
 	Now func() time.Time
+
+	// BeforeCommit, if not nil, is asked about every image that a Set,
+	// SetFromFile, SetFromUpload or Import.Finish is about to make the
+	// user's photo (a moderation or face-detection check of the
+	// application's), after the image passed validation and was decoded,
+	// and before anything is stored: when it returns an error nothing is
+	// stored or committed and the call fails. Nil (the default) accepts
+	// every image.
+	//
+	// img is the whole upload turned upright (EXIF orientation and HEIF
+	// transforms applied), before the crop box, and is only read: it must
+	// not be modified nor kept after the call. It may be smaller than the
+	// upload: a large JPEG is decoded at 1/2, 1/4 or 1/8 scale (see
+	// OriginalMaxSide) and the hook sees that decode, with the upload's
+	// aspect ratio. A PNG that the renderer would read row by row is
+	// decoded whole when the hook is set. Setting the bytes that are
+	// already the user's photo, with the same settings, commits nothing
+	// and does not call the hook.
+	//
+	// The error becomes the call's: an *Error with CodeRefused, whose
+	// message is the hook's own when it returned an *Error (its
+	// SafeMessage is shown to the client) and the code's default
+	// otherwise, with the hook's error as Err. Two exceptions: an *Error
+	// matching ErrBusy is returned as it is (a moderation service that is
+	// down: the client may retry), and an error returned once ctx is done
+	// is ctx's error, not a refusal. A panic in the hook is recovered,
+	// logged and returned as a failure of the service (an error with no
+	// Code), not a refusal.
+	//
+	// The hook runs while the image holds its reservation of MemoryBudget
+	// and one of MaxConcurrent's slots (not a CPU token): a slow hook
+	// delays other uploads once those are taken, so bound its time with
+	// ctx, which is the caller's.
+	BeforeCommit func(ctx context.Context, userID string, img image.Image) error
+
+	// OnChange, if not nil, is told of every committed change of a user's
+	// photo: an Event of kind "set" (Set, SetFromFile, SetFromUpload,
+	// Import.Finish), "delete" or "restore" (a kept version made current
+	// again). Nil (the default) means no events.
+	//
+	// Events are delivered after the commit by one goroutine of the
+	// Manager, started when an event is queued and gone when the queue is
+	// empty, one at a time and in commit order (so in order for each
+	// user); the call that committed never waits for them. OnChange
+	// should return quickly (hand slow work such as a webhook to a queue
+	// of its own): while it runs, later events wait in a queue of
+	// EventQueue events. A panic in OnChange is recovered and logged.
+	//
+	// Delivery is in process and best effort: an event is delivered once,
+	// unless the process stops first, or the queue is full when it is
+	// committed, in which case it is dropped, logged and counted in the
+	// next delivered Event's Dropped. A consumer that must not miss a
+	// change (a cache purge) compares Event.Revision with the last it saw
+	// and reconciles with Get after a gap or a restart. Commits made by
+	// other processes sharing the bucket are told to their own Managers'
+	// OnChange only.
+	OnChange func(Event)
+	// EventQueue bounds how many events wait for OnChange; zero means
+	// 1024.
+	EventQueue int
+}
+
+// Event is a committed change of a user's photo, as Options.OnChange
+// receives it.
+type Event struct {
+	// Kind is "set", "delete" or "restore".
+	Kind string
+	// UserID is the user whose photo changed.
+	UserID string
+	// VersionID is the version made current (set, restore) or removed
+	// (delete; "" when the delete only cancelled an import). A delete
+	// with DeleteOptions.VersionID removes one kept version: VersionID
+	// names it, and the photo itself stays (see Get).
+	VersionID string
+	// Revision is the user's record revision after the change.
+	Revision int64
+	// Time is when the change was committed.
+	Time time.Time
+	// Photo is the photo after the change; nil for every delete.
+	Photo *Photo
+	// Dropped counts the events dropped, because the queue was full,
+	// since the previous delivered event.
+	Dropped int64
 }
 
 // Limits bound what an upload may be. A zero field takes its default, so

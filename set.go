@@ -93,11 +93,13 @@ func (m *Manager) set(ctx context.Context, userID string, r io.Reader, opts *Set
 		return nil
 	})
 	if err != nil {
-		if p := m.abandon(ctx, userID, v.Prefix, err); p != nil {
+		if p, rec := m.abandon(ctx, userID, v.Prefix, err); p != nil {
+			m.notify(eventSet, rec, nil)
 			return p, nil
 		}
 		return nil, wrapErr(err, "set %q", userID)
 	}
+	m.notify(eventSet, rec, nil)
 	m.dropUnreferenced(ctx, prev, rec)
 	return m.photo(rec), nil
 }
@@ -135,12 +137,24 @@ func (m *Manager) render(ctx context.Context, userID string, data []byte, o *Set
 		}
 		return nil, nil, nil, cropErr
 	}
+	if src.rows != nil && m.opts.BeforeCommit != nil {
+		// The hook needs the whole image: decode it as an interlaced PNG
+		// is (the budget below counts that).
+		src.rows = nil
+	}
 	spec := m.spec(src, o.Crop, fit)
 	need := footprint(format, data, src, spec)
 	if err := m.acquire(ctx, need); err != nil {
 		return nil, nil, nil, wrapErr(err, "set %q", userID)
 	}
-	defer m.release(need)
+	// The CPU token is given back while the BeforeCommit hook runs.
+	cpuHeld := true
+	defer func() {
+		if cpuHeld {
+			m.cpu.Release()
+		}
+		m.gate.release(need)
+	}()
 	if err := ctx.Err(); err != nil {
 		return nil, nil, nil, err
 	}
@@ -157,6 +171,18 @@ func (m *Manager) render(ctx context.Context, userID string, data []byte, o *Set
 		rec.Current != nil && rec.Current.ID == vid && rec.Pending == nil &&
 		(o.IfRevision == 0 || o.IfRevision == rec.Revision) && !importing {
 		return nil, nil, m.photo(rec), nil
+	}
+	if m.opts.BeforeCommit != nil {
+		// src.rows is nil: the image was decoded whole.
+		m.cpu.Release()
+		cpuHeld = false
+		if err := m.vet(ctx, userID, imaging.Upright(src.img, src.orientation)); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := m.cpu.Acquire(ctx); err != nil {
+			return nil, nil, nil, wrapErr(err, "set %q", userID)
+		}
+		cpuHeld = true
 	}
 
 	var res *imaging.Result
@@ -332,6 +358,14 @@ func (m *Manager) Delete(ctx context.Context, userID string, opts *DeleteOptions
 	if err != nil {
 		return wrapErr(err, "delete %q", userID)
 	}
+	var deleted *version
+	if prev != nil {
+		deleted = prev.Current
+		if o.VersionID != "" {
+			deleted = prev.find(o.VersionID)
+		}
+	}
+	m.notify(eventDelete, rec, deleted)
 	m.dropUnreferenced(ctx, prev, rec)
 	return nil
 }
@@ -401,6 +435,7 @@ func (m *Manager) Restore(ctx context.Context, userID, versionID string, opts *S
 	if err != nil {
 		return nil, wrapErr(err, "restore %q", userID)
 	}
+	m.notify(eventRestore, rec, nil)
 	m.dropUnreferenced(ctx, prev, rec)
 	return m.photo(rec), nil
 }

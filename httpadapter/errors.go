@@ -47,6 +47,7 @@ const (
 	kURLNotAllowed            // photo.CodeURLNotAllowed: an import's URL refused by policy
 	kDownloadFailed           // photo.CodeDownloadFailed: an import's download failed
 	kDownloadInterrupted      // photo.CodeDownloadInterrupted: an import never finished
+	kRefused                  // photo.CodeRefused: the application's BeforeCommit hook refused the image
 
 	numKinds // the number of kinds; keep last
 )
@@ -100,6 +101,7 @@ var wordings = map[kind]wording{
 	kURLNotAllowed:       {400, "INVALID_INPUT", "invalid_arguments", "bad-request", "", "", "the URL is not allowed", "url-not-allowed"},
 	kDownloadFailed:      {400, "INVALID_INPUT", "invalid_arguments", "bad-request", "", "", "the download failed", "download-failed"},
 	kDownloadInterrupted: {503, "SERVER_UNAVAILABLE", "ratelimited", "busy", "", "", "the download did not finish", "download-interrupted"},
+	kRefused:             {400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", "bad_image", "validation-failure", "image-refused", "file", "the image was refused", "image-refused"},
 }
 
 // codeKinds is the kind of every photo Code: the one place where the
@@ -127,6 +129,7 @@ var codeKinds = map[photo.Code]kind{
 	photo.CodeBadRange:          kRangeInvalid,
 	photo.CodeURLNotAllowed:     kURLNotAllowed,
 	photo.CodeDownloadFailed:    kDownloadFailed,
+	photo.CodeRefused:           kRefused,
 
 	photo.CodeUploadConflict:      kRangeConflict,
 	photo.CodeUploadIncomplete:    kIncomplete,

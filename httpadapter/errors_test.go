@@ -139,6 +139,7 @@ func TestImportCodes(t *testing.T) {
 		photo.CodeTooManyFrames:       "invalid-file-format",
 		photo.CodeMissing:             "field-missing",
 		photo.CodeBadArgument:         "download-failed",
+		photo.CodeRefused:             "image-refused",
 		"a_code_from_the_future":      "download-failed",
 	}
 	for c, w := range want {

@@ -37,13 +37,14 @@ import (
 // A URL import answers at once and fetches in the background (see
 // importer.go); polling GET shows "downloading", then "ready", or "failed"
 // with error {code, message}: url-not-allowed, download-failed,
-// download-interrupted, file-too-large or invalid-file-format. While it
+// download-interrupted, file-too-large, invalid-file-format or
+// image-refused (the application's photo.Options.BeforeCommit). While it
 // downloads, and after it fails, GET still describes, and the rendition
 // URLs still serve, the previous photo if there is one.
 //
 // Errors: 400 {"code":"validation-failure","fieldErrors":[{field, code}]}
 // for a missing or refused file (field file: field-missing,
-// file-too-large, invalid-file-format) or URL (field url: field-missing,
+// file-too-large, invalid-file-format, image-refused) or URL (field url: field-missing,
 // invalid-url); 401 {"code":"unauthorized"} without credentials and
 // {"code":"invalid-credentials"} with bad ones; 403 {"code":"forbidden"}
 // for another user's photo without admin rights; 404 {"code":"not-found"};

@@ -33,6 +33,8 @@ type config struct {
 	memoryBudget    byteSize
 	memoryLimit     byteSize
 	keepVersions    int // photo.Options.KeepVersions
+	webhooks        stringList // -webhook URLs
+	webhookSecret   string     // -webhook-secret-file
 }
 
 // perUserWriteRate is -write-rate as httpadapter's per-principal limit,
@@ -87,6 +89,8 @@ Flags:
 	fs.IntVar(&c.keepVersions, "keep-versions", 5, "how many earlier `versions` of each user's photo to keep, listed, served and restorable (0 to 100; 0 removes a replaced photo at once)")
 	fs.Var(&c.memoryBudget, "memory-budget", memoryBudgetHelp)
 	fs.Var(&c.memoryLimit, "memory-limit", memoryLimitHelp)
+	fs.Var(&c.webhooks, "webhook", "`URL` to POST every photo change to (set, delete, restore) as signed JSON, through the same address policy as set-from-URL (-url-import-allow); repeatable")
+	fs.StringVar(&c.webhookSecret, "webhook-secret-file", "", "`file` holding the webhooks' HMAC-SHA256 secret (at least 16 bytes; surrounding white space trimmed); default: the "+webhookSecretEnv+" environment variable")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -108,6 +112,9 @@ Flags:
 	}
 	if c.keepVersions < 0 || c.keepVersions > 100 {
 		return nil, errors.New("photod: -keep-versions must be between 0 and 100")
+	}
+	if c.webhookSecret != "" && len(c.webhooks) == 0 {
+		return nil, errors.New("photod: -webhook-secret-file needs -webhook")
 	}
 	if c.janitorEvery < 0 {
 		return nil, errors.New("photod: -janitor-interval must not be negative")
@@ -149,5 +156,22 @@ func (p *prefixList) Set(v string) error {
 		return fmt.Errorf("%q has host bits set; did you mean %s?", v, pf.Masked())
 	}
 	*p = append(*p, pf)
+	return nil
+}
+
+// stringList is a repeatable flag of strings.
+type stringList []string
+
+// String implements flag.Value.
+func (l *stringList) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}
+
+// Set implements flag.Value.
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
 	return nil
 }

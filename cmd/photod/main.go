@@ -16,10 +16,38 @@
 //	GET /whoami       the bearer token's {"userId", "admin"}, or 401
 //	GET /demo-token   {"token", "userId"} in demo mode, else 204
 //
+// With -webhook URL (repeatable) every committed change of a photo is
+// POSTed to each URL as JSON:
+//
+//	{"id": "...", "type": "photo.set", "userId": "...", "versionId": "...",
+//	 "revision": 3, "time": "...", "photo": {"width", "height", "sourceType", "renditions"}}
+//
+// (types photo.set, photo.delete and photo.restore; no photo for a
+// delete), with the headers X-Photo-Event-Id (the body's id, the same on
+// every attempt), X-Photo-Timestamp (Unix seconds of the attempt) and
+// X-Photo-Signature: "sha256=" and the hex HMAC-SHA256 of the timestamp,
+// ".", and the body, keyed with the secret of -webhook-secret-file or of
+// the PHOTOD_WEBHOOK_SECRET environment variable (at least 16 bytes;
+// never logged). A receiver recomputes the signature, compares it in
+// constant time and refuses a timestamp a few minutes off its clock.
+// Requests go through the set-from-URL address policy (public addresses
+// and -url-import-allow networks only, checked when dialled, no
+// redirects). Each URL has its own queue of 1000 events (the oldest is
+// dropped, with a warning, when full) delivered in order; an attempt has
+// 10 seconds, and a network failure, a 5xx or a 429 is retried with
+// exponential backoff (1 s doubling to 1 min, jittered), at most 6
+// attempts; another status gives up at once. Delivery is at least once
+// while photod runs and the receiver answers within the attempts (a
+// retried event may arrive twice: deduplicate by id); an event whose
+// attempts ran out, one still queued 5 seconds into a shutdown, or one
+// lost with the process is not delivered, so a receiver that must not
+// miss a change compares revisions.
+//
 // It shuts down on SIGINT or SIGTERM: it stops accepting connections,
 // lets requests in flight (uploads among them) finish, then waits for
-// background URL imports, all within -shutdown-timeout. A second signal
-// ends it at once.
+// background URL imports, all within -shutdown-timeout, then for queued
+// webhook events, at most 5 seconds more. A second signal ends it at
+// once.
 package main
 
 import (
@@ -57,6 +85,9 @@ func main() {
 	}
 }
 
+// webhookDrain bounds how long a shutdown waits for queued webhook events.
+const webhookDrain = 5 * time.Second
+
 // demoUser is the user of the token photod makes when no -tokens file is
 // given.
 const demoUser = "demo"
@@ -75,8 +106,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mgr, err := photo.New(st.bucket, &photo.Options{Logger: log, MemoryBudget: int64(cfg.memoryBudget), KeepVersions: cfg.keepVersions})
+	popts := &photo.Options{Logger: log, MemoryBudget: int64(cfg.memoryBudget), KeepVersions: cfg.keepVersions}
+	var hooks *webhooks
+	if len(cfg.webhooks) > 0 {
+		secret, err := readWebhookSecret(cfg.webhookSecret, os.Getenv)
+		if err != nil {
+			return err
+		}
+		if hooks, err = newWebhooks(webhookSettings{urls: cfg.webhooks, secret: secret, allow: cfg.allow, log: log}); err != nil {
+			return err
+		}
+		popts.OnChange = hooks.onChange
+		log.Info("photod: posting photo changes to webhooks", "urls", len(cfg.webhooks))
+	}
+	mgr, err := photo.New(st.bucket, popts)
 	if err != nil {
+		hooks.shutdown(ctx)
 		return fmt.Errorf("photod: %w", err)
 	}
 	budget := mgr.Options().MemoryBudget
@@ -185,6 +230,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			failed = fmt.Errorf("photod: shutdown: %w", err)
 		}
 	}
+	// Then the webhook events queued, for a short while: a receiver that
+	// is down must not hold the shutdown up.
+	wctx, wcancel := context.WithTimeout(context.Background(), webhookDrain)
+	if err := hooks.shutdown(wctx); err != nil {
+		log.Warn("photod: "+err.Error(), "drain", webhookDrain)
+	}
+	wcancel()
 	stopJanitor()
 	wg.Wait()
 	if failed == nil {

@@ -2,6 +2,7 @@ package imaging
 
 import (
 	"image"
+	"image/color"
 
 	"github.com/anthonynsimon/bild/transform"
 
@@ -202,4 +203,49 @@ func (o orientation) uprightRGBA(pool *sched.Pool, m *image.RGBA) *image.RGBA {
 // rgbaPlane views m's pixels as a four-channel plane.
 func rgbaPlane(m *image.RGBA) plane {
 	return plane{pix: m.Pix, stride: m.Stride, w: m.Rect.Dx(), h: m.Rect.Dy(), ch: 4}
+}
+
+// Upright returns img, stored with EXIF orientation o, as it shows
+// upright. It copies nothing: the result reads img's pixels through the
+// transform, so it is valid while img is. Orientation 1 (and values out
+// of range) return img itself.
+func Upright(img image.Image, o int) image.Image {
+	t := orientationOf(o)
+	if t.identity() {
+		return img
+	}
+	return &uprightView{img: img, o: t}
+}
+
+// uprightView is an image seen through an orientation transform.
+type uprightView struct {
+	img image.Image
+	o   orientation
+}
+
+func (v *uprightView) ColorModel() color.Model { return v.img.ColorModel() }
+
+func (v *uprightView) Bounds() image.Rectangle {
+	b := v.img.Bounds()
+	w, h := v.o.storedSize(b.Dx(), b.Dy()) // the swap is its own inverse
+	return image.Rect(0, 0, w, h)
+}
+
+// At returns the stored pixel that shows at upright (x, y).
+func (v *uprightView) At(x, y int) color.Color {
+	b := v.img.Bounds()
+	if !(image.Point{x, y}.In(v.Bounds())) {
+		return v.img.ColorModel().Convert(color.Transparent)
+	}
+	a, c := x, y
+	if v.o.swap {
+		a, c = y, x
+	}
+	if v.o.flipX {
+		a = b.Dx() - 1 - a
+	}
+	if v.o.flipY {
+		c = b.Dy() - 1 - c
+	}
+	return v.img.At(b.Min.X+a, b.Min.Y+c)
 }

@@ -161,3 +161,35 @@ func TestUprightRGBAFromView(t *testing.T) {
 		}
 	}
 }
+
+// TestUprightView: the view of every orientation maps each upright pixel
+// to the stored pixel that storedRect, which the renderer crops with,
+// maps it to, and has the upright bounds.
+func TestUprightView(t *testing.T) {
+	const w, h = 5, 3
+	stored := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range stored.Pix {
+		stored.Pix[i] = uint8(10 * i)
+	}
+	for o := 1; o <= 8; o++ {
+		v := Upright(stored, o)
+		tr := orientationOf(o)
+		uw, uh := tr.storedSize(w, h)
+		if v.Bounds() != image.Rect(0, 0, uw, uh) {
+			t.Fatalf("orientation %d: bounds %v, want %dx%d", o, v.Bounds(), uw, uh)
+		}
+		for y := range uh {
+			for x := range uw {
+				// storedRect maps the upright pixel to the stored one.
+				r := tr.storedRect(image.Rect(x, y, x+1, y+1), uw, uh)
+				want := stored.GrayAt(r.Min.X, r.Min.Y).Y
+				if got := v.At(x, y).(color.Gray).Y; got != want {
+					t.Fatalf("orientation %d: upright (%d,%d) = %d, want stored (%d,%d) = %d", o, x, y, got, r.Min.X, r.Min.Y, want)
+				}
+			}
+		}
+	}
+	if Upright(stored, 1) != image.Image(stored) {
+		t.Error("orientation 1 is not the image itself")
+	}
+}

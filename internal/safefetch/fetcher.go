@@ -82,6 +82,8 @@ type Fetcher struct {
 	resolver     Resolver
 	dial         func(ctx context.Context, network, addr string) (net.Conn, error)
 	client       *http.Client
+	// poster is client without redirects, for Post.
+	poster *http.Client
 }
 
 // New returns a Fetcher configured by opts (nil for the defaults).
@@ -136,6 +138,10 @@ func New(opts *Options) *Fetcher {
 			MaxResponseHeaderBytes: 64 << 10,
 		},
 		CheckRedirect: f.checkRedirect,
+	}
+	f.poster = &http.Client{
+		Transport:     f.client.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return f
 }
