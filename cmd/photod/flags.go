@@ -32,7 +32,7 @@ type config struct {
 	writeWait       time.Duration // httpadapter.Options.WriteWait
 	memoryBudget    byteSize
 	memoryLimit     byteSize
-	keepVersions    int // photo.Options.KeepVersions
+	keepVersions    int        // photo.Options.KeepVersions
 	webhooks        stringList // -webhook URLs
 	webhookSecret   string     // -webhook-secret-file
 }
