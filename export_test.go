@@ -14,3 +14,7 @@ func OpenFileVersion(m *Manager, ctx context.Context, fileID string, n int) (io.
 	r, _, err := m.openFile(ctx, fileID, n)
 	return r, err
 }
+
+// DefaultCacheLen returns the number of default photos the Manager keeps
+// and what they count against Options.DefaultCacheBytes.
+func DefaultCacheLen(m *Manager) (int, int64) { return m.defaults.len() }
