@@ -586,6 +586,7 @@
       }
       if (!probe.body.profile || !probe.body.profile.is_custom_image) {
         render(null);
+        showDefault(probe.body.profile);
         return;
       }
       const res = await request("GET", profileImage(user));
@@ -612,6 +613,7 @@
     $("delete").disabled = !(p && p.versionId);
     $("f-error").hidden = true;
     $("renditions-title").hidden = true;
+    hideDefault();
     if (!has) return;
     const st = $("f-status");
     st.textContent = p.status || "ready";
@@ -648,6 +650,7 @@
       im.dataset.width = x.width;
       im.dataset.height = x.height;
       im.decoding = "async";
+      drawPlaceholder(im, p.placeholder);
       const cap = document.createElement("figcaption");
       const strong = document.createElement("strong");
       strong.textContent = `${x.size}`;
@@ -673,6 +676,61 @@
     render(null);
     notify(`${user}'s photo was deleted.`);
   });
+
+  // ------------------------------------- default photo and placeholders
+
+  // Every user without a photo has a default one (an identicon, or the
+  // initials of a display name the host knows), which users.profile.get
+  // links to with is_custom_image false. A photo's profile-image body
+  // carries a placeholder: a ThumbHash of about 30 characters that
+  // thumbhash.js decodes into a blurred preview, shown while the
+  // renditions load.
+
+  // The decoder is an ES module; it is asked for once, at start, so that
+  // it is there before the first renditions are.
+  const thumbhash = import("/ui/thumbhash.js").catch((err) => {
+    console.warn("thumbhash.js did not load; no placeholders", err);
+    return null;
+  });
+
+  // showDefault shows the default photo of a users.profile.get profile
+  // without a custom image (nothing when the server has defaults off).
+  function showDefault(profile) {
+    const url = profile && (profile.image_192 || profile.image_72);
+    if (!url) return;
+    $("default-img").src = url;
+    $("default-photo").hidden = false;
+  }
+
+  function hideDefault() {
+    $("default-photo").hidden = true;
+    $("default-img").removeAttribute("src");
+  }
+
+  // drawPlaceholder paints hash behind img until img has loaded: as its
+  // background, a PNG data URL of the decoded hash, stretched to its box.
+  async function drawPlaceholder(img, hash) {
+    if (!hash) return;
+    const mod = await thumbhash;
+    if (!mod || img.complete && img.naturalWidth > 0) return;
+    let url;
+    try {
+      url = mod.toDataURL(hash);
+    } catch (err) {
+      console.warn("a malformed placeholder", hash, err);
+      return;
+    }
+    const clear = () => {
+      img.classList.remove("placeholder");
+      img.style.backgroundImage = "";
+      img.dataset.placeholder = "cleared";
+    };
+    img.classList.add("placeholder");
+    img.style.backgroundImage = `url("${url}")`;
+    img.dataset.placeholder = "drawn";
+    img.addEventListener("load", clear, { once: true });
+    if (img.complete && img.naturalWidth > 0) clear();
+  }
 
   // --------------------------------------------------------------- tabs
 
