@@ -153,9 +153,14 @@ func TestDefaultPhotoRoute(t *testing.T) {
 			})
 			// The default URL keeps serving once the user has a photo; the
 			// dialects just stop linking to it.
-			e.setPhoto(t, "alice", jpegImage(t, 80, 80))
+			p := e.setPhoto(t, "alice", jpegImage(t, 80, 80))
 			if _, res := e.fetchImage(t, e.URL+defaultPath("alice", "200")); res.Header.Get("ETag") != etag {
 				t.Error("setting a photo changed the default")
+			}
+			// The placeholder is stored with the photo in this store.
+			res, body := e.do(t, http.MethodGet, fmt.Sprintf(piPath, "alice"), withAuth(bearerAlice, nil), nil, false)
+			if got := decodeJSON[imageBody](t, body); res.StatusCode != http.StatusOK || got.Placeholder == "" || got.Placeholder != p.Placeholder {
+				t.Errorf("profile-image GET: %d, placeholder %q, want %q", res.StatusCode, got.Placeholder, p.Placeholder)
 			}
 		})
 	}

@@ -140,6 +140,11 @@ func TestBrowserDefaultAndPlaceholder(t *testing.T) {
 		return imgs.length > 0 && imgs.every((im) => im.complete && im.naturalWidth > 0 &&
 			im.dataset.placeholder === "cleared" && im.style.backgroundImage === "");
 	})()`)
+	// Deleting the photo brings the default back.
+	do(t, ctx, "deleting the photo", chromedp.Click(chromedp.CSS("#delete")))
+	waitFor(t, ctx, "the default photo again", `document.querySelectorAll("#renditions img").length === 0 &&
+		!document.getElementById("default-photo").hidden && document.getElementById("default-img").complete &&
+		document.getElementById("default-img").naturalWidth === 192`)
 	if errs := console.list(); len(errs) > 0 {
 		t.Errorf("the console has errors: %q", errs)
 	}

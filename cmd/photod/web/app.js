@@ -674,6 +674,7 @@
     }
     pollSeq++;
     render(null);
+    loadCurrent(); // the default photo
     notify(`${user}'s photo was deleted.`);
   });
 
