@@ -40,8 +40,9 @@ const defaultCacheBytes = 8 << 20
 // only on the user ID, the display name's initials, the size and the
 // drawing's version, and so does its ETag: URLs serving it are stable and
 // cacheable, and change content only when the display name (or a release's
-// drawing) does. Built-in defaults are PNG. The Blob's ModTime is zero;
-// the caller must Close it.
+// drawing) does. Built-in defaults are PNG, drawn at least 8 pixels a side
+// (the Rendition's Width and Height say so for a smaller size). The Blob's
+// ModTime is zero; the caller must Close it.
 func (m *Manager) Default(ctx context.Context, userID string, size int) (*Blob, error) {
 	if err := checkUserID(userID); err != nil {
 		return nil, err
