@@ -696,16 +696,27 @@
 
   // showDefault shows the default photo of a users.profile.get profile
   // without a custom image (nothing when the server has defaults off).
+  // The <img> exists only while shown, so that the page never holds an
+  // image without a source.
   function showDefault(profile) {
     const url = profile && (profile.image_192 || profile.image_72);
     if (!url) return;
-    $("default-img").src = url;
+    let im = $("default-img");
+    if (!im) {
+      im = document.createElement("img");
+      im.id = "default-img";
+      im.alt = "The default photo";
+      im.width = im.height = 96;
+      $("default-photo").prepend(im);
+    }
+    im.src = url;
     $("default-photo").hidden = false;
   }
 
   function hideDefault() {
     $("default-photo").hidden = true;
-    $("default-img").removeAttribute("src");
+    const im = $("default-img");
+    if (im) im.remove();
   }
 
   // drawPlaceholder paints hash behind img until img has loaded: as its
