@@ -78,6 +78,9 @@ func (o *Options) fill() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.DefaultCacheBytes == 0 {
+		o.DefaultCacheBytes = defaultCacheBytes
+	}
 	return nil
 }
 

@@ -117,6 +117,17 @@
 // users.setPhoto, a profile-image resource and the resumable upload), and
 // cmd/photod serves it.
 //
+// # Default photos and placeholders
+//
+// A user without a photo still has one to show: Default draws an
+// identicon from the user ID, or the initials of the name
+// Options.DisplayName returns (Options.DefaultImage draws the host's own;
+// Options.NoDefaultPhoto turns them off). Defaults are drawn on demand,
+// cached in memory within Options.DefaultCacheBytes and never stored.
+// Every photo Set stores a placeholder (Photo.Placeholder): a ThumbHash of
+// its smallest rendition, a string of about 30 characters from which a
+// page draws a blurred preview while the renditions load.
+//
 // # Imports
 //
 // Setting a photo from a URL takes a while, and clients are told so:

@@ -236,3 +236,28 @@ func ExampleManager_Sweep() {
 	// Output:
 	// 0 <nil>
 }
+
+func ExampleManager_Default() {
+	ctx := context.Background()
+	names := map[string]string{"bob": "Bob Marley"}
+	m, _ := photo.New(storage.NewBucket(memstore.New()), &photo.Options{
+		Sizes: []int{64, 200},
+		// Initials for users the host knows; identicons for the others.
+		DisplayName: func(_ context.Context, userID string) (string, error) { return names[userID], nil },
+	})
+	for _, user := range []string{"alice", "bob"} {
+		b, err := m.Default(ctx, user, 64) // whether or not the user has a photo
+		if err != nil {
+			panic(err)
+		}
+		cfg, _, _ := image.DecodeConfig(b)
+		b.Close()
+		fmt.Println(user, b.Rendition.ContentType, cfg.Width, cfg.Height)
+	}
+	p, _ := m.Set(ctx, "alice", bytes.NewReader(sampleJPEG(300, 200)), nil)
+	fmt.Println(len(p.Placeholder) > 20) // a ThumbHash to draw while renditions load
+	// Output:
+	// alice image/png 64 64
+	// bob image/png 64 64
+	// true
+}

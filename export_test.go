@@ -24,3 +24,7 @@ func WaitEvents(m *Manager) {
 
 // TestdataDir is testdataDir for the tests of package photo_test.
 var TestdataDir = testdataDir
+
+// DefaultCacheLen returns the number of default photos the Manager keeps
+// and what they count against Options.DefaultCacheBytes.
+func DefaultCacheLen(m *Manager) (int, int64) { return m.defaults.len() }

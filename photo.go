@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/profilephoto/photo/internal/avatar"
 	"github.com/profilephoto/photo/internal/sched"
 	"github.com/profilephoto/photo/storage"
 )
@@ -53,6 +54,9 @@ type Manager struct {
 	versions *versionCache
 	// events delivers to Options.OnChange.
 	events *notifier
+	// defaults caches encoded default photos; avatars encodes them.
+	defaults *defaultCache
+	avatars  avatar.Encoder
 }
 
 // New returns a Manager that keeps photos in b. Options that are out of
@@ -83,7 +87,8 @@ func New(b *storage.Bucket, opts *Options) (*Manager, error) {
 		now:             o.Now,
 	}
 	return &Manager{bucket: b, opts: o, cfg: c, gate: newGate(o.MemoryBudget, o.MaxConcurrent), cpu: sched.New(runtime.GOMAXPROCS(0)),
-		versions: newVersionCache(defaultVersionCacheEntries), events: newNotifier(o.OnChange, o.EventQueue, o.Logger)}, nil
+		versions: newVersionCache(defaultVersionCacheEntries), events: newNotifier(o.OnChange, o.EventQueue, o.Logger),
+		defaults: newDefaultCache(o.DefaultCacheBytes)}, nil
 }
 
 // Options returns the options in force, every default filled in (Quotas'
@@ -224,6 +229,29 @@ type Options struct {
 	// EventQueue bounds how many events wait for OnChange; zero means
 	// 1024.
 	EventQueue int
+	// DisplayName, when set, returns a user's display name for the
+	// default photo (see Manager.Default), which then shows the name's
+	// initials instead of an identicon; "" (an unknown user) and names
+	// whose initials the bundled font cannot draw get the identicon. It
+	// is called on every Default, so it should be quick (a host's own
+	// cache); an error fails Default. Nil means identicons for everyone.
+	DisplayName func(ctx context.Context, userID string) (string, error)
+	// NoDefaultPhoto turns default photos off: Default returns ErrNotFound
+	// (and the adapter's dialects answer as for a user without a photo).
+	// Default false: every user has a default photo.
+	NoDefaultPhoto bool
+	// DefaultImage, when set, draws the default photo instead of the
+	// built-in identicon or initials, for the user, the display name
+	// (DisplayName's answer, "" without it) and the size in pixels. An
+	// image that is not size x size is scaled to it. It must draw the
+	// same image for the same arguments: the result is cached and its
+	// ETag is a hash of the encoded bytes (JPEG when the image's Opaque
+	// method says so, else PNG). Nil means the built-in drawing.
+	DefaultImage func(ctx context.Context, userID, displayName string, size int) (image.Image, error)
+	// DefaultCacheBytes bounds the memory that encoded default photos
+	// kept for reuse may take, least recently used first out; zero means
+	// 8 MiB (some tens of thousands of identicons), negative keeps none.
+	DefaultCacheBytes int64
 }
 
 // Event is a committed change of a user's photo, as Options.OnChange
@@ -329,6 +357,12 @@ type Photo struct {
 	// photo's: pass it to Restore or Delete as IfRevision. Nil when none
 	// is kept.
 	History []Photo
+	// Placeholder is a ThumbHash of the photo (of its smallest rendition):
+	// 23 to 34 characters of standard base64 without padding that a page
+	// decodes into a blurred preview, with its average colour, aspect
+	// ratio and transparency, to show while the renditions load. Empty
+	// for photos set before placeholders existed.
+	Placeholder string
 }
 
 // Rendition describes one stored image of a photo.

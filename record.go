@@ -92,6 +92,9 @@ type version struct {
 	Source     *storedSource `json:"source,omitempty"`
 	Original   blob          `json:"original"`
 	Renditions []blob        `json:"renditions"`
+	// Placeholder is the ThumbHash of the smallest rendition (string
+	// form); absent from versions written before placeholders.
+	Placeholder string `json:"placeholder,omitempty"`
 }
 
 type storedCrop struct {
@@ -192,6 +195,7 @@ func (v *version) describe(p *Photo) {
 		p.SourceFileID, p.SourceFileVersion = v.Source.FileID, v.Source.Version
 	}
 	p.Created = v.Created
+	p.Placeholder = v.Placeholder
 	p.Original = v.Original.rendition()
 	for _, b := range v.Renditions {
 		p.Renditions = append(p.Renditions, b.rendition())

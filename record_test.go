@@ -38,6 +38,23 @@ func TestRecordFormats(t *testing.T) {
 		t.Errorf("an old record: %s rev %d, ImportError (-want +got):\n%s", p.Status, p.Revision, diff)
 	}
 
+	// A version written before placeholders reads with none; one written
+	// since keeps its own.
+	const ver = `"id":"abcdefghijklmnop","prefix":"p/","sourceType":"image/jpeg","width":8,"height":8,"bytes":9,"created":"2020-01-01T00:00:00Z","original":{"name":"original.jpg","size":0,"width":8,"height":8,"contentType":"image/jpeg","bytes":9,"etag":"e"},"renditions":[]`
+	for user, c := range map[string]struct{ json, want string }{
+		"before": {`{"v":1,"userId":"before","revision":1,"current":{` + ver + `},"updated":"2020-01-01T00:00:00Z"}`, ""},
+		"since":  {`{"v":1,"userId":"since","revision":1,"current":{` + ver + `,"placeholder":"1QcSHQRnh493V4dIh4eXh1h4kJUI"},"updated":"2020-01-01T00:00:00Z"}`, "1QcSHQRnh493V4dIh4eXh1h4kJUI"},
+	} {
+		put(user, c.json)
+		p, err := m.Get(ctx, user)
+		if err != nil {
+			t.Fatalf("%s: %v", user, err)
+		}
+		if p.VersionID != "abcdefghijklmnop" || p.Placeholder != c.want {
+			t.Errorf("%s: version %q placeholder %q, want %q", user, p.VersionID, p.Placeholder, c.want)
+		}
+	}
+
 	put("newer", `{"v":2,"userId":"newer","revision":1,"updated":"2020-01-01T00:00:00Z"}`)
 	if _, err := m.Get(ctx, "newer"); err == nil || CodeOf(err) != "" || !strings.Contains(err.Error(), "newer version") {
 		t.Errorf("a record of a newer release: %v, want a failure naming it", err)

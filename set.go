@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"image"
 	"io"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/profilephoto/photo/internal/imaging"
 	"github.com/profilephoto/photo/internal/imgcheck"
+	"github.com/profilephoto/photo/internal/thumbhash"
 	"github.com/profilephoto/photo/storage"
 )
 
@@ -73,6 +75,10 @@ func (m *Manager) set(ctx context.Context, userID string, r io.Reader, opts *Set
 		Bytes:      src.bytes,
 		Created:    m.cfg.now().UTC(),
 		Source:     args.source,
+		// The placeholder comes from the smallest rendition's pixels as
+		// rendered (no decode): a few microseconds at 24 px. A photo
+		// without one (an image thumbhash cannot hash) simply has none.
+		Placeholder: placeholderOf(res.Smallest),
 	}
 	if c := o.Crop; c != nil {
 		v.Crop = &storedCrop{X: c.X, Y: c.Y, Size: c.Size}
@@ -102,6 +108,19 @@ func (m *Manager) set(ctx context.Context, userID string, r io.Reader, opts *Set
 	m.notify(eventSet, rec, nil)
 	m.dropUnreferenced(ctx, prev, rec)
 	return m.photo(rec), nil
+}
+
+// placeholderOf returns the ThumbHash of m in its string form, or "" for
+// a nil or empty image.
+func placeholderOf(m image.Image) string {
+	if m == nil {
+		return ""
+	}
+	s, err := thumbhash.EncodeToString(m)
+	if err != nil {
+		return ""
+	}
+	return s
 }
 
 // rendered is what render found out about an upload.

@@ -157,6 +157,8 @@ type Service interface {
 	SetFromUpload(ctx context.Context, userID, key string, opts *photo.SetOptions) (*photo.Photo, error)
 	// OpenRendition opens the bytes of one size of a version.
 	OpenRendition(ctx context.Context, userID, versionID string, size int) (*photo.Blob, error)
+	// Default opens the default photo of a user at one size.
+	Default(ctx context.Context, userID string, size int) (*photo.Blob, error)
 	// CreateFile stores an image as version 1 of a new file.
 	CreateFile(ctx context.Context, owner, name string, r io.Reader) (*photo.File, error)
 	// AddFileVersion stores an image as a file's next version.
@@ -187,6 +189,7 @@ type Handler struct {
 	svc      Service
 	maxBytes int64 // the Service's Limits.MaxBytes: the largest file
 	sizes    []int // the Service's Sizes and OnDemandSizes, ascending
+	defaults bool  // the Service draws default photos (not NoDefaultPhoto)
 	opts     Options
 	base     *url.URL // parsed Options.BaseURL, or nil
 	log      *slog.Logger
@@ -213,7 +216,7 @@ func New(svc Service, opts *Options) (*Handler, error) {
 		return nil, errors.New("httpadapter: New: the Service has no sizes")
 	}
 	slices.Sort(sizes)
-	h := &Handler{svc: svc, maxBytes: lib.Limits.MaxBytes, sizes: slices.Compact(sizes), mux: http.NewServeMux()}
+	h := &Handler{svc: svc, maxBytes: lib.Limits.MaxBytes, sizes: slices.Compact(sizes), defaults: !lib.NoDefaultPhoto, mux: http.NewServeMux()}
 	if opts != nil {
 		h.opts = *opts
 	}

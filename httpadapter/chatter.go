@@ -30,8 +30,13 @@ import (
 //
 // Decisions the document leaves open:
 //   - POST answers 201 Created with the Photo body, as Salesforce does.
-//   - GET of a user without a photo is 404 NOT_FOUND: there is no default
-//     photo to point at.
+//   - GET of a user without a photo answers 200 with the URLs of the
+//     default photo (/photos/{userId}/default/{size}), as Salesforce
+//     answers with its default silhouette, and no photoVersionId: the
+//     default is no version of the user's photo, and a client that caches
+//     by photoVersionId must not take it for one. The email URLs are the
+//     same public URLs (a default needs no signature). With the library's
+//     NoDefaultPhoto it is 404 NOT_FOUND.
 //   - DELETE answers 204 whether or not there was a photo: afterwards the
 //     user has none either way, as Salesforce's reset to the default photo.
 //   - The email URLs are signed and expire after Options.EmailURLTTL (30
@@ -78,7 +83,7 @@ type chatterPhoto struct {
 	FullEmailPhotoURL     string `json:"fullEmailPhotoUrl"`
 	LargePhotoURL         string `json:"largePhotoUrl"`
 	MediumPhotoURL        string `json:"mediumPhotoUrl"`
-	PhotoVersionID        string `json:"photoVersionId"`
+	PhotoVersionID        string `json:"photoVersionId,omitempty"`
 	SmallPhotoURL         string `json:"smallPhotoUrl"`
 	StandardEmailPhotoURL string `json:"standardEmailPhotoUrl"`
 	URL                   string `json:"url"`
@@ -166,6 +171,20 @@ func (h *Handler) chatterPhotoBody(r *http.Request, userID string, p *photo.Phot
 	}
 }
 
+// chatterDefaultBody is the Photo body of a user without a photo: the
+// default photo's URLs and no photoVersionId.
+func (h *Handler) chatterDefaultBody(r *http.Request, userID string) chatterPhoto {
+	small, medium, large := h.servedSize(chatterSmall), h.servedSize(chatterMedium), h.servedSize(chatterLarge)
+	return chatterPhoto{
+		FullEmailPhotoURL:     h.defaultURL(r, userID, large),
+		LargePhotoURL:         h.defaultURL(r, userID, large),
+		MediumPhotoURL:        h.defaultURL(r, userID, medium),
+		SmallPhotoURL:         h.defaultURL(r, userID, small),
+		StandardEmailPhotoURL: h.defaultURL(r, userID, small),
+		URL:                   h.chatterResourceURL(r, userID),
+	}
+}
+
 // chatterGet answers the user's Photo; public unless Options.PrivateReads.
 func (h *Handler) chatterGet(w http.ResponseWriter, r *http.Request) error {
 	_, userID, err := h.chatterBegin(r, reader)
@@ -173,9 +192,17 @@ func (h *Handler) chatterGet(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p, err := h.svc.Get(r.Context(), userID)
-	// A user whose first URL import still downloads has no photo yet.
-	if errors.Is(err, photo.ErrNotFound) || photo.CodeOf(err) == photo.CodeBadUserID || (err == nil && p.VersionID == "") {
+	if photo.CodeOf(err) == photo.CodeBadUserID {
 		return fail(kNotFound, "", "the user has no photo")
+	}
+	// A user whose first URL import still downloads has no photo yet.
+	if errors.Is(err, photo.ErrNotFound) || (err == nil && p.VersionID == "") {
+		if !h.defaults {
+			return fail(kNotFound, "", "the user has no photo")
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		writeJSON(w, http.StatusOK, h.chatterDefaultBody(r, userID))
+		return nil
 	}
 	if err != nil {
 		return err

@@ -117,7 +117,7 @@ func TestChatterPhoto(t *testing.T) {
 		part{Name: "json", FileName: "blob", ContentType: "application/json", Data: []byte(`{"cropSize":90,"cropX":3,"cropY":4}`)},
 		filePart("fileUpload", "me.jpg", "image/jpeg", img))
 	runTests(t, e, []httpTest{
-		{Name: "GET before any photo", URL: chatterPath("alice"), Code: http.StatusNotFound, Check: wantChatterError("NOT_FOUND")},
+		{Name: "GET before any photo", URL: chatterPath("alice"), Code: http.StatusOK, Check: checkDefaultPhotoBody(e, "alice", e.URL+chatterPath("alice"))},
 		{
 			Name: "POST multipart", Method: http.MethodPost, URL: chatterPath("alice"), ReqHeader: hdr, ReqBody: body,
 			Code: http.StatusCreated, Check: checkPhotoBody(e, "alice", e.URL+chatterPath("alice")),
@@ -143,7 +143,7 @@ func TestChatterPhoto(t *testing.T) {
 			Code: http.StatusCreated, Check: wantCrop(e, "alice", &photo.Crop{X: 5, Y: 6, Size: 70}),
 		},
 		{Name: "DELETE", Method: http.MethodDelete, URL: chatterPath("alice"), ReqHeader: withAuth(bearerAlice, nil), Code: http.StatusNoContent},
-		{Name: "GET after DELETE", URL: chatterPath("alice"), Code: http.StatusNotFound, Check: wantChatterError("NOT_FOUND")},
+		{Name: "GET after DELETE", URL: chatterPath("alice"), Code: http.StatusOK, Check: checkDefaultPhotoBody(e, "alice", e.URL+chatterPath("alice"))},
 		{Name: "DELETE again", Method: http.MethodDelete, URL: chatterPath("me"), ReqHeader: withAuth(bearerAlice, nil), Code: http.StatusNoContent},
 	})
 }
@@ -175,7 +175,7 @@ func TestChatterCommunity(t *testing.T) {
 		{Name: "GET the same photo outside the community", URL: chatterPath("bob"), Code: http.StatusOK, Check: checkPhotoBody(e, "bob", e.URL+chatterPath("bob"))},
 		{Name: "DELETE other", Method: http.MethodDelete, URL: communityPath("0DB1", "bob"), ReqHeader: withAuth(bearerAlice, nil), Code: http.StatusForbidden, Check: wantChatterError("INSUFFICIENT_ACCESS")},
 		{Name: "DELETE", Method: http.MethodDelete, URL: communityPath("0DB1", "bob"), ReqHeader: withAuth(bearerBob, nil), Code: http.StatusNoContent},
-		{Name: "GET after DELETE", URL: communityPath("0DB1", "bob"), Code: http.StatusNotFound},
+		{Name: "GET after DELETE", URL: communityPath("0DB1", "bob"), Code: http.StatusOK, Check: checkDefaultPhotoBody(e, "bob", e.URL+communityPath("0DB1", "bob"))},
 	})
 }
 

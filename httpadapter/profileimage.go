@@ -81,6 +81,9 @@ type imageBody struct {
 	MimeType string `json:"mimeType,omitempty"`
 	// Renditions are every square rendition, ascending.
 	Renditions []renditionBody `json:"renditions,omitempty"`
+	// Placeholder is the photo's ThumbHash (base64) to draw while the
+	// renditions load.
+	Placeholder string `json:"placeholder,omitempty"`
 	// Original is the normalised original (upright, metadata stripped).
 	Original *renditionBody `json:"original,omitempty"`
 	// Error says why the last import failed, when Status is failed.
@@ -111,6 +114,7 @@ func (h *Handler) newImageBody(r *http.Request, p *photo.Photo) *imageBody {
 				Width: x.Width, Height: x.Height, MimeType: x.ContentType}
 		}
 		b.VersionID = p.VersionID
+		b.Placeholder = p.Placeholder
 		b.Renditions = make([]renditionBody, 0, len(p.Renditions))
 		for _, x := range p.Renditions {
 			b.Renditions = append(b.Renditions, rb(x))

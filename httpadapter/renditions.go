@@ -16,6 +16,7 @@ import (
 //
 //	GET /photos/{userId}/{versionId}/{size}  the bytes, immutable
 //	GET /photos/{userId}/{size}              302 to the current version
+//	GET /photos/{userId}/default/{size}      the user's default photo
 //
 // size is one of the Service's Sizes or OnDemandSizes, written as a plain
 // decimal integer, or "original" for the normalised original. The
@@ -34,6 +35,14 @@ const (
 	// cacheCurrentPrivate is cacheCurrent for a response that needed
 	// credentials.
 	cacheCurrentPrivate = "private, max-age=60"
+	// cacheDefault: a default photo's URL is stable and its bytes change
+	// only when the host's display name for the user does (its initials)
+	// or a release changes the drawing; setting or deleting a photo does
+	// not change it, only whether the dialects link to it. An hour of
+	// reuse keeps pages full of defaults from asking again and again,
+	// and bounds how long a renamed user's old initials show; after that
+	// the strong ETag makes the revalidation a cheap 304. Not immutable.
+	cacheDefault = "public, max-age=3600"
 	// cacheNone: answers that must not outlive the state they describe
 	// (a 404 before the first upload).
 	cacheNone = "no-cache"
@@ -46,6 +55,7 @@ func (h *Handler) renditionRoutes() []route {
 	return []route{
 		{"GET /photos/{userId}/{versionId}/{size}", 0, h.serveRendition},
 		{"GET /photos/{userId}/{size}", 0, h.redirectCurrent},
+		{"GET /photos/{userId}/default/{size}", 0, h.serveDefault},
 	}
 }
 
@@ -103,6 +113,11 @@ func (h *Handler) renditionURL(r *http.Request, userID, versionID string, size i
 	return h.baseURL(r) + "/photos/" + pathSegment(userID) + "/" + pathSegment(versionID) + "/" + sizeSegment(size)
 }
 
+// defaultURL returns the absolute URL of userID's default photo at size.
+func (h *Handler) defaultURL(r *http.Request, userID string, size int) string {
+	return h.baseURL(r) + "/photos/" + pathSegment(userID) + "/default/" + strconv.Itoa(size)
+}
+
 // currentURL returns the absolute URL that redirects to the current
 // version of userID's photo at size.
 func (h *Handler) currentURL(r *http.Request, userID string, size int) string {
@@ -154,6 +169,53 @@ func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) error {
 		// b.ReadSeekCloser, not b: the store's reader may have a WriteTo.
 		if _, err := io.Copy(w, b.ReadSeekCloser); err != nil {
 			h.log.DebugContext(r.Context(), "httpadapter: serving a rendition ended early", "err", err)
+		}
+	}
+	return nil
+}
+
+// serveDefault serves a user's default photo. Like rendition bytes it is
+// public, whatever Options.PrivateReads says (an email client fetches it
+// without credentials): it shows no more than the initials of the host's
+// display name. It answers If-None-Match (304), Range and HEAD, and 404
+// for a size that is not served, the "original" (a default has none) and
+// when the Service draws no defaults.
+func (h *Handler) serveDefault(w http.ResponseWriter, r *http.Request) error {
+	seg := r.PathValue("size")
+	size, ok := h.parseSize(seg)
+	if !ok || seg == sizeOriginal {
+		return fail(kNotFound, "", "there is no default photo of that size")
+	}
+	b, err := h.svc.Default(r.Context(), r.PathValue("userId"), size)
+	if photo.CodeOf(err) == photo.CodeBadUserID {
+		err = fail(kNotFound, "", "")
+	}
+	if err != nil {
+		w.Header().Set("Cache-Control", cacheNone)
+		return err
+	}
+	defer b.Close()
+	hd := w.Header()
+	etag := strconv.Quote(b.Rendition.ETag)
+	hd.Set("Content-Type", b.Rendition.ContentType)
+	hd.Set("ETag", etag)
+	hd.Set("Cache-Control", cacheDefault)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	if !plainRequest(r) {
+		http.ServeContent(&rangeErrorWriter{ResponseWriter: w, h: h, r: r, size: b.Rendition.Bytes}, withoutEmptySuffixRanges(r), "", b.ModTime, b)
+		return nil
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagListed(inm, etag) {
+		hd.Del("Content-Type")
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	hd.Set("Accept-Ranges", "bytes")
+	hd.Set("Content-Length", strconv.FormatInt(b.Rendition.Bytes, 10))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		if _, err := io.Copy(w, b.ReadSeekCloser); err != nil {
+			h.log.DebugContext(r.Context(), "httpadapter: serving a default photo ended early", "err", err)
 		}
 	}
 	return nil

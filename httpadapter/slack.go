@@ -28,6 +28,12 @@ import (
 //   - users.deletePhoto without a photo is ok: afterwards there is none.
 //   - An optional user argument, which Slack does not have, lets an admin
 //     set or delete another user's photo (others get access_denied).
+//   - users.profile.get of a user without a photo answers the default
+//     photo's URLs (/photos/{userId}/default/{size}) as image_24 ...
+//     image_1024, with is_custom_image false and no image_original or
+//     avatar_hash, as Slack does for its default avatars (nothing with the
+//     library's NoDefaultPhoto). A photo's profile has image_placeholder,
+//     its ThumbHash (base64), a field Slack's clients ignore.
 //   - users.profile.get takes Slack's optional user argument: any caller
 //     with a valid token may read any user's profile, as in Slack (photo
 //     metadata is public in the other dialects too).
@@ -175,6 +181,13 @@ func (h *Handler) slackProfileGet(w http.ResponseWriter, r *http.Request) error 
 			profile["image_"+strconv.Itoa(s)] = h.renditionURL(r, target, p.VersionID, h.servedSize(s))
 		}
 		profile["image_original"] = h.renditionURL(r, target, p.VersionID, 0)
+		if p.Placeholder != "" {
+			profile["image_placeholder"] = p.Placeholder
+		}
+	} else if h.defaults {
+		for _, s := range slackSizes {
+			profile["image_"+strconv.Itoa(s)] = h.defaultURL(r, target, h.servedSize(s))
+		}
 	}
 	slackOK(w, map[string]any{"profile": profile})
 	return nil

@@ -162,10 +162,18 @@ func TestSlackProfileGet(t *testing.T) {
 	p := e.setPhoto(t, "alice", jpegImage(t, 300, 200))
 	wantProfile := func(user string, p *photo.Photo) string {
 		if p == nil {
-			return `{"ok":true,"profile":{"is_custom_image":false}}`
+			prof := map[string]any{"is_custom_image": false}
+			for _, s := range []int{24, 32, 48, 72, 192, 512, 1024} {
+				prof["image_"+strconv.Itoa(s)] = e.URL + defaultPath(user, strconv.Itoa(s))
+			}
+			b, _ := json.Marshal(map[string]any{"ok": true, "profile": prof})
+			return string(b)
+		}
+		if p.Placeholder == "" {
+			t.Fatal("the photo has no placeholder")
 		}
 		prof := map[string]any{"is_custom_image": true, "avatar_hash": p.VersionID,
-			"image_original": e.URL + versionedPath(user, p.VersionID, "original")}
+			"image_original": e.URL + versionedPath(user, p.VersionID, "original"), "image_placeholder": p.Placeholder}
 		for _, s := range []int{24, 32, 48, 72, 192, 512, 1024} {
 			prof["image_"+strconv.Itoa(s)] = e.URL + versionedPath(user, p.VersionID, strconv.Itoa(s))
 		}

@@ -165,6 +165,11 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("%s: %d", a, r.status)
 			}
 		}
+		// The placeholder decoder, an ES module, comes from internal/thumbhash.
+		if r := c.do("GET", "/ui/thumbhash.js", "", nil, nil); r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/javascript") ||
+			!bytes.Contains(r.body, []byte("export function toDataURL")) {
+			t.Errorf("/ui/thumbhash.js: %d %s", r.status, r.header.Get("Content-Type"))
+		}
 		if r := c.do("GET", "/ui/nothing.js", "", nil, nil); r.status != 404 {
 			t.Errorf("a missing asset: %d", r.status)
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/profilephoto/photo/httpadapter"
+	"github.com/profilephoto/photo/internal/thumbhash"
 )
 
 //go:embed web
@@ -54,6 +55,10 @@ func loadAssets() (map[string]asset, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The placeholder decoder lives beside its Go encoder; the page loads
+	// it from here.
+	sum := sha256.Sum256(thumbhash.Script)
+	out["thumbhash.js"] = asset{body: thumbhash.Script, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, contentType: mime.TypeByExtension(".js")}
 	if _, ok := out["index.html"]; !ok {
 		return nil, errors.New("photod: the embedded page has no index.html")
 	}

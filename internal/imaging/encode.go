@@ -12,8 +12,10 @@ import (
 
 // finish turns the resampled planes of one output upright, wraps them in
 // the image type its encoder reads fastest and encodes it.
-func finish(ras *raster, o orientation, planes []plane, out output, bg color.NRGBA, quality int) (Encoded, error) {
+// It also returns the image it encoded.
+func finish(ras *raster, o orientation, planes []plane, out output, bg color.NRGBA, quality int) (Encoded, image.Image, error) {
 	e := Encoded{Size: out.size, Width: out.w, Height: out.h}
+	var m image.Image
 	rect := image.Rect(0, 0, out.w, out.h)
 	var err error
 	switch ras.kind {
@@ -22,7 +24,7 @@ func finish(ras *raster, o orientation, planes []plane, out output, bg color.NRG
 		if cb.stride != cr.stride {
 			cb, cr = compact(cb), compact(cr)
 		}
-		m := &image.YCbCr{
+		m = &image.YCbCr{
 			Y: y.pix, Cb: cb.pix, Cr: cr.pix, YStride: y.stride, CStride: cb.stride,
 			SubsampleRatio: image.YCbCrSubsampleRatio420, Rect: rect,
 		}
@@ -30,20 +32,24 @@ func finish(ras *raster, o orientation, planes []plane, out output, bg color.NRG
 		e.Data, err = encodeJPEG(m, quality)
 	case kindGray:
 		y := o.upright(ras.pool, planes[0])
+		m = &image.Gray{Pix: y.pix, Stride: y.stride, Rect: rect}
 		e.ContentType = "image/jpeg"
-		e.Data, err = encodeJPEG(&image.Gray{Pix: y.pix, Stride: y.stride, Rect: rect}, quality)
+		e.Data, err = encodeJPEG(m, quality)
 	default:
 		p := planes[0]
-		m := o.uprightRGBA(ras.pool, &image.RGBA{Pix: p.pix, Stride: p.stride, Rect: image.Rect(0, 0, p.w, p.h)})
+		rgba := o.uprightRGBA(ras.pool, &image.RGBA{Pix: p.pix, Stride: p.stride, Rect: image.Rect(0, 0, p.w, p.h)})
 		if ras.alpha {
+			n := unpremultiply(rgba)
+			m = n
 			e.ContentType = "image/png"
-			e.Data, err = encodePNG(unpremultiply(m))
+			e.Data, err = encodePNG(n)
 		} else {
+			m = over(rgba, bg)
 			e.ContentType = "image/jpeg"
-			e.Data, err = encodeJPEG(over(m, bg), quality)
+			e.Data, err = encodeJPEG(m, quality)
 		}
 	}
-	return e, err
+	return e, m, err
 }
 
 // compact returns a copy of p whose rows follow each other without gaps.

@@ -106,6 +106,11 @@ type Result struct {
 	Original Encoded
 	// Renditions follow Spec.Sizes' order.
 	Renditions []Encoded
+	// Smallest is the upright image of the smallest rendition, as it was
+	// encoded (before compression), for placeholders computed from its
+	// pixels without a decode; nil when there are no renditions. Only it
+	// is kept: the other outputs' pixels are dropped once encoded.
+	Smallest image.Image
 }
 
 // Render makes the original and the renditions of img as spec says. Output

@@ -219,6 +219,23 @@ func renderFrom(ctx context.Context, w, h int, mk func(shift int) (*raster, erro
 		return outs[b].w*outs[b].h - outs[a].w*outs[a].h
 	})
 	encoded := make([]Encoded, len(outs))
+	// smallest is the output whose pixels Result.Smallest keeps.
+	// A rendition identical to an earlier output (the original, for a
+	// small source) is that output's pixels.
+	smallest := -1
+	for i, out := range outs {
+		if i == 0 && withOriginal {
+			continue
+		}
+		j := i
+		if out.same >= 0 {
+			j = out.same
+		}
+		if smallest < 0 || outs[j].w*outs[j].h < outs[smallest].w*outs[smallest].h {
+			smallest = j
+		}
+	}
+	var kept image.Image
 	var waits []func() error
 	defer func() {
 		for _, wait := range waits {
@@ -257,8 +274,11 @@ func renderFrom(ctx context.Context, w, h int, mk func(shift int) (*raster, erro
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			var err error
-			encoded[i], err = finish(ras, o, planes, out, bg, quality)
+			e, m, err := finish(ras, o, planes, out, bg, quality)
+			encoded[i] = e
+			if i == smallest {
+				kept = m
+			}
 			return err
 		}))
 	}
@@ -268,7 +288,7 @@ func renderFrom(ctx context.Context, w, h int, mk func(shift int) (*raster, erro
 		}
 	}
 	waits = nil
-	res = &Result{}
+	res = &Result{Smallest: kept}
 	for i, out := range outs {
 		e := encoded[i]
 		if out.same >= 0 {

@@ -586,6 +586,7 @@
       }
       if (!probe.body.profile || !probe.body.profile.is_custom_image) {
         render(null);
+        showDefault(probe.body.profile);
         return;
       }
       const res = await request("GET", profileImage(user));
@@ -613,6 +614,7 @@
     $("delete").disabled = !(p && p.versionId);
     $("f-error").hidden = true;
     $("renditions-title").hidden = true;
+    hideDefault();
     if (!has) return;
     const st = $("f-status");
     st.textContent = p.status || "ready";
@@ -649,6 +651,7 @@
       im.dataset.width = x.width;
       im.dataset.height = x.height;
       im.decoding = "async";
+      drawPlaceholder(im, p.placeholder);
       const cap = document.createElement("figcaption");
       const strong = document.createElement("strong");
       strong.textContent = `${x.size}`;
@@ -672,6 +675,7 @@
     }
     pollSeq++;
     render(null);
+    loadCurrent(); // the default photo
     notify(`${user}'s photo was deleted.`);
   });
 
@@ -793,6 +797,72 @@
       notify(`Earlier photo ${id} was deleted.`);
     }
     loadCurrent();
+  }
+
+  // ------------------------------------- default photo and placeholders
+
+  // Every user without a photo has a default one (an identicon, or the
+  // initials of a display name the host knows), which users.profile.get
+  // links to with is_custom_image false. A photo's profile-image body
+  // carries a placeholder: a ThumbHash of about 30 characters that
+  // thumbhash.js decodes into a blurred preview, shown while the
+  // renditions load.
+
+  // The decoder is an ES module; it is asked for once, at start, so that
+  // it is there before the first renditions are.
+  const thumbhash = import("/ui/thumbhash.js").catch((err) => {
+    console.warn("thumbhash.js did not load; no placeholders", err);
+    return null;
+  });
+
+  // showDefault shows the default photo of a users.profile.get profile
+  // without a custom image (nothing when the server has defaults off).
+  // The <img> exists only while shown, so that the page never holds an
+  // image without a source.
+  function showDefault(profile) {
+    const url = profile && (profile.image_192 || profile.image_72);
+    if (!url) return;
+    let im = $("default-img");
+    if (!im) {
+      im = document.createElement("img");
+      im.id = "default-img";
+      im.alt = "The default photo";
+      im.width = im.height = 96;
+      $("default-photo").prepend(im);
+    }
+    im.src = url;
+    $("default-photo").hidden = false;
+  }
+
+  function hideDefault() {
+    $("default-photo").hidden = true;
+    const im = $("default-img");
+    if (im) im.remove();
+  }
+
+  // drawPlaceholder paints hash behind img until img has loaded: as its
+  // background, a PNG data URL of the decoded hash, stretched to its box.
+  async function drawPlaceholder(img, hash) {
+    if (!hash) return;
+    const mod = await thumbhash;
+    if (!mod || img.complete && img.naturalWidth > 0) return;
+    let url;
+    try {
+      url = mod.toDataURL(hash);
+    } catch (err) {
+      console.warn("a malformed placeholder", hash, err);
+      return;
+    }
+    const clear = () => {
+      img.classList.remove("placeholder");
+      img.style.backgroundImage = "";
+      img.dataset.placeholder = "cleared";
+    };
+    img.classList.add("placeholder");
+    img.style.backgroundImage = `url("${url}")`;
+    img.dataset.placeholder = "drawn";
+    img.addEventListener("load", clear, { once: true });
+    if (img.complete && img.naturalWidth > 0) clear();
   }
 
   // --------------------------------------------------------------- tabs
