@@ -258,7 +258,7 @@ func renderFrom(ctx context.Context, w, h int, mk func(shift int) (*raster, erro
 				return err
 			}
 			var err error
-			encoded[i], err = finish(ras, o, planes, out, bg, quality)
+			encoded[i], err = finish(ras, o, planes, out, bg, quality, spec.Encoder)
 			return err
 		}))
 	}
