@@ -152,8 +152,9 @@ type Service interface {
 	photo.Service
 	// SetFromUpload is Set with the bytes of a complete resumable upload.
 	SetFromUpload(ctx context.Context, userID, key string, opts *photo.SetOptions) (*photo.Photo, error)
-	// OpenRendition opens the bytes of one size of a version.
-	OpenRendition(ctx context.Context, userID, versionID string, size int) (*photo.Blob, error)
+	// OpenRendition opens the bytes of one size of a version, in format
+	// ("" for the stored one, "image/webp"), as photo.Manager's does.
+	OpenRendition(ctx context.Context, userID, versionID string, size int, format string) (*photo.Blob, error)
 	// CreateFile stores an image as version 1 of a new file.
 	CreateFile(ctx context.Context, owner, name string, r io.Reader) (*photo.File, error)
 	// AddFileVersion stores an image as a file's next version.

@@ -15,10 +15,16 @@
 //   - An encode cannot be cancelled (wazero runs with
 //     context.Background); Encode checks ctx before it starts, and its
 //     length is bounded by the image's size.
-//   - libwebp reads 4:2:0 planes as they are: *image.YCbCr and
-//     *image.Gray input is handed over as Y, U, V (and an opaque alpha)
-//     planes, so no colour conversion or resubsampling happens here;
-//     *image.NRGBA input keeps its alpha (lossy colour, lossless alpha).
+//   - libwebp takes 4:2:0 planes as they are, but in the limited range of
+//     BT.601 (Y 16 to 235, chroma 16 to 240), which is how every WebP
+//     decoder (browsers: libwebp) reads them back, while Go's and JPEG's
+//     YCbCr is full range (JFIF). *image.YCbCr and *image.Gray input is
+//     therefore mapped to the limited range sample by sample, with no
+//     conversion through RGB and no resubsampling; handing the JFIF
+//     planes over unchanged would show with stretched contrast and
+//     colour. (golang.org/x/image/webp reads WebP as full range, so it is
+//     no reference; Decode is.) *image.NRGBA input keeps its alpha (lossy
+//     colour, lossless alpha).
 //   - On a dynamically linked binary that finds libwebp.so the package
 //     calls that library through purego instead; build with -tags
 //     nodynamic (or CGO_ENABLED=0) to always use WebAssembly.
@@ -91,20 +97,20 @@ func input(m image.Image) image.Image {
 			p := planes(w, h)
 			cx0, cy0 := r.Min.X/2, r.Min.Y/2
 			for y := range h {
-				copy(p.Y[y*w:][:w], m.Y[m.YOffset(r.Min.X, r.Min.Y+y):])
+				mapRow(p.Y[y*w:][:w], m.Y[m.YOffset(r.Min.X, r.Min.Y+y):], &lumaRange)
 			}
 			cw, ch := (w+1)/2, (h+1)/2
 			for y := range ch {
 				o := (cy0+y-m.Rect.Min.Y/2)*m.CStride + (cx0 - m.Rect.Min.X/2)
-				copy(p.Cb[y*cw:][:cw], m.Cb[o:])
-				copy(p.Cr[y*cw:][:cw], m.Cr[o:])
+				mapRow(p.Cb[y*cw:][:cw], m.Cb[o:], &chromaRange)
+				mapRow(p.Cr[y*cw:][:cw], m.Cr[o:], &chromaRange)
 			}
 			return p
 		}
 	case *image.Gray:
 		p := planes(w, h)
 		for y := range h {
-			copy(p.Y[y*w:][:w], m.Pix[m.PixOffset(r.Min.X, r.Min.Y+y):])
+			mapRow(p.Y[y*w:][:w], m.Pix[m.PixOffset(r.Min.X, r.Min.Y+y):], &lumaRange)
 		}
 		for i := range p.Cb {
 			p.Cb[i], p.Cr[i] = 128, 128
@@ -129,6 +135,53 @@ func input(m image.Image) image.Image {
 		}
 	}
 	return n
+}
+
+// lumaRange and chromaRange map full-range (JFIF) samples to BT.601's
+// limited range, rounded: luma 0..255 to 16..235, chroma 0..255 to
+// 16..240 around 128.
+var lumaRange, chromaRange = func() (l, c [256]uint8) {
+	for v := range 256 {
+		l[v] = uint8(16 + (v*219+127)/255)
+		d := (v - 128) * 224
+		if d >= 0 {
+			c[v] = uint8(128 + (d+127)/255)
+		} else {
+			c[v] = uint8(128 - (-d+127)/255)
+		}
+	}
+	return l, c
+}()
+
+// mapRow writes table[src[i]] to each dst[i].
+func mapRow(dst, src []uint8, table *[256]uint8) {
+	for i := range dst {
+		dst[i] = table[src[i]]
+	}
+}
+
+// Decode decodes a WebP with libwebp's own conversion to RGB, the one
+// browsers show, into straight-alpha NRGBA: the reference for tests and
+// measurements of Encode's output.
+func Decode(data []byte) (*image.NRGBA, error) {
+	// DecodeAll converts to RGBA inside libwebp (premultiplied); Decode
+	// would return its limited-range planes as full-range image.YCbCr.
+	all, err := webp.DecodeAll(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("webpenc: %w", err)
+	}
+	if len(all.Image) == 0 {
+		return nil, fmt.Errorf("webpenc: no image")
+	}
+	m := all.Image[0]
+	b := m.Bounds()
+	n := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	for y := range b.Dy() {
+		for x := range b.Dx() {
+			n.Set(x, y, color.NRGBAModel.Convert(m.At(b.Min.X+x, b.Min.Y+y)))
+		}
+	}
+	return n, nil
 }
 
 // planes returns an opaque w x h 4:2:0 image whose Y, Cb, Cr and A
