@@ -265,17 +265,7 @@ func (m *Manager) makeWebP(ctx context.Context, userID string, v *version, size 
 	if len(v.Renditions) == 0 {
 		return nil, renditionNotFound(userID, v.ID, size)
 	}
-	// The WebP's side: the size, or less when the photo was too small for
-	// it (every rendition is then the square's side).
-	largest := v.Renditions[len(v.Renditions)-1]
-	side := size
-	if largest.Width < largest.Size {
-		side = min(size, largest.Width)
-	}
-	src := largest
-	if i := slices.IndexFunc(v.Renditions, func(b blob) bool { return b.Width >= 2*side }); i >= 0 {
-		src = v.Renditions[i]
-	}
+	src, side := webpSource(v.Renditions, size)
 	// Decoding the source (4 bytes a pixel at most), the pipeline's work
 	// on it (as openOnDemand) and the encoder.
 	need := 20*int64(src.Width)*int64(src.Height) + webpenc.Footprint(side, side) + 1<<20
@@ -305,6 +295,22 @@ func (m *Manager) makeWebP(ctx context.Context, userID string, v *version, size 
 		return nil, wrapErr(err, "encode WebP")
 	}
 	return e.Data, nil
+}
+
+// webpSource returns the rendition to make the WebP of size from, among
+// renditions (ascending, not empty), and the WebP's side: size, or less
+// when the photo was too small for it (every rendition is then the
+// square's side).
+func webpSource(renditions []blob, size int) (src blob, side int) {
+	largest := renditions[len(renditions)-1]
+	side = size
+	if largest.Width < largest.Size {
+		side = min(size, largest.Width)
+	}
+	if i := slices.IndexFunc(renditions, func(b blob) bool { return b.Width >= 2*side }); i >= 0 {
+		return renditions[i], side
+	}
+	return largest, side
 }
 
 // etagOf makes a strong ETag for an on-demand rendition: the pipeline is

@@ -45,9 +45,9 @@ const ContentType = "image/webp"
 
 // DefaultQuality is the quality Encode uses for 0: chosen so that a
 // photo's WebP renditions are smaller than its JPEG ones at quality 85 and
-// at least as close to the unencoded pixels (see quality_test.go in
-// package photo, which measures it).
-const DefaultQuality = 80
+// at least as close to the unencoded pixels (webpquality_test.go in
+// package photo measures it).
+const DefaultQuality = 86
 
 // method is libwebp's speed/size trade-off (0 fast to 6 slow); 4 is its
 // default.
