@@ -46,7 +46,7 @@ func TestWantsWebP(t *testing.T) {
 		{[]string{"image/webp;q=0.5, image/*;q=0.4"}, true},
 		{[]string{"image/webp;q=0.5, image/png;q=0.9, image/jpeg;q=0.1"}, false},
 		{[]string{"image/webp;q=0.5", "image/jpeg;q=0.5"}, true}, // a tie: the smaller file
-		{[]string{"image/jpeg", "image/webp"}, true},           // two header lines
+		{[]string{"image/jpeg", "image/webp"}, true},             // two header lines
 		{[]string{"image/webp;q=1.0"}, true},
 		{[]string{"image/webp;q=1.5"}, false}, // malformed: ignored
 		{[]string{"image/webp;q=abc"}, false},
