@@ -1,6 +1,7 @@
 package httpadapter
 
 import (
+	"errors"
 	"io"
 	"math"
 	"net/http"
@@ -134,6 +135,13 @@ func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	b, err := h.svc.OpenRendition(r.Context(), r.PathValue("userId"), r.PathValue("versionId"), size, format)
+	cache := cacheImmutable
+	if format != "" && errors.Is(err, photo.ErrBusy) {
+		// No room to make the WebP now: the stored format serves as well,
+		// briefly cached, so that a later request gets the WebP.
+		b, err = h.svc.OpenRendition(r.Context(), r.PathValue("userId"), r.PathValue("versionId"), size, "")
+		cache = cacheCurrent
+	}
 	if photo.CodeOf(err) == photo.CodeBadUserID {
 		return fail(kNotFound, "", "")
 	}
@@ -149,7 +157,7 @@ func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) error {
 	// Setting Content-Type keeps ServeContent from sniffing the bytes.
 	hd.Set("Content-Type", b.Rendition.ContentType)
 	hd.Set("ETag", etag)
-	hd.Set("Cache-Control", cacheImmutable)
+	hd.Set("Cache-Control", cache)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if !plainRequest(r) {
 		http.ServeContent(&rangeErrorWriter{ResponseWriter: w, h: h, r: r, size: b.Rendition.Bytes}, withoutEmptySuffixRanges(r), "", b.ModTime, b)

@@ -2,11 +2,13 @@ package httpadapter
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
@@ -288,4 +290,36 @@ func TestWebPOff(t *testing.T) {
 		Name: "WebP wanted, JPEG served", URL: versionedPath("alice", p.VersionID, "64"), ReqHeader: map[string]string{"Accept": acceptChrome},
 		Code: http.StatusOK, ResHeader: map[string]string{"Content-Type": "image/jpeg", "ETag": strconv.Quote(r64.ETag), "Vary": "Accept"},
 	}})
+}
+
+// busyWebP is a Service with no room to make WebPs.
+type busyWebP struct{ Service }
+
+func (s busyWebP) OpenRendition(ctx context.Context, userID, versionID string, size int, format string) (*photo.Blob, error) {
+	if format != "" {
+		return nil, &photo.Error{Code: photo.ErrBusy}
+	}
+	return s.Service.OpenRendition(ctx, userID, versionID, size, format)
+}
+
+// TestWebPBusy checks that a WebP that cannot be made now (ErrBusy) gives
+// way to the stored format, cached briefly rather than for a year.
+func TestWebPBusy(t *testing.T) {
+	e := newTestEnv(t, envConfig{})
+	p := e.setPhoto(t, "alice", jpegImage(t, 300, 200))
+	h, err := New(busyWebP{e.M}, &Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+	req := httptest.NewRequest(http.MethodGet, versionedPath("alice", p.VersionID, "64"), nil)
+	req.Header.Set("Accept", acceptChrome)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	res := rec.Result()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "image/jpeg" ||
+		res.Header.Get("Vary") != "Accept" || res.Header.Get("Cache-Control") != "public, max-age=60" {
+		t.Errorf("status %d, Content-Type %q, Vary %q, Cache-Control %q; want 200 image/jpeg, Accept, public, max-age=60",
+			res.StatusCode, res.Header.Get("Content-Type"), res.Header.Get("Vary"), res.Header.Get("Cache-Control"))
+	}
 }
