@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,8 +208,11 @@ type measured struct {
 func measure(t testing.TB, s qualitySample, q int, sizes []int, explore bool) map[string]map[int]measured {
 	t.Helper()
 	ref := map[int]*image.NRGBA{}
+	var mu sync.Mutex // the encoder runs on several goroutines
 	renderAll(t, s.img, func(m image.Image, alpha bool) ([]byte, string, error) {
 		n := toNRGBA(m)
+		mu.Lock()
+		defer mu.Unlock()
 		ref[n.Rect.Dx()] = n // renditions of equal size are equal
 		return nil, "x", nil
 	})

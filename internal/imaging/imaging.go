@@ -94,7 +94,8 @@ type Spec struct {
 // pixel at Pix[0], and is an *image.YCbCr (4:2:0), *image.Gray or opaque
 // *image.RGBA when alpha is false, and an *image.NRGBA (straight alpha)
 // when the image has transparency. It returns the bytes and their media
-// type, and must not keep m.
+// type, and must not keep m. Render calls it from several goroutines at
+// once, one output each.
 type Encoder func(m image.Image, alpha bool) (data []byte, contentType string, err error)
 
 // Encoded is one encoded image.
