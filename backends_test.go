@@ -107,7 +107,7 @@ func checkServed(t *testing.T, m *photo.Manager, p *photo.Photo) {
 	t.Helper()
 	ctx := context.Background()
 	for _, r := range append([]photo.Rendition{p.Original}, p.Renditions...) {
-		b, err := m.OpenRendition(ctx, p.UserID, p.VersionID, r.Size)
+		b, err := m.OpenRendition(ctx, p.UserID, p.VersionID, r.Size, "")
 		if err != nil {
 			t.Errorf("user %q version %s size %d: %v", p.UserID, p.VersionID, r.Size, err)
 			continue

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"slices"
 	"time"
+
+	"github.com/profilephoto/photo/internal/webpenc"
 )
 
 // fill fills in the defaults of o, which it checks.
@@ -50,6 +52,14 @@ func (o *Options) fill() error {
 	}
 	if o.JPEGQuality < 1 || o.JPEGQuality > 100 {
 		return fmt.Errorf("Options.JPEGQuality %d is not between 1 and 100", o.JPEGQuality)
+	}
+	switch {
+	case o.WebPQuality == 0:
+		o.WebPQuality = webpenc.DefaultQuality
+	case o.WebPQuality < 0:
+		o.WebPQuality = -1
+	case o.WebPQuality > 100:
+		return fmt.Errorf("Options.WebPQuality %d is above 100", o.WebPQuality)
 	}
 	if o.OriginalMaxSide <= 0 {
 		o.OriginalMaxSide = 2048
@@ -98,6 +108,7 @@ type config struct {
 	fit             Fit
 	background      color.NRGBA
 	quality         int
+	webpQuality     int // -1: WebP off
 	originalMaxSide int
 	importTimeout   time.Duration
 	log             *slog.Logger

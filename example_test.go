@@ -111,7 +111,7 @@ func ExampleManager_OpenRendition() {
 	m, _ := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{64}})
 	p, _ := m.Set(ctx, "alice", bytes.NewReader(sampleJPEG(200, 200)), nil)
 
-	b, err := m.OpenRendition(ctx, "alice", p.VersionID, 64)
+	b, err := m.OpenRendition(ctx, "alice", p.VersionID, 64, "")
 	if err != nil {
 		panic(err)
 	}

@@ -49,7 +49,7 @@ func FuzzSet(f *testing.F) {
 			return
 		}
 		for _, r := range p.Renditions {
-			b, err := m.OpenRendition(ctx, "u", p.VersionID, r.Size)
+			b, err := m.OpenRendition(ctx, "u", p.VersionID, r.Size, "")
 			if err != nil {
 				t.Fatalf("open %d: %v", r.Size, err)
 			}

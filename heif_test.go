@@ -154,7 +154,7 @@ func TestHEIFSet(t *testing.T) {
 			if ph.Width != src.width || ph.Height != src.height || ph.SourceType != src.mime {
 				t.Errorf("photo %dx%d %s, want %dx%d %s", ph.Width, ph.Height, ph.SourceType, src.width, src.height, src.mime)
 			}
-			b, err := m.OpenRendition(ctx, "u", ph.VersionID, 0)
+			b, err := m.OpenRendition(ctx, "u", ph.VersionID, 0, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -434,7 +434,7 @@ func TestHEICTransforms(t *testing.T) {
 			if wb := want.Bounds(); ph.Width != wb.Dx() || ph.Height != wb.Dy() {
 				t.Errorf("photo %dx%d, want %dx%d", ph.Width, ph.Height, wb.Dx(), wb.Dy())
 			}
-			b, err := m.OpenRendition(ctx, "u", ph.VersionID, 0)
+			b, err := m.OpenRendition(ctx, "u", ph.VersionID, 0, "")
 			if err != nil {
 				t.Fatal(err)
 			}

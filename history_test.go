@@ -57,7 +57,7 @@ func historyIDs(t *testing.T, m *photo.Manager, user string) (current string, ke
 func checkGone(t *testing.T, m *photo.Manager, p *photo.Photo) {
 	t.Helper()
 	for _, r := range append([]photo.Rendition{p.Original}, p.Renditions...) {
-		b, err := m.OpenRendition(context.Background(), p.UserID, p.VersionID, r.Size)
+		b, err := m.OpenRendition(context.Background(), p.UserID, p.VersionID, r.Size, "")
 		if err == nil {
 			b.Close()
 		}
@@ -121,7 +121,7 @@ func TestHistory(t *testing.T) {
 				t.Errorf("Restore = version %s revision %d created %v; want %s, %d, %v",
 					p.VersionID, p.Revision, p.Created, first.VersionID, before.Revision+1, first.Created)
 			}
-			b, err := e.m.OpenRendition(ctx, e.user, first.VersionID, first.Renditions[0].Size)
+			b, err := e.m.OpenRendition(ctx, e.user, first.VersionID, first.Renditions[0].Size, "")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -268,7 +268,7 @@ func TestMetadataIsStripped(t *testing.T) {
 			}
 			// Make an on-demand size too, so that it is checked as well.
 			if sizes := m.Options().OnDemandSizes; len(sizes) > 0 {
-				b, err := m.OpenRendition(ctx, "u", ph.VersionID, sizes[0])
+				b, err := m.OpenRendition(ctx, "u", ph.VersionID, sizes[0], "")
 				if err != nil {
 					t.Fatalf("OpenRendition(%d): %v", sizes[0], err)
 				}

@@ -73,7 +73,7 @@ func newManager(t testing.TB, opts *photo.Options) (*photo.Manager, *storage.Buc
 // decodeRendition opens and decodes one rendition.
 func decodeRendition(t testing.TB, m *photo.Manager, p *photo.Photo, size int) image.Image {
 	t.Helper()
-	b, err := m.OpenRendition(context.Background(), p.UserID, p.VersionID, size)
+	b, err := m.OpenRendition(context.Background(), p.UserID, p.VersionID, size, "")
 	if err != nil {
 		t.Fatalf("open size %d: %v", size, err)
 	}
@@ -285,7 +285,7 @@ func TestDeleteRemovesBlobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := m.OpenRendition(ctx, "u", p.VersionID, 100) // an on-demand size
+	b, err := m.OpenRendition(ctx, "u", p.VersionID, 100, "") // an on-demand size
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestDeleteRemovesBlobs(t *testing.T) {
 			t.Fatal("want strings.HasSuffix(k, \"/record.json\")")
 		}
 	}
-	_, err = m.OpenRendition(ctx, "u", p.VersionID, 64)
+	_, err = m.OpenRendition(ctx, "u", p.VersionID, 64, "")
 	if !errors.Is(err, photo.ErrNotFound) {
 		t.Fatal("want errors.Is(err, photo.ErrNotFound)")
 	}

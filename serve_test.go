@@ -31,7 +31,7 @@ func TestServingAfterChanges(t *testing.T) {
 			a, b := newBackendManager(t, sa), newBackendManager(t, sb)
 			imgA, imgB := testJPEG(t, 1), testJPEG(t, 2)
 			served := func(m *photo.Manager, p *photo.Photo) error {
-				bl, err := m.OpenRendition(ctx, "alice", p.VersionID, backendSizes[0])
+				bl, err := m.OpenRendition(ctx, "alice", p.VersionID, backendSizes[0], "")
 				if err != nil {
 					return err
 				}
@@ -146,7 +146,7 @@ func TestOnDemandRacesRemoval(t *testing.T) {
 				}
 			}
 			st.mu.Unlock()
-			b, err := m.OpenRendition(ctx, "u", p.VersionID, 48)
+			b, err := m.OpenRendition(ctx, "u", p.VersionID, 48, "")
 			if err == nil {
 				b.Close()
 			}
@@ -167,7 +167,7 @@ func TestOnDemandSizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := len(allKeys(t, st, "users/"))
-	b, err := m.OpenRendition(ctx, "u", p.VersionID, 100)
+	b, err := m.OpenRendition(ctx, "u", p.VersionID, 100, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestOnDemandSizes(t *testing.T) {
 		t.Fatalf("len(allKeys(t, st, \"users/\")) (-want +got):\n%s", diff)
 	}
 
-	b, err = m.OpenRendition(ctx, "u", p.VersionID, 100)
+	b, err = m.OpenRendition(ctx, "u", p.VersionID, 100, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestOnDemandSizes(t *testing.T) {
 		version string
 		size    int
 	}{{p.VersionID, 101}, {p.VersionID, 4096}, {"aaaaaaaaaaaaaaaa", 64}, {"../../x", 64}} {
-		_, err = m.OpenRendition(ctx, "u", tc.version, tc.size)
+		_, err = m.OpenRendition(ctx, "u", tc.version, tc.size, "")
 		if !errors.Is(err, photo.ErrNotFound) {
 			t.Fatal("want errors.Is(err, photo.ErrNotFound)")
 		}
@@ -243,7 +243,7 @@ func TestServingFailuresAreNotNotFound(t *testing.T) {
 	}
 	d.fail.Store(true)
 	for _, size := range []int{0, 32, 16} {
-		_, err := m.OpenRendition(ctx, "u", p.VersionID, size)
+		_, err := m.OpenRendition(ctx, "u", p.VersionID, size, "")
 		if err == nil || errors.Is(err, photo.ErrNotFound) || photo.CodeOf(err) != "" || !errors.Is(err, errOutage) {
 			t.Errorf("size %d during an outage: %v, want the outage without a Code", size, err)
 		}
@@ -260,7 +260,7 @@ func TestServingFailuresAreNotNotFound(t *testing.T) {
 	if _, err := st.Put(ctx, key, strings.NewReader("not an image"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := m.OpenRendition(ctx, "u", p.VersionID, 16); err == nil {
+	if b, err := m.OpenRendition(ctx, "u", p.VersionID, 16, ""); err == nil {
 		b.Close()
 		t.Errorf("a damaged on-demand rendition opened as %+v", b.Rendition)
 	} else if photo.CodeOf(err) != "" {

@@ -311,7 +311,7 @@ func (e *photodEnv) rendition(user string, size int) (image.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := e.m.OpenRendition(context.Background(), user, p.VersionID, size)
+	b, err := e.m.OpenRendition(context.Background(), user, p.VersionID, size, "")
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +328,7 @@ func (e *photodEnv) serve(d time.Duration) (photoRate, staticRate float64) {
 		if err != nil {
 			log.Fatal(err)
 		}
-		b, err := e.m.OpenRendition(context.Background(), "u1", p.VersionID, 192)
+		b, err := e.m.OpenRendition(context.Background(), "u1", p.VersionID, 192, "")
 		if err != nil {
 			log.Fatal(err)
 		}

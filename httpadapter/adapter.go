@@ -155,8 +155,9 @@ type Service interface {
 	Restore(ctx context.Context, userID, versionID string, opts *photo.SetOptions) (*photo.Photo, error)
 	// SetFromUpload is Set with the bytes of a complete resumable upload.
 	SetFromUpload(ctx context.Context, userID, key string, opts *photo.SetOptions) (*photo.Photo, error)
-	// OpenRendition opens the bytes of one size of a version.
-	OpenRendition(ctx context.Context, userID, versionID string, size int) (*photo.Blob, error)
+	// OpenRendition opens the bytes of one size of a version, in format
+	// ("" for the stored one, "image/webp"), as photo.Manager's does.
+	OpenRendition(ctx context.Context, userID, versionID string, size int, format string) (*photo.Blob, error)
 	// Default opens the default photo of a user at one size.
 	Default(ctx context.Context, userID string, size int) (*photo.Blob, error)
 	// CreateFile stores an image as version 1 of a new file.

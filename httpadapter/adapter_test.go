@@ -26,9 +26,9 @@ func (s *countingService) Get(ctx context.Context, userID string) (*photo.Photo,
 	return s.Service.Get(ctx, userID)
 }
 
-func (s *countingService) OpenRendition(ctx context.Context, userID, versionID string, size int) (*photo.Blob, error) {
+func (s *countingService) OpenRendition(ctx context.Context, userID, versionID string, size int, format string) (*photo.Blob, error) {
 	s.opens.Add(1)
-	return s.Service.OpenRendition(ctx, userID, versionID, size)
+	return s.Service.OpenRendition(ctx, userID, versionID, size, format)
 }
 
 // TestNewTakesAService checks that the adapter serves any Service,

@@ -1,6 +1,7 @@
 package httpadapter
 
 import (
+	"errors"
 	"io"
 	"math"
 	"net/http"
@@ -23,6 +24,13 @@ import (
 // versioned URL stops working (404) once the user's photo changes: its
 // bytes are gone. The unversioned one also takes the signed expiring
 // query of the Chatter email URLs (see signing.go).
+//
+// A URL names a size, not a format: a rendition (not the original) is
+// served as WebP to a client whose Accept names image/webp (see
+// wantsWebP), else as stored (JPEG, or PNG for transparency). Those
+// responses, and the redirect, carry Vary: Accept, and each format has its
+// own ETag, so that caches keep the formats apart and If-None-Match,
+// Range and If-Range apply to the bytes of the format served.
 
 // Cache-Control values of the rendition routes.
 const (
@@ -135,7 +143,20 @@ func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return fail(kNotFound, "", "there is no rendition of that size")
 	}
-	b, err := h.svc.OpenRendition(r.Context(), r.PathValue("userId"), r.PathValue("versionId"), size)
+	format := ""
+	if size != 0 {
+		if wantsWebP(r.Header.Values("Accept")) {
+			format = webpType
+		}
+	}
+	b, err := h.svc.OpenRendition(r.Context(), r.PathValue("userId"), r.PathValue("versionId"), size, format)
+	cache := cacheImmutable
+	if format != "" && errors.Is(err, photo.ErrBusy) {
+		// No room to make the WebP now: the stored format serves as well,
+		// briefly cached, so that a later request gets the WebP.
+		b, err = h.svc.OpenRendition(r.Context(), r.PathValue("userId"), r.PathValue("versionId"), size, "")
+		cache = cacheCurrent
+	}
 	if photo.CodeOf(err) == photo.CodeBadUserID {
 		return fail(kNotFound, "", "")
 	}
@@ -144,11 +165,14 @@ func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer b.Close()
 	hd := w.Header()
+	if size != 0 {
+		hd.Add("Vary", "Accept")
+	}
 	etag := strconv.Quote(b.Rendition.ETag)
 	// Setting Content-Type keeps ServeContent from sniffing the bytes.
 	hd.Set("Content-Type", b.Rendition.ContentType)
 	hd.Set("ETag", etag)
-	hd.Set("Cache-Control", cacheImmutable)
+	hd.Set("Cache-Control", cache)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if !plainRequest(r) {
 		http.ServeContent(&rangeErrorWriter{ResponseWriter: w, h: h, r: r, size: b.Rendition.Bytes}, withoutEmptySuffixRanges(r), "", b.ModTime, b)
@@ -219,6 +243,100 @@ func (h *Handler) serveDefault(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// webpType is the media type of WebP renditions.
+const webpType = "image/webp"
+
+// wantsWebP reports whether the Accept header values prefer WebP to the
+// stored formats: image/webp is named with a q-value above 0 and at least
+// that of JPEG and of PNG (the more specific range wins: image/jpeg over
+// image/* over */*). Only a range that names image/webp counts for WebP:
+// "*/*" and "image/*" alone do not, since browsers that cannot show WebP
+// send them too. Media types and parameter names are case-insensitive;
+// a range whose q-value is malformed is ignored.
+func wantsWebP(accept []string) bool {
+	webp := acceptQ(accept, "image", "webp", true)
+	if webp <= 0 {
+		return false
+	}
+	return webp >= max(acceptQ(accept, "image", "jpeg", false), acceptQ(accept, "image", "png", false))
+}
+
+// acceptQ returns the q-value (0 to 1000) that the Accept header values
+// give typ/sub: that of the most specific range matching it, or -1 when
+// none does; exact limits the match to typ/sub itself.
+func acceptQ(accept []string, typ, sub string, exact bool) int {
+	best, q := -1, -1 // specificity of the match so far: 0 */*, 1 typ/*, 2 typ/sub
+	for _, line := range accept {
+		for rng := range strings.SplitSeq(line, ",") {
+			mt, params, _ := strings.Cut(rng, ";")
+			t, st, ok := strings.Cut(strings.ToLower(strings.TrimSpace(mt)), "/")
+			if !ok {
+				continue
+			}
+			t, st = strings.TrimSpace(t), strings.TrimSpace(st)
+			var spec int
+			switch {
+			case t == typ && st == sub:
+				spec = 2
+			case exact:
+				continue
+			case t == typ && st == "*":
+				spec = 1
+			case t == "*" && st == "*":
+				spec = 0
+			default:
+				continue
+			}
+			rq, ok := qValue(params)
+			if !ok || spec < best {
+				continue
+			}
+			if spec > best {
+				best, q = spec, rq
+			} else {
+				q = max(q, rq)
+			}
+		}
+	}
+	return q
+}
+
+// qValue returns the q parameter among a range's parameters ("a=b;q=0.5")
+// in thousandths, 1000 when there is none, and false when it is malformed.
+func qValue(params string) (int, bool) {
+	for p := range strings.SplitSeq(params, ";") {
+		k, v, _ := strings.Cut(p, "=")
+		if !strings.EqualFold(strings.TrimSpace(k), "q") {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+		ip, frac, _ := strings.Cut(v, ".")
+		if (ip != "0" && ip != "1") || len(frac) > 3 {
+			return 0, false
+		}
+		n := 0
+		for i := range 3 {
+			d := 0
+			if i < len(frac) {
+				if frac[i] < '0' || frac[i] > '9' {
+					return 0, false
+				}
+				d = int(frac[i] - '0')
+			}
+			n = 10*n + d
+		}
+		if ip == "1" {
+			if n != 0 {
+				return 0, false
+			}
+			return 1000, true
+		}
+		return n, true
+	}
+	return 1000, true
 }
 
 // plainRequest reports whether r asks for the whole body with no
@@ -358,6 +476,11 @@ func (h *Handler) redirectCurrent(w http.ResponseWriter, r *http.Request) error 
 	}
 	hd := w.Header()
 	hd.Set("Cache-Control", cache)
+	if size != 0 {
+		// The target's bytes depend on Accept; a cache that stores the
+		// redirect with what it followed it to must keep them apart.
+		hd.Add("Vary", "Accept")
+	}
 	// Not http.Redirect: its little HTML body would make this the one
 	// page the adapter serves.
 	hd.Set("Location", h.renditionURL(r, userID, p.VersionID, size))

@@ -95,7 +95,7 @@ func BenchmarkServe(b *testing.B) {
 	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	blob, err := m.OpenRendition(context.Background(), "alice", p.VersionID, 192)
+	blob, err := m.OpenRendition(context.Background(), "alice", p.VersionID, 192, "")
 	if err != nil {
 		b.Fatal(err)
 	}

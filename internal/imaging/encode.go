@@ -11,13 +11,40 @@ import (
 )
 
 // finish turns the resampled planes of one output upright, wraps them in
-// the image type its encoder reads fastest and encodes it.
-// It also returns the image it encoded.
-func finish(ras *raster, o orientation, planes []plane, out output, bg color.NRGBA, quality int) (Encoded, image.Image, error) {
+// the image type its encoder reads fastest and encodes it, with enc when
+// it is not nil. It also returns the image it encoded.
+func finish(ras *raster, o orientation, planes []plane, out output, bg color.NRGBA, quality int, enc Encoder) (Encoded, image.Image, error) {
 	e := Encoded{Size: out.size, Width: out.w, Height: out.h}
 	var m image.Image
 	rect := image.Rect(0, 0, out.w, out.h)
 	var err error
+	if enc != nil {
+		var m image.Image
+		switch ras.kind {
+		case kindYCbCr:
+			y, cb, cr := o.upright(ras.pool, planes[0]), o.upright(ras.pool, planes[1]), o.upright(ras.pool, planes[2])
+			if cb.stride != cr.stride {
+				cb, cr = compact(cb), compact(cr)
+			}
+			m = &image.YCbCr{
+				Y: y.pix, Cb: cb.pix, Cr: cr.pix, YStride: y.stride, CStride: cb.stride,
+				SubsampleRatio: image.YCbCrSubsampleRatio420, Rect: rect,
+			}
+		case kindGray:
+			y := o.upright(ras.pool, planes[0])
+			m = &image.Gray{Pix: y.pix, Stride: y.stride, Rect: rect}
+		default:
+			p := planes[0]
+			rgba := o.uprightRGBA(ras.pool, &image.RGBA{Pix: p.pix, Stride: p.stride, Rect: image.Rect(0, 0, p.w, p.h)})
+			if ras.alpha {
+				m = unpremultiply(rgba)
+			} else {
+				m = over(rgba, bg)
+			}
+		}
+		e.Data, e.ContentType, err = enc(m, ras.alpha)
+		return e, m, err
+	}
 	switch ras.kind {
 	case kindYCbCr:
 		y, cb, cr := o.upright(ras.pool, planes[0]), o.upright(ras.pool, planes[1]), o.upright(ras.pool, planes[2])

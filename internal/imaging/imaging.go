@@ -79,6 +79,9 @@ type Spec struct {
 	// JPEGQuality is the quality of JPEG output (1 to 100); 0 means
 	// DefaultJPEGQuality.
 	JPEGQuality int
+	// Encoder, when not nil, encodes every output in place of JPEG and
+	// PNG (JPEGQuality then does not apply).
+	Encoder Encoder
 	// Pool shares the cores among every Render of the process: the caller
 	// holds one of its tokens while Render runs, and Render spreads work
 	// over more goroutines only for tokens that are free at the time (see
@@ -86,6 +89,14 @@ type Spec struct {
 	// goroutines of its own.
 	Pool *sched.Pool
 }
+
+// Encoder encodes one finished output: m is upright, with its top-left
+// pixel at Pix[0], and is an *image.YCbCr (4:2:0), *image.Gray or opaque
+// *image.RGBA when alpha is false, and an *image.NRGBA (straight alpha)
+// when the image has transparency. It returns the bytes and their media
+// type, and must not keep m. Render calls it from several goroutines at
+// once, one output each.
+type Encoder func(m image.Image, alpha bool) (data []byte, contentType string, err error)
 
 // Encoded is one encoded image.
 type Encoded struct {
@@ -127,6 +138,12 @@ func Render(ctx context.Context, img image.Image, spec Spec) (*Result, error) {
 // square is cut to its centred square. quality 0 means DefaultJPEGQuality.
 // pool is as Spec.Pool.
 func Rescale(ctx context.Context, pool *sched.Pool, data []byte, size, quality int) (Encoded, error) {
+	return RescaleWith(ctx, data, size, Spec{JPEGQuality: quality, Pool: pool})
+}
+
+// RescaleWith is Rescale with the JPEGQuality, Encoder and Pool of spec
+// (its other fields are ignored).
+func RescaleWith(ctx context.Context, data []byte, size int, spec Spec) (Encoded, error) {
 	if size < 1 {
 		return Encoded{}, fmt.Errorf("%w: rendition size %d", ErrInvalid, size)
 	}
@@ -146,7 +163,7 @@ func Rescale(ctx context.Context, pool *sched.Pool, data []byte, size, quality i
 	if err != nil {
 		return Encoded{}, fmt.Errorf("%w: rescale: %w", ErrInvalid, err)
 	}
-	res, err := render(ctx, img, Spec{Fit: Cover, Sizes: []int{size}, JPEGQuality: quality, Pool: pool}, false)
+	res, err := render(ctx, img, Spec{Fit: Cover, Sizes: []int{size}, JPEGQuality: spec.JPEGQuality, Encoder: spec.Encoder, Pool: spec.Pool}, false)
 	if err != nil {
 		return Encoded{}, err
 	}

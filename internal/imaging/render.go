@@ -274,7 +274,7 @@ func renderFrom(ctx context.Context, w, h int, mk func(shift int) (*raster, erro
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			e, m, err := finish(ras, o, planes, out, bg, quality)
+			e, m, err := finish(ras, o, planes, out, bg, quality, spec.Encoder)
 			encoded[i] = e
 			if i == smallest {
 				kept = m

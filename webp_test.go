@@ -1,0 +1,274 @@
+package photo_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/color"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/profilephoto/photo"
+	"github.com/profilephoto/photo/internal/imaging/testimage"
+	"github.com/profilephoto/photo/internal/webpenc"
+	"github.com/profilephoto/photo/storage"
+)
+
+// webpManager is a Manager on a fresh store of the backend with a few
+// sizes: 32, 64 and 128 stored, 48 on demand.
+func webpManager(t *testing.T, be backend, opts photo.Options) (*photo.Manager, *storage.Bucket) {
+	t.Helper()
+	d, _ := be.open(t)
+	st := storage.NewBucket(d)
+	opts.Sizes = []int{32, 64, 128}
+	opts.OnDemandSizes = []int{48}
+	opts.Logger = slog.New(slog.DiscardHandler)
+	m, err := photo.New(st, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, st
+}
+
+// readBlob opens a rendition and returns it with its bytes.
+func readBlob(t *testing.T, m *photo.Manager, p *photo.Photo, size int, format string) (photo.Rendition, []byte) {
+	t.Helper()
+	b, err := m.OpenRendition(t.Context(), p.UserID, p.VersionID, size, format)
+	if err != nil {
+		t.Fatalf("OpenRendition(%d, %q): %v", size, format, err)
+	}
+	defer b.Close()
+	data, err := io.ReadAll(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(data)) != b.Rendition.Bytes {
+		t.Errorf("size %d %q: %d bytes, Rendition.Bytes %d", size, format, len(data), b.Rendition.Bytes)
+	}
+	return b.Rendition, data
+}
+
+// webpKeys lists the stored WebP blobs under users/.
+func webpKeys(t *testing.T, st *storage.Bucket) []string {
+	t.Helper()
+	var keys []string
+	for _, k := range allKeys(t, st, "users/") {
+		if i := strings.LastIndexByte(k, '/'); strings.HasPrefix(k[i+1:], "w") {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+func TestWebPRenditions(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			m, st := webpManager(t, be, photo.Options{})
+			p, err := m.Set(t.Context(), "u", bytes.NewReader(encodeJPEG(t, testimage.Photo(200, 150, 3))), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cases := []struct {
+				name   string
+				size   int
+				format string
+				want   string // content type
+				side   int    // width and height (0: the original's 200x150)
+			}{
+				{"stored JPEG", 64, "", "image/jpeg", 64},
+				{"stored size as WebP", 64, "image/webp", "image/webp", 64},
+				{"smallest as WebP", 32, "image/webp", "image/webp", 32},
+				{"largest as WebP", 128, "image/webp", "image/webp", 128},
+				{"on-demand size as WebP", 48, "image/webp", "image/webp", 48},
+				{"on-demand size as JPEG", 48, "", "image/jpeg", 48},
+				{"the original stays as stored", 0, "image/webp", "image/jpeg", 0},
+			}
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					r, data := readBlob(t, m, p, c.size, c.format)
+					if r.ContentType != c.want || r.Size != c.size {
+						t.Fatalf("ContentType %q size %d, want %q %d", r.ContentType, r.Size, c.want, c.size)
+					}
+					cfg, typ, err := image.DecodeConfig(bytes.NewReader(data))
+					if err != nil {
+						t.Fatal(err)
+					}
+					w, h := c.side, c.side
+					if c.side == 0 {
+						w, h = 200, 150
+					}
+					if "image/"+typ != c.want || cfg.Width != w || cfg.Height != h || r.Width != w || r.Height != h {
+						t.Errorf("bytes are %s %dx%d, Rendition says %dx%d; want %s %dx%d", typ, cfg.Width, cfg.Height, r.Width, r.Height, c.want, w, h)
+					}
+					if c.format == "" || c.size == 0 {
+						return
+					}
+					stored, _ := readBlob(t, m, p, c.size, "")
+					if r.ETag == "" || r.ETag == stored.ETag {
+						t.Errorf("WebP ETag %q, stored ETag %q: want distinct", r.ETag, stored.ETag)
+					}
+					// The second request serves the stored WebP.
+					again, data2 := readBlob(t, m, p, c.size, c.format)
+					if again.ETag != r.ETag || !bytes.Equal(data, data2) {
+						t.Errorf("second request: ETag %q and %d bytes, first %q and %d", again.ETag, len(data2), r.ETag, len(data))
+					}
+				})
+			}
+			if n := len(webpKeys(t, st)); n != 4 {
+				t.Errorf("%d WebP blobs stored, want 4 (sizes 32, 48, 64, 128): %v", n, webpKeys(t, st))
+			}
+			for _, f := range []string{"image/gif", "webp", "image/WebP", "image/jpeg", " image/webp"} {
+				_, err := m.OpenRendition(t.Context(), "u", p.VersionID, 64, f)
+				var e *photo.Error
+				if !errors.As(err, &e) || e.Code != photo.CodeBadArgument || !errors.Is(err, photo.ErrInvalidInput) {
+					t.Errorf("format %q: %v, want an *Error %s", f, err, photo.CodeBadArgument)
+				}
+			}
+			for _, size := range []int{65, 256} {
+				if _, err := m.OpenRendition(t.Context(), "u", p.VersionID, size, "image/webp"); !errors.Is(err, photo.ErrNotFound) {
+					t.Errorf("WebP of size %d: %v, want ErrNotFound", size, err)
+				}
+			}
+			// The WebPs go with their version.
+			p2, err := m.Set(t.Context(), "u", bytes.NewReader(encodeJPEG(t, testimage.Photo(200, 150, 4))), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.OpenRendition(t.Context(), "u", p.VersionID, 64, "image/webp"); !errors.Is(err, photo.ErrNotFound) {
+				t.Errorf("WebP of a replaced version: %v, want ErrNotFound", err)
+			}
+			if keys := webpKeys(t, st); len(keys) != 0 {
+				t.Errorf("WebP blobs left after the version was replaced: %v", keys)
+			}
+			readBlob(t, m, p2, 64, "image/webp")
+			if err := m.Delete(t.Context(), "u", nil); err != nil {
+				t.Fatal(err)
+			}
+			if keys := webpKeys(t, st); len(keys) != 0 {
+				t.Errorf("WebP blobs left after Delete: %v", keys)
+			}
+		})
+	}
+}
+
+// TestWebPConcurrentFirstRequests opens the same WebP from many
+// goroutines at once: every one gets the same complete bytes and one blob
+// is stored.
+func TestWebPConcurrentFirstRequests(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			m, st := webpManager(t, be, photo.Options{})
+			p, err := m.Set(t.Context(), "u", bytes.NewReader(encodeJPEG(t, testimage.Photo(160, 160, 5))), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 8
+			got := make([][]byte, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					b, err := m.OpenRendition(context.Background(), "u", p.VersionID, 48, "image/webp")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer b.Close()
+					got[i], err = io.ReadAll(b)
+					if err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			for i := range n {
+				if !bytes.Equal(got[i], got[0]) {
+					t.Fatalf("request %d got %d bytes, request 0 %d: not the same", i, len(got[i]), len(got[0]))
+				}
+			}
+			if _, err := webpenc.Decode(got[0]); err != nil {
+				t.Errorf("the WebP does not decode: %v", err)
+			}
+			if keys := webpKeys(t, st); len(keys) != 1 {
+				t.Errorf("WebP blobs %v, want one", keys)
+			}
+		})
+	}
+}
+
+// TestWebPAlpha checks that a photo with transparency (stored as PNG)
+// gets a WebP with the same transparency.
+func TestWebPAlpha(t *testing.T) {
+	m, _ := webpManager(t, backends()[0], photo.Options{})
+	img := image.NewNRGBA(image.Rect(0, 0, 128, 128))
+	for y := range 128 {
+		for x := range 128 {
+			a := uint8(255)
+			if x < 64 {
+				a = 0
+			}
+			img.SetNRGBA(x, y, color.NRGBA{uint8(2 * x), uint8(2 * y), 90, a})
+		}
+	}
+	p, err := m.Set(t.Context(), "u", bytes.NewReader(encodePNG(t, img)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{64, 48} {
+		stored, _ := readBlob(t, m, p, size, "")
+		if stored.ContentType != "image/png" {
+			t.Fatalf("size %d stored as %s, want PNG", size, stored.ContentType)
+		}
+		r, data := readBlob(t, m, p, size, "image/webp")
+		if r.ContentType != "image/webp" {
+			t.Fatalf("size %d: %s, want WebP", size, r.ContentType)
+		}
+		w, err := webpenc.Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left, right := w.NRGBAAt(size/8, size/2), w.NRGBAAt(size-size/8, size/2)
+		if left.A != 0 || right.A != 255 {
+			t.Errorf("size %d: alpha %d on the transparent side, %d on the opaque one", size, left.A, right.A)
+		}
+	}
+}
+
+// TestWebPQualityOption checks Options.WebPQuality: it reaches the
+// encoder, negative turns WebP off, and above 100 is refused.
+func TestWebPQualityOption(t *testing.T) {
+	src := encodeJPEG(t, testimage.Photo(200, 200, 6))
+	sizes := map[int]int{}
+	for _, q := range []int{20, 95} {
+		m, _ := webpManager(t, backends()[0], photo.Options{WebPQuality: q})
+		p, err := m.Set(t.Context(), "u", bytes.NewReader(src), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, data := readBlob(t, m, p, 128, "image/webp")
+		sizes[q] = len(data)
+	}
+	if sizes[20] >= sizes[95] {
+		t.Errorf("WebP at quality 20 is %d bytes, at 95 %d", sizes[20], sizes[95])
+	}
+
+	m, st := webpManager(t, backends()[0], photo.Options{WebPQuality: -1})
+	p, err := m.Set(t.Context(), "u", bytes.NewReader(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := readBlob(t, m, p, 64, "image/webp")
+	stored, _ := readBlob(t, m, p, 64, "")
+	if r != stored {
+		t.Errorf("with WebP off: %+v, want the stored %+v", r, stored)
+	}
+	if keys := webpKeys(t, st); len(keys) != 0 {
+		t.Errorf("WebP off stored %v", keys)
+	}
+	if _, err := photo.New(photo.NewTestBucket(t), &photo.Options{WebPQuality: 101}); err == nil {
+		t.Error("WebPQuality 101 was accepted")
+	}
+}
