@@ -374,10 +374,15 @@ func (d *driver) readMetadata(rng *rand.Rand, u *userState) error {
 		if err != nil {
 			return err
 		}
-		if u.hasPhoto {
-			return a.expect("Chatter photo GET", 200)
+		// A user without a photo has the default one: 200 with its URLs
+		// and no photoVersionId, as Salesforce answers.
+		if err := a.expect("Chatter photo GET", 200); err != nil {
+			return err
 		}
-		return a.expect("Chatter photo GET", 404)
+		if has := bytes.Contains(a.body, []byte(`"photoVersionId"`)); has != u.hasPhoto {
+			return fmt.Errorf("Chatter photo GET (has a photo: %v): %s", u.hasPhoto, a.body)
+		}
+		return nil
 	default:
 		a, err := d.do("GET", "/api/users.profile.get", u.token, nil, nil)
 		if err != nil {
