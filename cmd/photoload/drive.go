@@ -380,7 +380,7 @@ func (d *driver) readMetadata(rng *rand.Rand, u *userState) error {
 			return err
 		}
 		if has := bytes.Contains(a.body, []byte(`"photoVersionId"`)); has != u.hasPhoto {
-			return fmt.Errorf("Chatter photo GET (has a photo: %v): %s", u.hasPhoto, a.body)
+			return fmt.Errorf("the Chatter photo GET (has a photo: %v): %s", u.hasPhoto, a.body)
 		}
 		return nil
 	default:
