@@ -667,6 +667,12 @@ func TestBrowserHistory(t *testing.T) {
 
 	do(t, ctx, "settling", chromedp.Sleep(200*time.Millisecond))
 	for _, m := range console.list() {
+		// The second's renditions that the page asked for while it was
+		// current may still be on their way when it is deleted (a slow
+		// server: the race detector, a busy machine); their 404 is right.
+		if strings.Contains(m, "404") && strings.Contains(m, "/photos/"+demoUser+"/"+second+"/") {
+			continue
+		}
 		t.Errorf("console: %s", m)
 	}
 }
