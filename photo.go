@@ -236,9 +236,11 @@ type Options struct {
 	//
 	// So an event may be delivered more than once (an acknowledgement that
 	// failed, a redelivery racing a slow first delivery): consumers
-	// deduplicate by Event.ID, or by UserID and Revision. Events of one
-	// user are delivered live in commit order (Revision); a redelivered
-	// event may arrive after newer ones. The guarantee ends at two
+	// deduplicate by Event.ID, or by UserID and Revision. Order is not
+	// guaranteed: events are delivered live in the order their commits
+	// returned (commit order, but for concurrent changes of one user), a
+	// retried or redelivered event after newer ones; Revision orders the
+	// events of a user. The guarantee ends at two
 	// bounds: a record keeps at most 64 unacknowledged events, beyond
 	// which the oldest are dropped and counted in the next event's
 	// Dropped; and only commits made by Managers with OnChange set record
