@@ -52,6 +52,11 @@ const (
 	sweepFailuresMax = 3
 	// ackAttempts bounds the compare-and-swaps of one acknowledgement.
 	ackAttempts = 20
+	// ackers bounds the acknowledgements that a notifier makes at once:
+	// each is a read and a conditional write of a record, which on a
+	// remote store take longer than most OnChange calls, so they overlap
+	// the next deliveries.
+	ackers = 8
 )
 
 // addEvent records e in the outbox as the event of the change that made
@@ -193,12 +198,15 @@ type notifier struct {
 	// calls holds a token while fn runs: the notifier's deliveries and
 	// Sweep's never overlap.
 	calls chan struct{}
+	// acking holds a token per acknowledgement under way.
+	acking chan struct{}
 
 	mu       sync.Mutex
 	queue    []delivery
 	pending  map[string]bool // events queued, being delivered or waiting for a retry
 	running  bool            // a goroutine is delivering
 	retrying int             // retries waiting for their time
+	acks     int             // acknowledgements under way
 	idle     *sync.Cond
 }
 
@@ -214,7 +222,7 @@ func newNotifier(fn func(context.Context, Event) error, ack func(context.Context
 		return nil
 	}
 	n := &notifier{fn: fn, ack: ack, max: max, log: log, backoff: defaultRetryBackoff,
-		calls: make(chan struct{}, 1), pending: map[string]bool{}}
+		calls: make(chan struct{}, 1), acking: make(chan struct{}, ackers), pending: map[string]bool{}}
 	n.idle = sync.NewCond(&n.mu)
 	return n
 }
@@ -279,12 +287,25 @@ func (n *notifier) deliver(d delivery) {
 	ctx := context.Background()
 	err := n.call(ctx, d.ev)
 	if err == nil {
-		actx, cancel := context.WithTimeout(ctx, time.Minute)
-		if err := n.ack(actx, d.ev.UserID, []string{d.ev.ID}); err != nil {
-			n.log.Warn("photo: cannot acknowledge an event; Sweep will deliver it again", "kind", d.ev.Kind, "user", d.ev.UserID, "revision", d.ev.Revision, "err", err)
-		}
-		cancel()
-		n.done(d.ev.ID)
+		// The acknowledgement runs beside the next deliveries; the event
+		// stays pending (Sweep leaves it) until it is done.
+		n.acking <- struct{}{}
+		n.mu.Lock()
+		n.acks++
+		n.mu.Unlock()
+		go func() {
+			actx, cancel := context.WithTimeout(ctx, time.Minute)
+			if err := n.ack(actx, d.ev.UserID, []string{d.ev.ID}); err != nil {
+				n.log.Warn("photo: cannot acknowledge an event; Sweep will deliver it again", "kind", d.ev.Kind, "user", d.ev.UserID, "revision", d.ev.Revision, "err", err)
+			}
+			cancel()
+			<-n.acking
+			n.mu.Lock()
+			n.acks--
+			delete(n.pending, d.ev.ID)
+			n.idle.Broadcast()
+			n.mu.Unlock()
+		}()
 		return
 	}
 	if d.attempt >= liveAttempts {
@@ -331,12 +352,12 @@ func (n *notifier) call(ctx context.Context, ev Event) (err error) {
 	return n.fn(ctx, ev)
 }
 
-// wait blocks until every queued event has been delivered and no retry
-// waits; for tests.
+// wait blocks until every queued event has been delivered and
+// acknowledged and no retry waits; for tests.
 func (n *notifier) wait() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for n.running || n.retrying > 0 {
+	for n.running || n.retrying > 0 || n.acks > 0 {
 		n.idle.Wait()
 	}
 }
