@@ -258,7 +258,7 @@ type Options struct {
 	// RedeliverAfter is how old an unacknowledged event must be before
 	// Sweep delivers it again, which leaves the live delivery of the
 	// process that committed it (and its retries) time to finish first;
-	// zero means one minute.
+	// zero or less means one minute.
 	RedeliverAfter time.Duration
 	// DisplayName, when set, returns a user's display name for the
 	// default photo (see Manager.Default), which then shows the name's
