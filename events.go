@@ -52,10 +52,11 @@ const (
 	sweepFailuresMax = 3
 	// ackAttempts bounds the compare-and-swaps of one acknowledgement.
 	ackAttempts = 20
-	// ackers bounds the acknowledgements that a notifier makes at once:
-	// each is a read and a conditional write of a record, which on a
-	// remote store take longer than most OnChange calls, so they overlap
-	// the next deliveries.
+	// ackers bounds the users whose events a notifier acknowledges at
+	// once: an acknowledgement is a read and a conditional write of a
+	// record, which on a remote store take longer than most OnChange
+	// calls, so they overlap the next deliveries; the events of one user
+	// accepted meanwhile go into that user's next write.
 	ackers = 8
 )
 
@@ -198,17 +199,22 @@ type notifier struct {
 	// calls holds a token while fn runs: the notifier's deliveries and
 	// Sweep's never overlap.
 	calls chan struct{}
-	// acking holds a token per acknowledgement under way.
+	// acking holds a token per user whose events are being
+	// acknowledged.
 	acking chan struct{}
 
 	mu       sync.Mutex
 	queue    []delivery
-	pending  map[string]bool // events queued, being delivered or waiting for a retry
-	running  bool            // a goroutine is delivering
-	retrying int             // retries waiting for their time
-	acks     int             // acknowledgements under way
+	pending  map[string]bool      // events queued, being delivered or waiting for a retry
+	running  bool                 // a goroutine is delivering
+	retrying int                  // retries waiting for their time
+	acks     map[string]*ackBatch // users whose events are being acknowledged
 	idle     *sync.Cond
 }
+
+// ackBatch are the accepted events of one user that its acknowledger
+// has yet to remove.
+type ackBatch struct{ ids []string }
 
 // delivery is a queued event and which attempt it is.
 type delivery struct {
@@ -222,7 +228,7 @@ func newNotifier(fn func(context.Context, Event) error, ack func(context.Context
 		return nil
 	}
 	n := &notifier{fn: fn, ack: ack, max: max, log: log, backoff: defaultRetryBackoff,
-		calls: make(chan struct{}, 1), acking: make(chan struct{}, ackers), pending: map[string]bool{}}
+		calls: make(chan struct{}, 1), acking: make(chan struct{}, ackers), pending: map[string]bool{}, acks: map[string]*ackBatch{}}
 	n.idle = sync.NewCond(&n.mu)
 	return n
 }
@@ -289,23 +295,18 @@ func (n *notifier) deliver(d delivery) {
 	if err == nil {
 		// The acknowledgement runs beside the next deliveries; the event
 		// stays pending (Sweep leaves it) until it is done.
-		n.acking <- struct{}{}
+		user := d.ev.UserID
 		n.mu.Lock()
-		n.acks++
-		n.mu.Unlock()
-		go func() {
-			actx, cancel := context.WithTimeout(ctx, time.Minute)
-			if err := n.ack(actx, d.ev.UserID, []string{d.ev.ID}); err != nil {
-				n.log.Warn("photo: cannot acknowledge an event; Sweep will deliver it again", "kind", d.ev.Kind, "user", d.ev.UserID, "revision", d.ev.Revision, "err", err)
-			}
-			cancel()
-			<-n.acking
-			n.mu.Lock()
-			n.acks--
-			delete(n.pending, d.ev.ID)
-			n.idle.Broadcast()
+		if b := n.acks[user]; b != nil {
+			b.ids = append(b.ids, d.ev.ID)
 			n.mu.Unlock()
-		}()
+			return
+		}
+		b := &ackBatch{ids: []string{d.ev.ID}}
+		n.acks[user] = b
+		n.mu.Unlock()
+		n.acking <- struct{}{}
+		go n.acknowledge(user, b)
 		return
 	}
 	if d.attempt >= liveAttempts {
@@ -326,6 +327,34 @@ func (n *notifier) deliver(d delivery) {
 		n.enqueue(delivery{ev: d.ev, attempt: d.attempt + 1})
 		n.idle.Broadcast()
 	})
+}
+
+// acknowledge removes the accepted events of the user from its record,
+// batch after batch, until none is left.
+func (n *notifier) acknowledge(user string, b *ackBatch) {
+	defer func() { <-n.acking }()
+	for {
+		n.mu.Lock()
+		ids := b.ids
+		b.ids = nil
+		if len(ids) == 0 {
+			delete(n.acks, user)
+			n.idle.Broadcast()
+			n.mu.Unlock()
+			return
+		}
+		n.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := n.ack(ctx, user, ids); err != nil {
+			n.log.Warn("photo: cannot acknowledge events; Sweep will deliver them again", "user", user, "events", len(ids), "err", err)
+		}
+		cancel()
+		n.mu.Lock()
+		for _, id := range ids {
+			delete(n.pending, id)
+		}
+		n.mu.Unlock()
+	}
 }
 
 // done forgets the event id.
@@ -357,7 +386,7 @@ func (n *notifier) call(ctx context.Context, ev Event) (err error) {
 func (n *notifier) wait() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for n.running || n.retrying > 0 || n.acks > 0 {
+	for n.running || n.retrying > 0 || len(n.acks) > 0 {
 		n.idle.Wait()
 	}
 }
