@@ -14,7 +14,9 @@ import (
 
 // commit applies change to the user's record with a compare-and-swap,
 // retrying when another writer came first (unless ifRevision pins the
-// revision, in which case the loser gets ErrConflict). It returns the new
+// revision and the other writer changed it, in which case the loser gets
+// ErrConflict: an acknowledgement of events rewrites the record without a
+// new revision). It returns the new
 // record and the one that it replaced (a record without a version when
 // there was none); dropUnreferenced removes what only the latter
 // referenced. change must not modify the slices of the record it is
@@ -38,6 +40,9 @@ func (m *Manager) commit(ctx context.Context, userID string, ifRevision int64, c
 			rec = &record{UserID: userID}
 		}
 		if ifRevision != 0 && rec.Revision != ifRevision {
+			if attempt > 0 {
+				return nil, nil, &Error{Code: ErrConflict, Message: "the photo changed meanwhile"}
+			}
 			return nil, nil, inputError(ErrConflict, nil, "the revision is %d, not %d", rec.Revision, ifRevision)
 		}
 		next := *rec
@@ -47,6 +52,11 @@ func (m *Manager) commit(ctx context.Context, userID string, ifRevision int64, c
 		next.Revision++
 		next.Updated = m.cfg.now().UTC()
 		next.Commit = newNonce(10)
+		if m.events != nil && next.emit != nil {
+			// The change's event goes into the record in the same
+			// write, so that it outlives this process (events.go).
+			next.addEvent(*next.emit)
+		}
 		err = storeRecord(ctx, m.bucket, &next, etag)
 		if err == nil {
 			return &next, rec, nil
@@ -56,9 +66,6 @@ func (m *Manager) commit(ctx context.Context, userID string, ifRevision int64, c
 		}
 		if !errors.Is(err, storage.ErrPrecondition) {
 			return nil, nil, &unsettledError{err}
-		}
-		if ifRevision != 0 {
-			return nil, nil, &Error{Code: ErrConflict, Message: "the photo changed meanwhile"}
 		}
 		if attempt >= 100 {
 			return nil, nil, wrapErr(err, "record of %q keeps changing", userID)

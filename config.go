@@ -85,6 +85,9 @@ func (o *Options) fill() error {
 	if o.EventQueue <= 0 {
 		o.EventQueue = 1024
 	}
+	if o.RedeliverAfter <= 0 {
+		o.RedeliverAfter = defaultRedeliverAfter
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}

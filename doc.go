@@ -145,10 +145,17 @@
 // anything is stored: a refusal is an *Error with CodeRefused and leaves
 // the previous photo as it was. Options.OnChange is told of every
 // committed set, delete and restore as an Event, after the commit and
-// without ever delaying it, through a bounded in-process queue: delivery
-// is best effort (lost if the process stops first, dropped and counted
-// in Event.Dropped when the queue is full), so a consumer that must see
-// every change compares Event.Revision and reconciles with Get.
+// without ever delaying it, at least once: the commit records the event
+// in the user's record in the same write, and it leaves the record only
+// once an OnChange returned nil for it (an acknowledgement). The Manager
+// that committed delivers it at once from a goroutine of its own; an
+// event still unacknowledged later (OnChange failed, the process
+// stopped, the in-memory queue was full) is delivered again by Sweep, in
+// any process sharing the bucket, once Options.RedeliverAfter old.
+// Consumers deduplicate by Event.ID; a redelivered event may arrive
+// after newer ones of the same user. The guarantee's limits: a record
+// keeps 64 unacknowledged events, the oldest dropped beyond (counted in
+// Event.Dropped), and only Managers with OnChange set record events.
 //
 // # Janitor
 //
@@ -156,6 +163,8 @@
 // safe from any number of processes): it removes uploads and files whose
 // time is up, then blobs that no record references, left by crashes or
 // failed clean-ups. The blobs of kept earlier versions are referenced.
+// With Options.OnChange set it also delivers again the events that
+// records still hold unacknowledged.
 //
 // # History
 //

@@ -289,10 +289,11 @@ func TestOnChangeEvents(t *testing.T) {
 			var got []photo.Event
 			clock := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
 			m, err := photo.New(st.open(t), &photo.Options{Sizes: []int{32}, Now: func() time.Time { return clock },
-				OnChange: func(e photo.Event) {
+				OnChange: func(_ context.Context, e photo.Event) error {
 					mu.Lock()
 					got = append(got, e)
 					mu.Unlock()
+					return nil
 				}})
 			if err != nil {
 				t.Fatal(err)
@@ -339,8 +340,11 @@ func TestOnChangeEvents(t *testing.T) {
 				if s != want[i] {
 					t.Errorf("event %d: %+v, want %+v", i, s, want[i])
 				}
-				if !e.Time.Equal(clock) || e.Dropped != 0 {
-					t.Errorf("event %d: time %v dropped %d", i, e.Time, e.Dropped)
+				if !e.Time.Equal(clock) || e.Dropped != 0 || e.ID == "" {
+					t.Errorf("event %d: time %v dropped %d id %q", i, e.Time, e.Dropped, e.ID)
+				}
+				if i > 0 && e.ID == got[i-1].ID {
+					t.Errorf("events %d and %d share the ID %s", i-1, i, e.ID)
 				}
 				if e.Photo != nil && (e.Photo.VersionID != e.VersionID || e.Photo.Revision != e.Revision) {
 					t.Errorf("event %d: photo %s rev %d", i, e.Photo.VersionID, e.Photo.Revision)
@@ -351,20 +355,31 @@ func TestOnChangeEvents(t *testing.T) {
 }
 
 // TestOnChangeNeverBlocks: a callback that does not return delays no
-// Set; a full queue drops events and says so in the next one delivered;
-// a panic in the callback stops nothing.
+// Set; a full queue leaves events in the record for Sweep, which
+// delivers them once they are old enough; a panic in the callback stops
+// nothing and the event is retried.
 func TestOnChangeNeverBlocks(t *testing.T) {
 	release := make(chan struct{})
 	delivered := make(chan photo.Event, 16)
 	first := true
-	m, _ := newManager(t, &photo.Options{Sizes: []int{32}, EventQueue: 2, Logger: discardLogger(), OnChange: func(e photo.Event) {
-		delivered <- e
-		if first {
-			first = false
-			<-release
-			panic("callback bug")
-		}
-	}})
+	var mu sync.Mutex
+	clock := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	b := photo.NewTestBucket(t)
+	m, err := photo.New(b, &photo.Options{Sizes: []int{32}, EventQueue: 2, Logger: discardLogger(), Now: now,
+		OnChange: func(_ context.Context, e photo.Event) error {
+			delivered <- e
+			if first {
+				first = false
+				<-release
+				panic("callback bug")
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo.SetEventBackoff(m, time.Millisecond)
 	ctx := context.Background()
 	done := make(chan error)
 	go func() {
@@ -389,16 +404,46 @@ func TestOnChangeNeverBlocks(t *testing.T) {
 	}
 	close(release)
 	photo.WaitEvents(m)
-	close(delivered)
-	var revs []int64
-	var dropped []int64
-	for e := range delivered {
-		revs = append(revs, e.Revision)
-		dropped = append(dropped, e.Dropped)
+	revisions := func() []int64 {
+		var revs []int64
+		for {
+			select {
+			case e := <-delivered:
+				if e.Dropped != 0 {
+					t.Errorf("revision %d: dropped %d", e.Revision, e.Dropped)
+				}
+				revs = append(revs, e.Revision)
+			default:
+				return revs
+			}
+		}
 	}
-	// Revision 1 was being delivered, 2 and 3 queued, 4 and 5 dropped.
-	if want := []int64{2, 3}; !slices.Equal(revs, want) || !slices.Equal(dropped, []int64{2, 0}) {
-		t.Fatalf("delivered revisions %v with dropped %v; want %v with [2 0]", revs, dropped, want)
+	// Revision 1 panicked and was retried after 2 and 3; 4 and 5 found
+	// the queue full and wait in the record.
+	if got, want := revisions(), []int64{2, 3, 1}; !slices.Equal(got, want) {
+		t.Fatalf("delivered revisions %v, want %v", got, want)
+	}
+	if got := photo.OutboxRevisions(t, b, "ann"); !slices.Equal(got, []int64{4, 5}) {
+		t.Fatalf("the record holds events %v, want [4 5]", got)
+	}
+	// Too young for Sweep.
+	if _, err := m.Sweep(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := revisions(); len(got) != 0 {
+		t.Fatalf("Sweep delivered %v before RedeliverAfter", got)
+	}
+	mu.Lock()
+	clock = clock.Add(time.Minute + time.Second)
+	mu.Unlock()
+	if _, err := m.Sweep(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := revisions(), []int64{4, 5}; !slices.Equal(got, want) {
+		t.Fatalf("Sweep delivered %v, want %v", got, want)
+	}
+	if got := photo.OutboxRevisions(t, b, "ann"); len(got) != 0 {
+		t.Fatalf("the record still holds events %v", got)
 	}
 }
 

@@ -36,13 +36,30 @@ import (
 // olderThan (which a Set in progress may be about to commit; zero or less
 // means one hour), nor the blobs of a record it cannot read (it logs a
 // warning and goes on).
+//
+// Last, when Options.OnChange is set, it delivers again the events that
+// records still hold unacknowledged once they are Options.RedeliverAfter
+// old (their first delivery failed, or the process that committed them
+// stopped first), oldest first for each user, calling OnChange with ctx,
+// and removes those it accepted from the records. Events that this
+// Manager is still delivering are left to it. A failed delivery is
+// logged and tried again by the next Sweep; after 3 failures in a row a
+// Sweep stops delivering. One Sweep delivers the events of at most 10,000
+// users; the next one goes on. The events delivered are not counted in
+// the result.
 func (m *Manager) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
 	n, err := m.removeExpired(ctx)
 	if err != nil {
 		return n, err
 	}
-	o, err := m.removeOrphans(ctx, olderThan)
-	return n + o, err
+	due, o, err := m.removeOrphans(ctx, olderThan)
+	if err != nil || len(due) == 0 {
+		return n + o, err
+	}
+	if _, err := m.redeliver(ctx, due, m.cfg.now().Add(-m.opts.RedeliverAfter)); err != nil {
+		return n + o, wrapErr(err, "sweep: events")
+	}
+	return n + o, nil
 }
 
 // removeExpired is Sweep's first part: expired uploads and files, and
@@ -152,12 +169,18 @@ func (m *Manager) expireFiles(ctx context.Context) (int, error) {
 }
 
 // removeOrphans is Sweep's second part: the blobs that no record
-// references, once older than olderThan.
-func (m *Manager) removeOrphans(ctx context.Context, olderThan time.Duration) (int, error) {
+// references, once older than olderThan. When OnChange is set it reads
+// every record, and returns the users whose records hold events due for
+// redelivery (at most sweepUsersMax).
+func (m *Manager) removeOrphans(ctx context.Context, olderThan time.Duration) ([]string, int, error) {
 	if olderThan <= 0 {
 		olderThan = time.Hour
 	}
 	cutoff := m.cfg.now().Add(-olderThan)
+	events := m.events != nil
+	eventCutoff := m.cfg.now().Add(-m.opts.RedeliverAfter)
+	var due []string
+	hasRecord := false
 	var res struct {
 		scanned, removed int
 		bytes            int64
@@ -188,11 +211,11 @@ func (m *Manager) removeOrphans(ctx context.Context, olderThan time.Duration) (i
 	var user string
 	var blobs []storage.Attrs
 	flush := func() error {
-		if user == "" || len(blobs) == 0 {
+		if user == "" || (len(blobs) == 0 && !(events && hasRecord)) {
 			blobs = blobs[:0]
 			return nil
 		}
-		keep, err := m.referencedPrefixes(ctx, user+"/record.json")
+		keep, rec, err := m.referencedPrefixes(ctx, user+"/record.json")
 		if err != nil {
 			if ctx.Err() != nil {
 				return err
@@ -202,6 +225,13 @@ func (m *Manager) removeOrphans(ctx context.Context, olderThan time.Duration) (i
 			m.cfg.log.Warn("photo: sweep: skipping the blobs of an unreadable record", "prefix", user, "err", err)
 			blobs = blobs[:0]
 			return nil
+		}
+		if events && rec != nil && dueEvents(rec, eventCutoff) {
+			if len(due) < sweepUsersMax {
+				due = append(due, rec.UserID)
+			} else if len(due) == sweepUsersMax {
+				m.cfg.log.Info("photo: sweep: more users have events to deliver again than one Sweep delivers; the next one goes on")
+			}
 		}
 		for _, b := range blobs {
 			if slices.ContainsFunc(keep, func(p string) bool { return strings.HasPrefix(b.Key, p) }) {
@@ -230,15 +260,19 @@ func (m *Manager) removeOrphans(ctx context.Context, olderThan time.Duration) (i
 					return err
 				}
 				user = u
+				hasRecord = false
 			}
 			if strings.HasPrefix(parts[2], "v/") {
 				blobs = append(blobs, a)
+			}
+			if parts[2] == "record.json" {
+				hasRecord = true
 			}
 		}
 		return flush()
 	}()
 	if err != nil {
-		return res.removed, wrapErr(err, "sweep")
+		return due, res.removed, wrapErr(err, "sweep")
 	}
 
 	// Files: files/<id>/meta.json and files/<id>/<version blob>.
@@ -299,32 +333,32 @@ func (m *Manager) removeOrphans(ctx context.Context, olderThan time.Duration) (i
 		return fflush()
 	}()
 	if err != nil {
-		return res.removed, wrapErr(err, "sweep")
+		return due, res.removed, wrapErr(err, "sweep")
 	}
-	return res.removed, nil
+	return due, res.removed, nil
 }
 
 // referencedPrefixes returns the blob prefixes of the versions that the
-// record at key references, current and kept; none when there is no
-// record.
-func (m *Manager) referencedPrefixes(ctx context.Context, key string) ([]string, error) {
+// record at key references, current and kept, and the record; none and
+// nil when there is no record.
+func (m *Manager) referencedPrefixes(ctx context.Context, key string) ([]string, *record, error) {
 	r, err := m.bucket.Open(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer r.Close()
 	var rec record
 	if err := json.NewDecoder(io.LimitReader(r, maxJSONBytes)).Decode(&rec); err != nil {
 		// An unreadable record protects its user's blobs: never delete
 		// what might be referenced.
-		return nil, fmt.Errorf("record %s: %w", key, err)
+		return nil, nil, fmt.Errorf("record %s: %w", key, err)
 	}
 	var prefixes []string
 	for _, v := range rec.versions() {
 		prefixes = append(prefixes, v.Prefix)
 	}
-	return prefixes, nil
+	return prefixes, &rec, nil
 }

@@ -87,9 +87,10 @@ func New(b *storage.Bucket, opts *Options) (*Manager, error) {
 		log:             o.Logger,
 		now:             o.Now,
 	}
-	return &Manager{bucket: b, opts: o, cfg: c, gate: newGate(o.MemoryBudget, o.MaxConcurrent), cpu: sched.New(runtime.GOMAXPROCS(0)),
-		versions: newVersionCache(defaultVersionCacheEntries), events: newNotifier(o.OnChange, o.EventQueue, o.Logger),
-		defaults: newDefaultCache(o.DefaultCacheBytes)}, nil
+	m := &Manager{bucket: b, opts: o, cfg: c, gate: newGate(o.MemoryBudget, o.MaxConcurrent), cpu: sched.New(runtime.GOMAXPROCS(0)),
+		versions: newVersionCache(defaultVersionCacheEntries), defaults: newDefaultCache(o.DefaultCacheBytes)}
+	m.events = newNotifier(o.OnChange, m.ack, o.EventQueue, o.Logger)
+	return m, nil
 }
 
 // Options returns the options in force, every default filled in (Quotas'
@@ -214,28 +215,51 @@ type Options struct {
 	// OnChange, if not nil, is told of every committed change of a user's
 	// photo: an Event of kind "set" (Set, SetFromFile, SetFromUpload,
 	// Import.Finish), "delete" or "restore" (a kept version made current
-	// again). Nil (the default) means no events.
+	// again). Returning nil acknowledges the event; an error (or a panic,
+	// recovered and logged) leaves it to be delivered again. Nil (the
+	// default) means no events, and nothing of them is stored.
 	//
-	// Events are delivered after the commit by one goroutine of the
-	// Manager, started when an event is queued and gone when the queue is
-	// empty, one at a time and in commit order (so in order for each
-	// user); the call that committed never waits for them. OnChange
-	// should return quickly (hand slow work such as a webhook to a queue
-	// of its own): while it runs, later events wait in a queue of
-	// EventQueue events. A panic in OnChange is recovered and logged.
+	// Delivery is at least once, across processes: the commit that makes
+	// a change also records its event in the user's record, in the same
+	// write, and an event leaves the record only once an OnChange returned
+	// nil for it. The Manager that committed delivers it at once, after
+	// the commit, from one goroutine of its own (started when an event is
+	// queued, gone when the queue is empty) with ctx a background
+	// context; the call that committed never waits for it. An event that
+	// OnChange refuses is tried again after 1 s and 2 s; one that is
+	// still not acknowledged (OnChange kept failing, the process stopped,
+	// or the EventQueue was full) is delivered again by Sweep, with Sweep's
+	// ctx, in whichever process sharing the bucket runs it with OnChange
+	// set, once the event is RedeliverAfter old. OnChange runs once at a
+	// time per Manager, live deliveries and Sweep's alike, so a slow one
+	// delays the next; it should bound its own time.
 	//
-	// Delivery is in process and best effort: an event is delivered once,
-	// unless the process stops first, or the queue is full when it is
-	// committed, in which case it is dropped, logged and counted in the
-	// next delivered Event's Dropped. A consumer that must not miss a
-	// change (a cache purge) compares Event.Revision with the last it saw
-	// and reconciles with Get after a gap or a restart. Commits made by
-	// other processes sharing the bucket are told to their own Managers'
-	// OnChange only.
-	OnChange func(Event)
-	// EventQueue bounds how many events wait for OnChange; zero means
-	// 1024.
+	// So an event may be delivered more than once (an acknowledgement that
+	// failed, a redelivery racing a slow first delivery): consumers
+	// deduplicate by Event.ID, or by UserID and Revision. Order is not
+	// guaranteed: events are delivered live in the order their commits
+	// returned (commit order, but for concurrent changes of one user), a
+	// retried or redelivered event after newer ones; Revision orders the
+	// events of a user. The guarantee ends at two
+	// bounds: a record keeps at most 64 unacknowledged events, beyond
+	// which the oldest are dropped and counted in the next event's
+	// Dropped; and only commits made by Managers with OnChange set record
+	// events. A consumer that must never miss a change (a cache purge)
+	// reconciles with Get when Dropped is not zero.
+	//
+	// Each event costs one more read and conditional write of the user's
+	// record, the acknowledgement; Sweep reads every record to find
+	// events to deliver again.
+	OnChange func(ctx context.Context, e Event) error
+	// EventQueue bounds how many events wait in memory for OnChange; zero
+	// means 1024. An event committed while it is full is not lost: it
+	// waits in the record for Sweep.
 	EventQueue int
+	// RedeliverAfter is how old an unacknowledged event must be before
+	// Sweep delivers it again, which leaves the live delivery of the
+	// process that committed it (and its retries) time to finish first;
+	// zero or less means one minute.
+	RedeliverAfter time.Duration
 	// DisplayName, when set, returns a user's display name for the
 	// default photo (see Manager.Default), which then shows the name's
 	// initials instead of an identicon; "" (an unknown user) and names
@@ -262,8 +286,11 @@ type Options struct {
 }
 
 // Event is a committed change of a user's photo, as Options.OnChange
-// receives it.
+// receives it, once or more (see OnChange).
 type Event struct {
+	// ID is unique to the change, and the same on every delivery of it:
+	// consumers deduplicate by it.
+	ID string
 	// Kind is "set", "delete" or "restore".
 	Kind string
 	// UserID is the user whose photo changed.
@@ -277,10 +304,15 @@ type Event struct {
 	Revision int64
 	// Time is when the change was committed.
 	Time time.Time
-	// Photo is the photo after the change; nil for every delete.
+	// Photo is the photo after the change; nil for every delete. An event
+	// delivered again by Sweep carries the photo as it is then (its
+	// Revision may be newer than the event's), or nil when VersionID is
+	// no longer the current version.
 	Photo *Photo
-	// Dropped counts the events dropped, because the queue was full,
-	// since the previous delivered event.
+	// Dropped counts the earlier events of the same user that were
+	// dropped, never acknowledged, from the user's full record (which
+	// keeps 64) when this one was committed: changes that OnChange may
+	// never see.
 	Dropped int64
 }
 

@@ -76,6 +76,31 @@ type record struct {
 	// Commit is a nonce of the write that made this record, so that a
 	// writer whose Put failed can tell whether it happened all the same.
 	Commit string `json:"commit,omitempty"`
+	// Outbox are the events of changes not yet acknowledged by
+	// Options.OnChange, oldest first, at most outboxMax (events.go).
+	// Written only by Managers with OnChange set, in the same write as the
+	// change; an acknowledgement removes its entries without touching
+	// anything else (not even Revision or Commit). Records written before
+	// it existed have none.
+	Outbox []storedEvent `json:"outbox,omitempty"`
+
+	// emit is the event that a commit's change asks to record; never
+	// stored.
+	emit *storedEvent
+}
+
+// storedEvent is an Event as a record's Outbox keeps it: small, without
+// the Photo, which is read again when the event is delivered again.
+type storedEvent struct {
+	// ID is the Commit nonce of the write that made the change.
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	VersionID string    `json:"versionId,omitempty"`
+	Revision  int64     `json:"revision"`
+	Time      time.Time `json:"time"`
+	// Dropped counts the earlier events that were dropped from a full
+	// outbox when this one was recorded (see outboxMax).
+	Dropped int64 `json:"dropped,omitempty"`
 }
 
 // version is a committed photo: its metadata and where its blobs are.

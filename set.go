@@ -96,16 +96,19 @@ func (m *Manager) set(ctx context.Context, userID string, r io.Reader, opts *Set
 		}
 		rec.makeCurrent(v, m.opts.KeepVersions)
 		rec.Pending = nil
+		rec.emit = &storedEvent{Kind: eventSet, VersionID: v.ID}
 		return nil
 	})
 	if err != nil {
 		if p, rec := m.abandon(ctx, userID, v.Prefix, err); p != nil {
-			m.notify(eventSet, rec, nil)
+			// The event is delivered now if rec is still the record
+			// that the Set's write made, else by Sweep.
+			m.notify(rec)
 			return p, nil
 		}
 		return nil, wrapErr(err, "set %q", userID)
 	}
-	m.notify(eventSet, rec, nil)
+	m.notify(rec)
 	m.dropUnreferenced(ctx, prev, rec)
 	return m.photo(rec), nil
 }
@@ -364,10 +367,15 @@ func (m *Manager) Delete(ctx context.Context, userID string, opts *DeleteOptions
 	}
 	rec, prev, err := m.commit(ctx, userID, o.IfRevision, func(rec *record) error {
 		if o.VersionID != "" {
+			rec.emit = &storedEvent{Kind: eventDelete, VersionID: o.VersionID}
 			return deleteKept(rec, o.VersionID)
 		}
 		if rec.Current == nil && rec.Pending == nil && len(rec.History) == 0 {
 			return notFound("the user has no photo")
+		}
+		rec.emit = &storedEvent{Kind: eventDelete}
+		if rec.Current != nil {
+			rec.emit.VersionID = rec.Current.ID
 		}
 		rec.Current = nil
 		rec.History = nil
@@ -377,14 +385,7 @@ func (m *Manager) Delete(ctx context.Context, userID string, opts *DeleteOptions
 	if err != nil {
 		return wrapErr(err, "delete %q", userID)
 	}
-	var deleted *version
-	if prev != nil {
-		deleted = prev.Current
-		if o.VersionID != "" {
-			deleted = prev.find(o.VersionID)
-		}
-	}
-	m.notify(eventDelete, rec, deleted)
+	m.notify(rec)
 	m.dropUnreferenced(ctx, prev, rec)
 	return nil
 }
@@ -446,6 +447,7 @@ func (m *Manager) Restore(ctx context.Context, userID, versionID string, opts *S
 		}
 		rec.makeCurrent(v, m.opts.KeepVersions)
 		rec.Pending = nil
+		rec.emit = &storedEvent{Kind: eventRestore, VersionID: v.ID}
 		return nil
 	})
 	if errors.Is(err, errUnchanged) {
@@ -454,7 +456,7 @@ func (m *Manager) Restore(ctx context.Context, userID, versionID string, opts *S
 	if err != nil {
 		return nil, wrapErr(err, "restore %q", userID)
 	}
-	m.notify(eventRestore, rec, nil)
+	m.notify(rec)
 	m.dropUnreferenced(ctx, prev, rec)
 	return m.photo(rec), nil
 }

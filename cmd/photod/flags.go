@@ -83,13 +83,13 @@ Flags:
 	fs.Var(&c.allow, "url-import-allow", "`CIDR` (or address) that set-from-URL may fetch from besides public addresses; repeatable, e.g. 127.0.0.0/8")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log `level`: DEBUG, INFO, WARN or ERROR")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for requests and URL imports in flight")
-	fs.DurationVar(&c.janitorEvery, "janitor-interval", 10*time.Minute, "how often to remove expired uploads and files, unreferenced blobs and, on the filesystem store, temporary files of crashed writes (0 turns it off)")
+	fs.DurationVar(&c.janitorEvery, "janitor-interval", 10*time.Minute, "how often to remove expired uploads and files, unreferenced blobs and, on the filesystem store, temporary files of crashed writes, and to post again -webhook events not yet delivered (0 turns it off)")
 	fs.Float64Var(&c.writeRate, "write-rate", 0, "`writes` a second each user may make (uploads, deletes, chunks; bursts of 10 times as many); 0 means the default, 5; negative turns the per-user and global write rate limits off")
 	fs.DurationVar(&c.writeWait, "write-wait", 0, "longest a write waits for a free slot before a retryable 503; 0 means the default, 5s")
 	fs.IntVar(&c.keepVersions, "keep-versions", 5, "how many earlier `versions` of each user's photo to keep, listed, served and restorable (0 to 100; 0 removes a replaced photo at once)")
 	fs.Var(&c.memoryBudget, "memory-budget", memoryBudgetHelp)
 	fs.Var(&c.memoryLimit, "memory-limit", memoryLimitHelp)
-	fs.Var(&c.webhooks, "webhook", "`URL` to POST every photo change to (set, delete, restore) as signed JSON, through the same address policy as set-from-URL (-url-import-allow); repeatable")
+	fs.Var(&c.webhooks, "webhook", "`URL` to POST every photo change to (set, delete, restore) as signed JSON, through the same address policy as set-from-URL (-url-import-allow); repeatable. At least once: an event not answered 2xx by every URL is posted again (by the janitor's sweep once 5 minutes old, so keep -janitor-interval on); receivers deduplicate by its id")
 	fs.StringVar(&c.webhookSecret, "webhook-secret-file", "", "`file` holding the webhooks' HMAC-SHA256 secret (at least 16 bytes; surrounding white space trimmed); default: the "+webhookSecretEnv+" environment variable")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -31,7 +31,8 @@ type tidier interface {
 // janitorTasks are photod's clean-ups: the library's Sweep (resumable
 // uploads and Chatter files past their expiry, with their bytes, then
 // blobs that no record references, current or kept, left by a crash or a
-// failed clean-up, after the library's default grace period of an hour);
+// failed clean-up, after the library's default grace period of an hour;
+// with -webhook, it also posts again the events not yet acknowledged);
 // and, when d is the
 // filesystem store, temporary files of writes that a crash interrupted
 // (Tidy). All are safe while requests run and while other instances share

@@ -117,6 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		popts.OnChange = hooks.onChange
+		popts.RedeliverAfter = webhookRedeliverAfter
 		log.Info("photod: posting photo changes to webhooks", "urls", len(cfg.webhooks))
 	}
 	mgr, err := photo.New(st.bucket, popts)

@@ -3,6 +3,14 @@ package main
 // Webhooks: every committed change of a photo (photo.Options.OnChange) is
 // posted as signed JSON to each -webhook URL, through the same
 // SSRF-safe policy as URL imports, with retries and a bounded queue.
+//
+// Delivery is at least once end to end: OnChange returns nil, which
+// acknowledges the event to the library, only once every URL answered
+// 2xx. Until then the event stays in the user's record, and a failure
+// (retries exhausted, the queue full, a shutdown, a crash) leaves it
+// there for the library to deliver again: in process after a few
+// seconds, then by the janitor's Sweep, in whichever instance runs it,
+// once the event is webhookRedeliverAfter old.
 
 import (
 	"context"
@@ -44,6 +52,13 @@ const webhookSecretEnv = "PHOTOD_WEBHOOK_SECRET"
 // minSecretBytes is the shortest secret accepted.
 const minSecretBytes = 16
 
+// webhookRedeliverAfter is photo.Options.RedeliverAfter with webhooks:
+// longer than the library's minute, since one OnChange may take as long
+// as a URL's attempts (6 of at most 10 s, with about 30 s of backoff),
+// and the library tries it three times before leaving it to Sweep. A
+// Sweep that came sooner would post events still being delivered.
+const webhookRedeliverAfter = 5 * time.Minute
+
 // webhookSettings configure webhooks; zero fields take the defaults.
 type webhookSettings struct {
 	urls   []string
@@ -51,7 +66,10 @@ type webhookSettings struct {
 	// allow is -url-import-allow: networks besides public addresses.
 	allow []netip.Prefix
 	// queue bounds the events waiting for each URL; default 1000. When
-	// full, the oldest is dropped.
+	// full, the oldest is dropped (its OnChange fails: the library
+	// delivers it again). OnChange waits for its event, so the queue
+	// holds more than one only when a Sweep and the live delivery of
+	// different Managers share the webhooks.
 	queue int
 	// attempts bounds the tries of one event; default 6.
 	attempts int
@@ -93,10 +111,19 @@ type webhookTarget struct {
 	delivered, failed, dropped int64
 }
 
-// webhookEvent is one event's body and ID.
+// webhookEvent is one event's body and ID, and where its outcome goes
+// (nil when nobody waits): nil once posted, else why not.
 type webhookEvent struct {
-	id   string
-	body []byte
+	id     string
+	body   []byte
+	result chan<- error
+}
+
+// report sends e's outcome to whoever waits for it.
+func (e webhookEvent) report(err error) {
+	if e.result != nil {
+		e.result <- err
+	}
 }
 
 // newWebhooks checks the URLs against the policy and starts a goroutine
@@ -172,7 +199,7 @@ type eventBody struct {
 	VersionID string     `json:"versionId,omitempty"`
 	Revision  int64      `json:"revision"`
 	Time      time.Time  `json:"time"`
-	Dropped   int64      `json:"dropped,omitempty"` // events the library dropped before this one
+	Dropped   int64      `json:"dropped,omitempty"` // earlier events of the user dropped undelivered (photo.Event.Dropped)
 	Photo     *photoBody `json:"photo,omitempty"`
 }
 
@@ -213,12 +240,46 @@ func encodeEvent(ev photo.Event) webhookEvent {
 }
 
 // onChange is photo.Options.OnChange: it queues ev for every URL and
-// returns at once.
-func (w *webhooks) onChange(ev photo.Event) {
+// waits until each posted it (nil: the library may forget the event) or
+// gave up on it, or ctx is done (an error: the library delivers the
+// event again, and each URL may get it twice: receivers deduplicate by
+// id).
+func (w *webhooks) onChange(ctx context.Context, ev photo.Event) error {
+	return w.send(ev).wait(ctx)
+}
+
+// sending is an event queued for every URL.
+type sending struct {
+	results chan error
+	n       int
+}
+
+// send queues ev for every URL and returns at once.
+func (w *webhooks) send(ev photo.Event) *sending {
 	e := encodeEvent(ev)
+	s := &sending{results: make(chan error, len(w.targets)), n: len(w.targets)}
+	e.result = s.results
 	for _, t := range w.targets {
 		t.push(e)
 	}
+	return s
+}
+
+// wait returns nil once every URL posted the event, else the first
+// failure, or ctx's error when ctx is done first.
+func (s *sending) wait(ctx context.Context) error {
+	var errs []error
+	for range s.n {
+		select {
+		case err := <-s.results:
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // push queues e, dropping the oldest event when the queue is full.
@@ -227,13 +288,15 @@ func (t *webhookTarget) push(e webhookEvent) {
 	defer t.mu.Unlock()
 	if t.closing {
 		t.dropped++
-		t.s.log.Warn("photod: webhook: an event came after shutdown began; dropped", "url", redactURL(t.url), "event", e.id)
+		t.s.log.Warn("photod: webhook: an event came after shutdown began; left for redelivery", "url", redactURL(t.url), "event", e.id)
+		e.report(fmt.Errorf("webhook %s: shutting down", redactURL(t.url)))
 		return
 	}
 	if len(t.queue) >= t.s.queue {
 		t.dropped++
-		t.s.log.Warn("photod: webhook: the queue is full; the oldest event was dropped",
+		t.s.log.Warn("photod: webhook: the queue is full; the oldest event was dropped (left for redelivery)",
 			"url", redactURL(t.url), "event", t.queue[0].id, "dropped_total", t.dropped)
+		t.queue[0].report(fmt.Errorf("webhook %s: dropped from a full queue", redactURL(t.url)))
 		t.queue = t.queue[1:]
 	}
 	t.queue = append(t.queue, e)
@@ -293,6 +356,7 @@ func (t *webhookTarget) deliver(e webhookEvent) {
 		case err == nil && status >= 200 && status < 300:
 			t.count(&t.delivered)
 			t.s.log.Debug("photod: webhook delivered", "url", redactURL(t.url), "event", e.id, "attempt", attempt)
+			e.report(nil)
 			return
 		case err != nil:
 			var fe *safefetch.Error
@@ -302,8 +366,12 @@ func (t *webhookTarget) deliver(e webhookEvent) {
 		}
 		if !retry || attempt >= t.s.attempts || t.ctx.Err() != nil {
 			t.count(&t.failed)
-			t.s.log.Warn("photod: webhook gave up on an event", "url", redactURL(t.url), "event", e.id,
+			t.s.log.Warn("photod: webhook gave up on an event; left for redelivery", "url", redactURL(t.url), "event", e.id,
 				"attempts", attempt, "status", status, "err", err)
+			if err == nil {
+				err = fmt.Errorf("status %d", status)
+			}
+			e.report(fmt.Errorf("webhook %s: %w", redactURL(t.url), err))
 			return
 		}
 		// Full jitter over the upper half of the wait.
@@ -347,8 +415,9 @@ func sign(secret []byte, timestamp string, body []byte) string {
 }
 
 // shutdown stops taking events and delivers those queued until ctx is
-// done, then abandons the rest (an attempt in flight is cancelled) and
-// logs what each URL delivered, gave up and dropped.
+// done, then abandons the rest (an attempt in flight is cancelled; their
+// OnChange fails, so they stay in the records for the next Sweep of any
+// instance) and logs what each URL delivered, gave up and dropped.
 func (w *webhooks) shutdown(ctx context.Context) error {
 	if w == nil {
 		return nil
@@ -374,6 +443,10 @@ func (w *webhooks) shutdown(ctx context.Context) error {
 		t.cancel()
 		t.mu.Lock()
 		left := len(t.queue)
+		for _, e := range t.queue {
+			e.report(fmt.Errorf("webhook %s: abandoned at shutdown", redactURL(t.url)))
+		}
+		t.queue = nil
 		t.s.log.Info("photod: webhook stopped", "url", redactURL(t.url), "delivered", t.delivered,
 			"failed", t.failed, "dropped", t.dropped, "abandoned", left)
 		t.mu.Unlock()

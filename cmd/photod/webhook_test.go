@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,10 +18,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/profilephoto/photo"
+	"github.com/profilephoto/photo/storage"
+	"github.com/profilephoto/photo/storage/memstore"
 )
 
 var (
@@ -125,9 +130,14 @@ func TestWebhookDelivery(t *testing.T) {
 		return http.StatusOK
 	})
 	w := testHooks(t, webhookSettings{urls: []string{rc.srv.URL + "/hook"}})
-	w.onChange(event("ann", 1))
-	w.onChange(event("ben", 1))
-	w.onChange(photo.Event{Kind: "delete", UserID: "ann", VersionID: "vann", Revision: 2, Time: time.Unix(1_800_000_001, 0)})
+	ctx := context.Background()
+	for _, ev := range []photo.Event{event("ann", 1), event("ben", 1),
+		{Kind: "delete", UserID: "ann", VersionID: "vann", Revision: 2, Time: time.Unix(1_800_000_001, 0)}} {
+		// OnChange returns once the event was posted.
+		if err := w.onChange(ctx, ev); err != nil {
+			t.Fatalf("%s %d: %v", ev.UserID, ev.Revision, err)
+		}
+	}
 	settle(t, w)
 
 	got := rc.requests()
@@ -194,8 +204,13 @@ func TestWebhookRetries(t *testing.T) {
 				return http.StatusOK
 			})
 			w := testHooks(t, webhookSettings{urls: []string{rc.srv.URL}, attempts: 3})
-			w.onChange(event("ann", 1))
-			w.onChange(event("ann", 2))
+			// A failure is OnChange's error: the library keeps the event.
+			if err := w.onChange(context.Background(), event("ann", 1)); err == nil {
+				t.Error("OnChange accepted an event that was never posted")
+			}
+			if err := w.onChange(context.Background(), event("ann", 2)); err != nil {
+				t.Error(err)
+			}
 			settle(t, w)
 			got := rc.requests()
 			if len(got) != c.attempts+1 {
@@ -222,7 +237,9 @@ func TestWebhookRetries(t *testing.T) {
 				mu.Unlock()
 				return (&net.Dialer{}).DialContext(ctx, network, a)
 			}})
-		w.onChange(event("ann", 1))
+		if err := w.onChange(context.Background(), event("ann", 1)); err == nil {
+			t.Error("OnChange accepted an event that was never posted")
+		}
 		settle(t, w)
 		if dials != 4 {
 			t.Errorf("%d dials, want 4 attempts", dials)
@@ -261,7 +278,9 @@ func TestWebhookPolicy(t *testing.T) {
 					mu.Unlock()
 					return nil, errors.New("no dialling in this test")
 				}})
-			w.onChange(event("ann", 1))
+			if err := w.onChange(context.Background(), event("ann", 1)); err == nil {
+				t.Error("OnChange accepted a refused event")
+			}
 			settle(t, w)
 			if dials != 0 || lookups != 1 {
 				t.Errorf("%d dials and %d lookups; want none and one (no retry)", dials, lookups)
@@ -277,7 +296,8 @@ func (f resolverFunc) LookupNetIP(ctx context.Context, network, host string) ([]
 }
 
 // TestWebhookQueue: while the receiver is stuck, a full queue drops its
-// oldest events; OnChange never waits.
+// oldest events, whose OnChange then fails (the library keeps them);
+// queueing never waits, and OnChange waits for its event.
 func TestWebhookQueue(t *testing.T) {
 	release := make(chan struct{})
 	rc := newReceiver(t, func(n int, _ hookRequest) int {
@@ -287,16 +307,27 @@ func TestWebhookQueue(t *testing.T) {
 		return http.StatusOK
 	})
 	w := testHooks(t, webhookSettings{urls: []string{rc.srv.URL}, queue: 2})
-	w.onChange(event("ann", 1))
+	sent := []*sending{w.send(event("ann", 1))}
 	<-rc.seen // the first is in flight: the queue is empty
 	start := time.Now()
 	for rev := int64(2); rev <= 5; rev++ {
-		w.onChange(event("ann", rev))
+		sent = append(sent, w.send(event("ann", rev)))
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("queueing took %v", d)
 	}
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := sent[0].wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("OnChange of an event in flight returned %v before it was posted", err)
+	}
 	close(release)
+	for i, s := range sent {
+		err := s.wait(context.Background())
+		if dropped := i == 1 || i == 2; dropped != (err != nil) {
+			t.Errorf("revision %d: OnChange returned %v", i+1, err)
+		}
+	}
 	settle(t, w)
 	var ids []string
 	for _, r := range rc.requests() {
@@ -323,7 +354,7 @@ func TestWebhookShutdown(t *testing.T) {
 	})
 	w := testHooks(t, webhookSettings{urls: []string{rc.srv.URL}})
 	for rev := int64(1); rev <= 3; rev++ {
-		w.onChange(event("ann", rev))
+		w.send(event("ann", rev))
 	}
 	settle(t, w)
 	if n := len(rc.requests()); n != 3 {
@@ -332,8 +363,7 @@ func TestWebhookShutdown(t *testing.T) {
 
 	stuck := newReceiver(t, func(int, hookRequest) int { <-hang; return 200 })
 	w = testHooks(t, webhookSettings{urls: []string{stuck.srv.URL}})
-	w.onChange(event("ann", 1))
-	w.onChange(event("ann", 2))
+	sent := []*sending{w.send(event("ann", 1)), w.send(event("ann", 2))}
 	<-stuck.seen
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -343,6 +373,12 @@ func TestWebhookShutdown(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("the shutdown took %v", d)
+	}
+	// Both abandoned: their OnChange failed, so the library keeps them.
+	for i, s := range sent {
+		if err := s.wait(context.Background()); err == nil {
+			t.Errorf("event %d: abandoned at shutdown, yet acknowledged", i+1)
+		}
 	}
 }
 
@@ -389,5 +425,112 @@ func TestPhotodWebhook(t *testing.T) {
 	}
 	if strings.Contains(p.stderr.String(), string(testSecret)) {
 		t.Error("the secret was logged")
+	}
+}
+
+// TestWebhookRedelivery: an endpoint that fails for a while (longer than
+// photod's attempts and the library's retries) gets every event once it
+// recovers, through the janitor's Sweep, and is not sent them again
+// afterwards: webhooks are at least once end to end.
+func TestWebhookRedelivery(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	var mu sync.Mutex
+	accepted := map[string]int{} // by event ID
+	rc := newReceiver(t, func(_ int, r hookRequest) int {
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		mu.Lock()
+		accepted[r.id]++
+		mu.Unlock()
+		return http.StatusOK
+	})
+	w := testHooks(t, webhookSettings{urls: []string{rc.srv.URL}, attempts: 2})
+	clock := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	st := memstore.New()
+	// The options main gives the library with -webhook.
+	m, err := photo.New(storage.NewBucket(st), &photo.Options{Sizes: []int{32}, OnDemandSizes: []int{}, Now: now,
+		Logger: slog.New(slog.DiscardHandler), OnChange: w.onChange, RedeliverAfter: webhookRedeliverAfter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	want := map[string]bool{}
+	for i, user := range []string{"ann", "ben", "ann"} {
+		p, err := m.Set(ctx, user, bytes.NewReader(pngImage(t, 40+i, 30)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[eventID(photo.Event{UserID: user, Revision: p.Revision})] = true
+	}
+	if err := m.Delete(ctx, "ben", nil); err != nil {
+		t.Fatal(err)
+	}
+	want[eventID(photo.Event{UserID: "ben", Revision: 2})] = true
+	// Each event: 2 attempts, three times (the library retries after 1 s
+	// and 2 s), all refused.
+	for n := range 4 * 2 * 3 {
+		select {
+		case <-rc.seen:
+		case <-time.After(time.Minute):
+			t.Fatalf("%d requests while the endpoint was down, want %d", n, 4*2*3)
+		}
+	}
+	down.Store(false)
+	sweep := janitorTasks(m, st)[0]
+	if sweep.name != "sweep" {
+		t.Fatalf("the first janitor task is %s", sweep.name)
+	}
+	// Too young: the Sweep leaves them to the live delivery.
+	if _, err := sweep.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rc.requests()); n != 4*2*3 {
+		t.Fatalf("%d requests after a Sweep before RedeliverAfter, want %d", n, 4*2*3)
+	}
+	mu.Lock()
+	clock = clock.Add(webhookRedeliverAfter + time.Second)
+	mu.Unlock()
+	// The last live failure may still be on its way to the library, which
+	// then leaves that event to the next Sweep.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := sweep.run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		ok := 0
+		for id := range want {
+			if accepted[id] > 0 {
+				ok++
+			}
+		}
+		got := fmt.Sprint(accepted)
+		mu.Unlock()
+		if ok == len(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after Sweeps, accepted %v; want each of %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Acknowledged: a later Sweep posts nothing.
+	n := len(rc.requests())
+	mu.Lock()
+	clock = clock.Add(time.Hour)
+	mu.Unlock()
+	if _, err := sweep.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m := len(rc.requests()); m != n {
+		t.Errorf("a Sweep after every acknowledgement posted %d more", m-n)
+	}
+	for _, r := range rc.requests() {
+		if !r.verify(testSecret) {
+			t.Errorf("request %s: the signature does not verify", r.id)
+		}
 	}
 }
