@@ -24,10 +24,14 @@
 // file name and the declared type are never trusted), checks the
 // dimensions, pixel count and frame count before it decodes anything,
 // decodes, turns the image upright from its EXIF orientation (a HEIC's or
-// AVIF's from its irot and imir transforms alone), cuts the crop box (or letterboxes a non-square
-// image, or cuts its centre with Cover), and renders a normalised original
-// and one square rendition per configured size. Every output is re-encoded,
-// so no metadata of the upload (EXIF, GPS, XMP, ICC, comments) survives.
+// AVIF's from its irot and imir transforms alone), cuts the crop box (or
+// letterboxes a non-square image, or cuts its centre with Cover), and
+// renders a normalised original and one square rendition per configured
+// size, JPEG or, where the image has transparency, PNG. Every output is
+// re-encoded, so no metadata of the upload (EXIF, GPS, XMP, ICC, comments)
+// survives. OpenRendition serves them, and a WebP of any rendition on
+// request (made once, from a larger rendition, and stored beside the
+// others until the version goes).
 //
 // A refused upload changes nothing.
 //
