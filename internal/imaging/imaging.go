@@ -76,6 +76,10 @@ type Spec struct {
 	// OriginalMaxSide bounds the normalised original's longer side; 0
 	// means no bound.
 	OriginalMaxSide int
+	// NoOriginal, when true, makes the renditions alone: Result.Original
+	// is then the zero Encoded and OriginalMaxSide does not apply. False
+	// (the default) makes the original too.
+	NoOriginal bool
 	// JPEGQuality is the quality of JPEG output (1 to 100); 0 means
 	// DefaultJPEGQuality.
 	JPEGQuality int
@@ -113,7 +117,8 @@ type Encoded struct {
 // Result is what Render makes. Renditions that come out the same (sizes
 // above the square's side) share their Data.
 type Result struct {
-	// Original is the whole upright image, at most OriginalMaxSide a side.
+	// Original is the whole upright image, at most OriginalMaxSide a side
+	// (zero when Spec.NoOriginal).
 	Original Encoded
 	// Renditions follow Spec.Sizes' order.
 	Renditions []Encoded
@@ -129,7 +134,7 @@ type Result struct {
 // read; Render may be called concurrently. It checks ctx between stages and
 // returns ctx.Err() once it is done.
 func Render(ctx context.Context, img image.Image, spec Spec) (*Result, error) {
-	return render(ctx, img, spec, true)
+	return render(ctx, img, spec, !spec.NoOriginal)
 }
 
 // Rescale makes a square rendition of size from an encoded square image

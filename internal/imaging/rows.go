@@ -52,7 +52,7 @@ func RenderRows(ctx context.Context, src Rows, spec Spec) (*Result, error) {
 	}
 	pool := ownPool(spec.Pool)
 	mk := func(shift int) (*raster, error) { return rowsRaster(ctx, pool, src, w, h, ch, shift) }
-	return renderFrom(ctx, w, h, mk, 30, spec, true)
+	return renderFrom(ctx, w, h, mk, 30, spec, !spec.NoOriginal)
 }
 
 // rowsRaster reads every row of src and keeps them halved shift times.
@@ -153,7 +153,8 @@ func rowsRaster(ctx context.Context, pool *sched.Pool, src Rows, w, h, ch, shift
 // copies. ch is the working form's bytes per pixel: 1 for gray, 3 for
 // YCbCr (a bound: chroma is usually subsampled), 4 for RGBA.
 func Footprint(w, h, ch int, spec Spec, rows bool) int64 {
-	outs, err := outputs(w, h, spec, true)
+	withOriginal := !spec.NoOriginal
+	outs, err := outputs(w, h, spec, withOriginal)
 	if err != nil || w <= 0 || h <= 0 {
 		return 0
 	}
@@ -179,12 +180,13 @@ func Footprint(w, h, ch int, spec Spec, rows bool) int64 {
 		// side by the level's other side, where the level is the base
 		// for the original and at most four times the output for the
 		// others (the pyramid level it reads).
+		orig := withOriginal && i == 0
 		lvl := max(lw, lh)
-		if i > 0 {
+		if !orig {
 			lvl = min(lvl, 4*side+8)
 		}
 		n += px*c + side*lvl*c
-		if i == 0 {
+		if orig {
 			n += px * c / 3 // the original's own pyramid
 		}
 		// Turning upright, unpremultiplying or flattening, and the

@@ -146,3 +146,50 @@ func TestRenderRowsReadError(t *testing.T) {
 		t.Fatalf("got %v, want a *ReadError for row 40 wrapping the decoder's error", err)
 	}
 }
+
+// TestNoOriginal: Spec.NoOriginal leaves the original out, of Render, of
+// RenderRows and of Footprint, and changes no rendition of an image the
+// original would not shrink (the renditions then come from the same
+// pyramid either way).
+func TestNoOriginal(t *testing.T) {
+	img := testimage.Photo(700, 500, 7)
+	spec := Spec{Sizes: []int{64, 300}, Fit: Cover, Crop: image.Rect(100, 50, 500, 450), Orientation: 6}
+	only := spec
+	only.NoOriginal = true
+	for _, rows := range []bool{false, true} {
+		run := func(s Spec) *Result {
+			var (
+				res *Result
+				err error
+			)
+			if rows {
+				res, err = RenderRows(context.Background(), rowsOf(t, img), s)
+			} else {
+				res, err = Render(context.Background(), img, s)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		want, got := run(spec), run(only)
+		if got.Original.Data != nil || got.Original.Width != 0 {
+			t.Errorf("rows %v: an original of %dx%d was made", rows, got.Original.Width, got.Original.Height)
+		}
+		if len(got.Renditions) != len(want.Renditions) {
+			t.Fatalf("rows %v: %d renditions, want %d", rows, len(got.Renditions), len(want.Renditions))
+		}
+		for i, g := range got.Renditions {
+			w := want.Renditions[i]
+			if g.Size != w.Size || g.Width != w.Width || !bytes.Equal(g.Data, w.Data) {
+				t.Errorf("rows %v: rendition %d is %dx%d (size %d), want Render's %dx%d, byte for byte", rows, i, g.Width, g.Height, g.Size, w.Width, w.Height)
+			}
+		}
+	}
+	for _, rows := range []bool{false, true} {
+		with, without := Footprint(700, 500, 4, spec, rows), Footprint(700, 500, 4, only, rows)
+		if without <= 0 || without >= with {
+			t.Errorf("rows %v: Footprint %d without the original, %d with it", rows, without, with)
+		}
+	}
+}
