@@ -256,18 +256,28 @@ func (m *Manager) openWebP(ctx context.Context, userID string, v *version, size 
 }
 
 // makeWebP encodes the WebP of size in v. Its source is the smallest
-// stored rendition at least twice its side, else the largest one (the
-// rendition itself for the largest size). Measured on photos at 64, 200
-// and 512 pixels (webpquality_test.go), a WebP made from a rendition twice
-// as large is as close to the unencoded pixels as one made by Set from
-// them (SSIM within 0.001), while re-encoding the JPEG of the same size,
-// or of one barely larger, loses about 0.02 of SSIM: its JPEG artefacts are
-// encoded again.
+// stored rendition at least twice its side; when there is none (the
+// largest sizes), the version's normalised original, rendered as Set
+// rendered the rendition (webpFromOriginal); and when the original cannot
+// serve either (its square is smaller than the side: a crop of a photo
+// larger than OriginalMaxSide, a small photo), the largest rendition.
+// Measured on photos (webpquality_test.go), a WebP made from a rendition
+// twice as large is as close to the unencoded pixels as one made by Set
+// from them (SSIM within 0.001), while re-encoding the JPEG of the same
+// size, or of one barely larger, loses about 0.02 of SSIM: its JPEG
+// artefacts are encoded again. The original, 1.2 to 2 times the side for
+// the default largest size, loses less.
 func (m *Manager) makeWebP(ctx context.Context, userID string, v *version, size int) ([]byte, error) {
 	if len(v.Renditions) == 0 {
 		return nil, renditionNotFound(userID, v.ID, size)
 	}
 	src, side := webpSource(v.Renditions, size)
+	if src.Width < 2*side {
+		data, err := m.webpFromOriginal(ctx, userID, v, side)
+		if !errors.Is(err, errOriginalUnfit) {
+			return data, err
+		}
+	}
 	// Decoding the source (4 bytes a pixel at most), the pipeline's work
 	// on it (as openOnDemand) and the encoder.
 	need := 20*int64(src.Width)*int64(src.Height) + webpenc.Footprint(side, side) + 1<<20
@@ -288,15 +298,125 @@ func (m *Manager) makeWebP(ctx context.Context, userID string, v *version, size 
 	if err != nil {
 		return nil, wrapErr(err, "open")
 	}
-	quality := m.cfg.webpQuality
-	e, err := imaging.RescaleWith(ctx, data, size, imaging.Spec{Pool: m.cpu, Encoder: func(img image.Image, _ bool) ([]byte, string, error) {
-		d, err := webpenc.Encode(ctx, img, quality)
-		return d, webpType, err
-	}})
+	e, err := imaging.RescaleWith(ctx, data, size, imaging.Spec{Pool: m.cpu, Encoder: m.webpEncoder(ctx)})
 	if err != nil {
 		return nil, wrapErr(err, "encode WebP")
 	}
 	return e.Data, nil
+}
+
+// webpEncoder is the imaging.Encoder of WebP renditions, at
+// Options.WebPQuality.
+func (m *Manager) webpEncoder(ctx context.Context) imaging.Encoder {
+	quality := m.cfg.webpQuality
+	return func(img image.Image, _ bool) ([]byte, string, error) {
+		d, err := webpenc.Encode(ctx, img, quality)
+		return d, webpType, err
+	}
+}
+
+// errOriginalUnfit is webpFromOriginal's error when the version's
+// original cannot serve: its square is smaller than the side wanted, or it
+// is not an image the Manager's limits pass.
+var errOriginalUnfit = errors.New("the original cannot serve the rendition")
+
+// webpFromOriginal makes the WebP rendition of side (the side of the
+// version's stored rendition) from v's normalised original, or returns
+// errOriginalUnfit when the original's square is smaller than side or
+// the original cannot be judged again (then nothing was decoded).
+func (m *Manager) webpFromOriginal(ctx context.Context, userID string, v *version, side int) ([]byte, error) {
+	crop, ok := originalSquare(v, side)
+	if !ok {
+		return nil, errOriginalUnfit
+	}
+	r, err := m.bucket.Open(ctx, v.Prefix+v.Original.Name)
+	if errors.Is(err, storage.ErrNotFound) {
+		// The version was replaced since its record was read.
+		return nil, renditionNotFound(userID, v.ID, side)
+	}
+	if err != nil {
+		return nil, wrapErr(err, "open the original")
+	}
+	data, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		return nil, wrapErr(err, "open the original")
+	}
+	return m.renderFromOriginal(ctx, data, crop, fitOf(v.Fit), side, m.webpEncoder(ctx))
+}
+
+// renderFromOriginal renders the square rendition of side from data, a
+// version's normalised original, with Set's pipeline and geometry (m.spec:
+// the crop box, in the original's pixels, else fit with the Manager's
+// background, transparent for images with transparency) and enc as its
+// encoder, while it holds the memory it estimates (decode, pipeline,
+// encoder) and a CPU slot. Only the rendition is made, not the original
+// again. It returns errOriginalUnfit when data is not an image the
+// Manager's limits pass (nothing is decoded then), or the rendition would
+// be smaller than side.
+func (m *Manager) renderFromOriginal(ctx context.Context, data []byte, crop *Crop, fit Fit, side int, enc imaging.Encoder) ([]byte, error) {
+	src, format, err := prepareSource(data, m.cfg.limits)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errOriginalUnfit, err)
+	}
+	if crop != nil && crop.check(src.width, src.height) != nil {
+		return nil, errOriginalUnfit
+	}
+	spec := m.spec(src, crop, fit)
+	spec.Sizes = []int{side}
+	spec.NoOriginal = true
+	spec.Encoder = enc
+	need := footprint(format, data, src, spec) + webpenc.Footprint(side, side)
+	if err := m.acquire(ctx, need); err != nil {
+		return nil, wrapErr(err, "open")
+	}
+	defer m.release(need)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if src.rows == nil {
+		if src.img, err = decode(format, data, src, m.cpu); err != nil {
+			return nil, wrapErr(err, "decode the original")
+		}
+	}
+	res, err := renderSource(ctx, src, spec)
+	if err != nil {
+		return nil, wrapErr(err, "encode WebP")
+	}
+	e := res.Renditions[0]
+	if e.Width != side || e.Height != side {
+		// A square smaller than originalSquare judged from the record.
+		return nil, errOriginalUnfit
+	}
+	return e.Data, nil
+}
+
+// originalSquare returns the crop box (nil for the fit) that renders v's
+// square from its normalised original, and whether that square has at
+// least side pixels a side. v's crop box is in the upright upload's
+// coordinates (v.Width by v.Height); the original is that image scaled to
+// v.Original's size, so the box is scaled by the same ratio, rounded to
+// the nearest pixel, and kept square and inside.
+func originalSquare(v *version, side int) (*Crop, bool) {
+	ow, oh := v.Original.Width, v.Original.Height
+	if ow <= 0 || oh <= 0 || v.Width <= 0 || v.Height <= 0 || side <= 0 {
+		return nil, false
+	}
+	if v.Crop == nil {
+		sq := max(ow, oh)
+		if fitOf(v.Fit) == Cover {
+			sq = min(ow, oh)
+		}
+		return nil, sq >= side
+	}
+	scale := func(x, from, to int) int { return int((2*int64(x)*int64(to) + int64(from)) / (2 * int64(from))) }
+	s := min(scale(v.Crop.Size, v.Width, ow), ow, oh)
+	c := &Crop{
+		X:    min(scale(v.Crop.X, v.Width, ow), ow-s),
+		Y:    min(scale(v.Crop.Y, v.Height, oh), oh-s),
+		Size: s,
+	}
+	return c, s >= side
 }
 
 // webpSource returns the rendition to make the WebP of size from, among

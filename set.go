@@ -207,14 +207,7 @@ func (m *Manager) render(ctx context.Context, userID string, data []byte, o *Set
 		cpuHeld = true
 	}
 
-	var res *imaging.Result
-	if src.rows != nil {
-		res, err = imaging.RenderRows(ctx, src.rows, spec)
-		src.rows = nil
-	} else {
-		res, err = imaging.Render(ctx, src.img, spec)
-		src.img = nil
-	}
+	res, err := renderSource(ctx, src, spec)
 	if err != nil {
 		var re *imaging.ReadError
 		switch {
@@ -226,6 +219,19 @@ func (m *Manager) render(ctx context.Context, userID string, data []byte, o *Set
 		return nil, nil, nil, wrapErr(err, "set %q: render", userID)
 	}
 	return &rendered{source: src, versionID: vid}, res, nil, nil
+}
+
+// renderSource renders src, decoded (src.img) or read row by row
+// (src.rows), as spec says, and drops its pixels.
+func renderSource(ctx context.Context, src *source, spec imaging.Spec) (*imaging.Result, error) {
+	if src.rows != nil {
+		rows := src.rows
+		src.rows = nil
+		return imaging.RenderRows(ctx, rows, spec)
+	}
+	img := src.img
+	src.img = nil
+	return imaging.Render(ctx, img, spec)
 }
 
 // spec says what to render of src.

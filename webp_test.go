@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"io"
@@ -270,5 +271,124 @@ func TestWebPQualityOption(t *testing.T) {
 	}
 	if _, err := photo.New(photo.NewTestBucket(t), &photo.Options{WebPQuality: 101}); err == nil {
 		t.Error("WebPQuality 101 was accepted")
+	}
+}
+
+// meanAbsDiff is the mean absolute difference of a and b (same size) over
+// the premultiplied R, G, B and A samples, so that the colour of a
+// transparent pixel does not count.
+func meanAbsDiff(t *testing.T, a, b image.Image) float64 {
+	t.Helper()
+	if a.Bounds().Size() != b.Bounds().Size() {
+		t.Fatalf("%v against %v", a.Bounds(), b.Bounds())
+	}
+	ra, rb := a.Bounds(), b.Bounds()
+	var sum float64
+	for y := range ra.Dy() {
+		for x := range ra.Dx() {
+			ca := color.RGBAModel.Convert(a.At(ra.Min.X+x, ra.Min.Y+y)).(color.RGBA)
+			cb := color.RGBAModel.Convert(b.At(rb.Min.X+x, rb.Min.Y+y)).(color.RGBA)
+			for _, d := range []int{int(ca.R) - int(cb.R), int(ca.G) - int(cb.G), int(ca.B) - int(cb.B), int(ca.A) - int(cb.A)} {
+				sum += float64(max(d, -d))
+			}
+		}
+	}
+	return sum / float64(4*ra.Dx()*ra.Dy())
+}
+
+// TestWebPFromOriginal: the WebP of the largest size, which no stored
+// rendition is twice as large as, is made from the normalised original
+// with the version's geometry (the crop box scaled to the original, the
+// letterbox with its bars, transparent ones for transparency, the cover
+// square), unless the original's square is smaller than the rendition,
+// when it is made from the rendition itself. Which source served is
+// told by deleting the other one first; the WebP has the JPEG or PNG
+// rendition's dimensions and nearly its pixels.
+func TestWebPFromOriginal(t *testing.T) {
+	translucent := func(m *image.RGBA) *image.NRGBA {
+		n := image.NewNRGBA(m.Rect)
+		for y := range m.Rect.Dy() {
+			for x := range m.Rect.Dx() {
+				c := m.RGBAAt(x, y)
+				a := uint8(255)
+				if (x/40+y/40)%3 == 0 {
+					a = 0
+				} else if x < 60 {
+					a = 128
+				}
+				n.SetNRGBA(x, y, color.NRGBA{c.R, c.G, c.B, a})
+			}
+		}
+		return n
+	}
+	big := testimage.Photo(420, 300, 5) // the original (at most 300 a side) is 300x214
+	cases := []struct {
+		name     string
+		upload   []byte
+		opts     *photo.SetOptions
+		original bool // made from the original, else from the rendition
+		side     int
+	}{
+		{"crop", encodePNG(t, big), &photo.SetOptions{Crop: &photo.Crop{X: 150, Y: 50, Size: 240}}, true, 128},
+		{"letterbox", encodePNG(t, big), &photo.SetOptions{Fit: photo.Letterbox}, true, 128},
+		{"cover", encodeJPEG(t, big), &photo.SetOptions{Fit: photo.Cover}, true, 128},
+		{"transparent letterbox", encodePNG(t, translucent(testimage.Photo(300, 200, 6))), nil, true, 128},
+		{"small", encodeJPEG(t, testimage.Photo(110, 90, 7)), &photo.SetOptions{Fit: photo.Cover}, true, 90},
+		// 170 upload pixels are 121 of the original's: the 128 rendition
+		// is made from the upload, its WebP from itself.
+		{"crop the original cannot serve", encodePNG(t, big), &photo.SetOptions{Crop: &photo.Crop{X: 200, Y: 100, Size: 170}}, false, 128},
+	}
+	for _, be := range backends() {
+		if strings.HasPrefix(be.name, "s3") {
+			continue
+		}
+		t.Run(be.name, func(t *testing.T) {
+			m, st := webpManager(t, be, photo.Options{OriginalMaxSide: 300})
+			for i, c := range cases {
+				user := fmt.Sprintf("u%d", i)
+				p, err := m.Set(t.Context(), user, bytes.NewReader(c.upload), c.opts)
+				if err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+				r, data := readBlob(t, m, p, 128, "")
+				if r.Width != c.side || r.Height != c.side {
+					t.Fatalf("%s: the rendition is %dx%d, want %d a side", c.name, r.Width, r.Height, c.side)
+				}
+				jpg, _, err := image.Decode(bytes.NewReader(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Remove the source that must not serve.
+				gone := "/128."
+				if !c.original {
+					gone = "/original."
+				}
+				n := 0
+				for _, k := range allKeys(t, st, "users/") {
+					if strings.Contains(k, gone) && strings.Contains(k, p.VersionID) {
+						if err := st.Delete(t.Context(), k); err != nil {
+							t.Fatal(err)
+						}
+						n++
+					}
+				}
+				if n != 1 {
+					t.Fatalf("%s: %d blobs named %s", c.name, n, gone)
+				}
+				w, wdata := readBlob(t, m, p, 128, "image/webp")
+				if w.Width != r.Width || w.Height != r.Height || w.ContentType != "image/webp" {
+					t.Fatalf("%s: WebP %dx%d %s, want %dx%d", c.name, w.Width, w.Height, w.ContentType, r.Width, r.Height)
+				}
+				webp, err := webpenc.Decode(wdata)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := meanAbsDiff(t, webp, jpg)
+				t.Logf("%s: %dx%d, mean absolute difference %.2f", c.name, w.Width, w.Height, d)
+				if d > 3 {
+					t.Errorf("%s: mean absolute difference %.2f from the rendition, want at most 3", c.name, d)
+				}
+			}
+		})
 	}
 }
