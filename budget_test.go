@@ -16,6 +16,7 @@ import (
 
 	"github.com/profilephoto/photo/internal/imaging/testimage"
 	"github.com/profilephoto/photo/internal/imgcheck"
+	"github.com/profilephoto/photo/internal/webpenc"
 )
 
 func TestGateWaitsAndRefuses(t *testing.T) {
@@ -275,5 +276,64 @@ func checkEstimate(t *testing.T, m *Manager, data []byte, warm func(format imgch
 	t.Logf("estimate %.1f MB, allocated %.1f MB (%.2fx)", float64(est)/1e6, float64(got)/1e6, float64(est)/float64(got))
 	if est < got*4/5 {
 		t.Errorf("estimate %d bytes is far below the %d bytes allocated", est, got)
+	}
+}
+
+// TestOriginalWebPFootprintIsHonest is TestFootprintIsHonest for a WebP
+// rendition made from a version's normalised original (makeWebP's source
+// for the largest sizes): the estimate reserved against what
+// renderFromOriginal allocates, the WebP encoder included (its
+// WebAssembly memory is Go's; a system libwebp's is not counted, so the
+// test runs with the WebAssembly encoder only).
+func TestOriginalWebPFootprintIsHonest(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes what is allocated")
+	}
+	if !webpenc.WebAssembly() {
+		t.Skip("the WebP encoder is a system libwebp, whose memory Go does not count")
+	}
+	jpg, err := testimage.PhotoJPEG(2048, 1536, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pngData bytes.Buffer
+	if err := png.Encode(&pngData, photoImage(1600, 1200, false, true)); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		data []byte
+		crop *Crop
+		fit  Fit
+	}{
+		{"jpeg 2048x1536 cover", jpg, nil, Cover},
+		{"jpeg 2048x1536 crop", jpg, &Crop{X: 600, Y: 100, Size: 1300}, Letterbox},
+		{"png RGBA 1600x1200 letterbox (rows)", pngData.Bytes(), nil, Letterbox},
+	}
+	m, err := New(newBucket(t), &Options{MaxConcurrent: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webpenc.Warm()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			enc := m.webpEncoder(t.Context())
+			_, _, _, est, err := m.planFromOriginal(c.data, c.crop, c.fit, 1024, enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			if _, err := m.renderFromOriginal(t.Context(), c.data, c.crop, c.fit, 1024, enc); err != nil {
+				t.Fatal(err)
+			}
+			runtime.ReadMemStats(&after)
+			got := int64(after.TotalAlloc - before.TotalAlloc)
+			t.Logf("estimate %.1f MB, allocated %.1f MB (%.2fx)", float64(est)/1e6, float64(got)/1e6, float64(est)/float64(got))
+			if est < got*4/5 {
+				t.Errorf("estimate %d bytes is far below the %d bytes allocated", est, got)
+			}
+		})
 	}
 }

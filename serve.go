@@ -16,6 +16,7 @@ import (
 	"golang.org/x/image/webp"
 
 	"github.com/profilephoto/photo/internal/imaging"
+	"github.com/profilephoto/photo/internal/imgcheck"
 	"github.com/profilephoto/photo/internal/webpenc"
 	"github.com/profilephoto/photo/storage"
 )
@@ -279,8 +280,8 @@ func (m *Manager) makeWebP(ctx context.Context, userID string, v *version, size 
 		}
 	}
 	// Decoding the source (4 bytes a pixel at most), the pipeline's work
-	// on it (as openOnDemand) and the encoder.
-	need := 20*int64(src.Width)*int64(src.Height) + webpenc.Footprint(side, side) + 1<<20
+	// on it (as openOnDemand) and the encoder, given NRGBA for a PNG.
+	need := 20*int64(src.Width)*int64(src.Height) + webpenc.Footprint(side, side, src.ContentType == "image/png") + 1<<20
 	if err := m.acquire(ctx, need); err != nil {
 		return nil, wrapErr(err, "open")
 	}
@@ -355,18 +356,10 @@ func (m *Manager) webpFromOriginal(ctx context.Context, userID string, v *versio
 // Manager's limits pass (nothing is decoded then), or the rendition would
 // be smaller than side.
 func (m *Manager) renderFromOriginal(ctx context.Context, data []byte, crop *Crop, fit Fit, side int, enc imaging.Encoder) ([]byte, error) {
-	src, format, err := prepareSource(data, m.cfg.limits)
+	src, format, spec, need, err := m.planFromOriginal(data, crop, fit, side, enc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errOriginalUnfit, err)
+		return nil, err
 	}
-	if crop != nil && crop.check(src.width, src.height) != nil {
-		return nil, errOriginalUnfit
-	}
-	spec := m.spec(src, crop, fit)
-	spec.Sizes = []int{side}
-	spec.NoOriginal = true
-	spec.Encoder = enc
-	need := footprint(format, data, src, spec) + webpenc.Footprint(side, side)
 	if err := m.acquire(ctx, need); err != nil {
 		return nil, wrapErr(err, "open")
 	}
@@ -389,6 +382,29 @@ func (m *Manager) renderFromOriginal(ctx context.Context, data []byte, crop *Cro
 		return nil, errOriginalUnfit
 	}
 	return e.Data, nil
+}
+
+// planFromOriginal judges data for renderFromOriginal and returns the
+// source (not decoded yet), its format, the spec of the rendition and the
+// bytes that decoding and rendering it with a WebP encoder allocate:
+// Set's estimate (footprint) for the original's decode and a pipeline that
+// makes this rendition alone, and the WebP encoder's memory.
+func (m *Manager) planFromOriginal(data []byte, crop *Crop, fit Fit, side int, enc imaging.Encoder) (*source, imgcheck.Format, imaging.Spec, int64, error) {
+	src, format, err := prepareSource(data, m.cfg.limits)
+	if err != nil {
+		return nil, format, imaging.Spec{}, 0, fmt.Errorf("%w: %w", errOriginalUnfit, err)
+	}
+	if crop != nil && crop.check(src.width, src.height) != nil {
+		return nil, format, imaging.Spec{}, 0, errOriginalUnfit
+	}
+	spec := m.spec(src, crop, fit)
+	spec.Sizes = []int{side}
+	spec.NoOriginal = true
+	spec.Encoder = enc
+	// A PNG original (transparency) renders as RGBA, given to the encoder
+	// as NRGBA.
+	rgba := format == imgcheck.PNG
+	return src, format, spec, footprint(format, data, src, spec) + webpenc.Footprint(side, side, rgba), nil
 }
 
 // originalSquare returns the crop box (nil for the fit) that renders v's
