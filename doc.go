@@ -30,8 +30,9 @@
 // size, JPEG or, where the image has transparency, PNG. Every output is
 // re-encoded, so no metadata of the upload (EXIF, GPS, XMP, ICC, comments)
 // survives. OpenRendition serves them, and a WebP of any rendition on
-// request (made once, from a larger rendition, and stored beside the
-// others until the version goes).
+// request (made once, from a larger rendition or, for the largest sizes,
+// from the normalised original with the version's crop or fit, and stored
+// beside the others until the version goes).
 //
 // A refused upload changes nothing.
 //

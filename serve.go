@@ -54,8 +54,10 @@ type Blob struct {
 // A WebP is made on its first request and stored beside the JPEG or PNG
 // under the version's prefix (so it goes when the version goes), not by
 // Set: Set's latency is what uploads wait for, most renditions are never
-// asked for as WebP, and a WebP made later from a larger rendition is as
-// good as one made by Set (see makeWebP). Concurrent first requests may
+// asked for as WebP, and a WebP made later from a rendition twice as large
+// is as good as one made by Set; the largest sizes are made from the
+// normalised original, rendered as Set rendered them (see makeWebP).
+// Concurrent first requests may
 // each encode it; the store keeps the first write (IfAbsent) and every
 // request serves those bytes.
 func (m *Manager) OpenRendition(ctx context.Context, userID, versionID string, size int, format string) (*Blob, error) {
@@ -260,14 +262,16 @@ func (m *Manager) openWebP(ctx context.Context, userID string, v *version, size 
 // stored rendition at least twice its side; when there is none (the
 // largest sizes), the version's normalised original, rendered as Set
 // rendered the rendition (webpFromOriginal); and when the original cannot
-// serve either (its square is smaller than the side: a crop of a photo
-// larger than OriginalMaxSide, a small photo), the largest rendition.
-// Measured on photos (webpquality_test.go), a WebP made from a rendition
-// twice as large is as close to the unencoded pixels as one made by Set
-// from them (SSIM within 0.001), while re-encoding the JPEG of the same
-// size, or of one barely larger, loses about 0.02 of SSIM: its JPEG
-// artefacts are encoded again. The original, 1.2 to 2 times the side for
-// the default largest size, loses less.
+// serve either (its square is smaller than the side: a tight crop of a
+// photo larger than OriginalMaxSide), the largest rendition. Measured on
+// photos (webpquality_test.go), a WebP made from a rendition twice as
+// large is as close to the unencoded pixels as one made by Set from them
+// (SSIM within 0.001), while re-encoding the JPEG of the same size, or of
+// one barely larger, loses about 0.02 of SSIM: its JPEG artefacts are
+// encoded again. The original (1 to 2 times the side of the default
+// largest size) loses less: at 1024 pixels, median SSIM 0.9807 and PSNR
+// 38.20 dB, against 0.9714 and 36.81 re-encoded from the 1024 JPEG, and
+// 0.9835 and 38.38 for that JPEG itself.
 func (m *Manager) makeWebP(ctx context.Context, userID string, v *version, size int) ([]byte, error) {
 	if len(v.Renditions) == 0 {
 		return nil, renditionNotFound(userID, v.ID, size)
