@@ -676,3 +676,40 @@ func TestBrowserHistory(t *testing.T) {
 		t.Errorf("console: %s", m)
 	}
 }
+
+// TestBrowserHEIC picks an iPhone-style HEIC, which Chromium cannot show:
+// the page says it cannot crop it, uploads it whole, and shows the photo
+// photod made of it (square, with every rendition loaded).
+func TestBrowserHEIC(t *testing.T) {
+	ctx := browser(t)
+	srv := startPhotod(t)
+	console := watchConsole(ctx)
+
+	do(t, ctx, "loading the page", chromedp.Navigate(srv.URL+"/"))
+	waitFor(t, ctx, "the page to start", `document.body.dataset.ready === "true"`)
+	do(t, ctx, "picking a HEIC", chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{testdata(t, "exif-samples/samplefilehub.heif")}))
+	waitFor(t, ctx, "the upload", `document.getElementById("notice").textContent.startsWith("Uploaded") &&
+		document.getElementById("f-version").textContent.length === 16`)
+	if !eval[bool](t, ctx, `document.getElementById("editor").hidden`) {
+		t.Error("the crop editor shows an image the browser cannot display")
+	}
+	var api profileImageBody
+	getJSON(t, srv.URL+"/v1/users/"+demoUser+"/profile/profile-image", srv.Token, &api)
+	if got := eval[string](t, ctx, `document.getElementById("f-version").textContent`); api.VersionID != got {
+		t.Errorf("the page shows version %s, the API %s", got, api.VersionID)
+	}
+	if api.Width != 640 || api.Height != 640 {
+		t.Errorf("the largest rendition is %dx%d, want the 640x426 HEIC squared to 640x640", api.Width, api.Height)
+	}
+	waitFor(t, ctx, "the renditions to load", `(() => {
+		const imgs = [...document.querySelectorAll("#renditions img")];
+		return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0 && i.naturalWidth === i.naturalHeight);
+	})()`)
+	for _, m := range console.list() {
+		// Chromium reports the picked file it could not decode.
+		if strings.Contains(m, "blob:") {
+			continue
+		}
+		t.Errorf("console: %s", m)
+	}
+}

@@ -189,7 +189,17 @@
     };
     img.onerror = () => {
       $("editor").hidden = true;
-      showError("That file", "the browser cannot display it, so it cannot be cropped here. Try a JPEG, PNG, GIF or WebP.");
+      if (isHEIF(file)) {
+        // Most browsers cannot show a HEIC (an iPhone's photos), and
+        // some no AVIF: photod decodes both, so the photo goes uncropped
+        // and photod makes it square (letterboxed).
+        state.crop = null;
+        state.w = state.h = 0;
+        notify("This browser cannot show the photo, so it cannot be cropped here: uploading it whole; photod makes it square.");
+        uploadPhoto();
+        return;
+      }
+      showError("That file", "the browser cannot display it, so it cannot be cropped here. Try a JPEG, PNG, GIF, WebP, HEIC or AVIF.");
     };
     img.src = state.url;
   }
@@ -239,6 +249,7 @@
     if (previewFrame) return;
     previewFrame = requestAnimationFrame(() => {
       previewFrame = 0;
+      if (!state.crop) return;
       const { x, y, size } = state.crop;
       for (const c of [$("preview"), $("preview-round")]) {
         const ctx = c.getContext("2d");
@@ -332,17 +343,31 @@
 
   // Upload through Chatter: multipart with the file and a JSON part that
   // carries the crop.
-  $("upload").addEventListener("click", async () => {
+  $("upload").addEventListener("click", () => {
+    clearMessages();
+    uploadPhoto();
+  });
+
+  // isHEIF reports whether file is a HEIC, HEIF or AVIF by its type or,
+  // as browsers often give HEIC no type, its name.
+  function isHEIF(file) {
+    return /^image\/(heic|heif|avif)/.test(file.type) || /\.(heic|heif|avif)$/i.test(file.name || "");
+  }
+
+  // uploadPhoto sends the picked file, with the crop when there is one.
+  async function uploadPhoto() {
     if (!state.file || state.uploading) return;
     state.uploading = true;
     $("upload").disabled = true;
-    clearMessages();
     const form = new FormData();
     form.append("fileUpload", state.file, state.file.name || "photo");
-    const { x, y, size } = state.crop;
-    // The json part goes as a plain field: a Blob part would carry a file
-    // name ("blob"), and a server may take any named part for a file.
-    form.append("json", JSON.stringify({ cropX: x, cropY: y, cropSize: size }));
+    if (state.crop) {
+      const { x, y, size } = state.crop;
+      // The json part goes as a plain field: a Blob part would carry a
+      // file name ("blob"), and a server may take any named part for a
+      // file.
+      form.append("json", JSON.stringify({ cropX: x, cropY: y, cropSize: size }));
+    }
     const bar = $("upload-bar"), pct = $("upload-pct");
     $("upload-progress").hidden = false;
     bar.value = 0;
@@ -366,7 +391,7 @@
     pct.textContent = "Done";
     notify(`Uploaded: version ${res.body && res.body.photoVersionId}.`);
     await loadCurrent();
-  });
+  }
 
   // ----------------------------------------------- the resumable upload
 
