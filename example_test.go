@@ -261,3 +261,58 @@ func ExampleManager_Default() {
 	// bob image/png 64 64
 	// true
 }
+
+func ExampleOptions_hooks() {
+	ctx := context.Background()
+	events := make(chan photo.Event, 4)
+	m, _ := photo.New(storage.NewBucket(memstore.New()), &photo.Options{
+		Sizes: []int{64},
+		// A moderation check of the application's: here, no portraits.
+		BeforeCommit: func(_ context.Context, userID string, img image.Image) error {
+			if b := img.Bounds(); b.Dy() > b.Dx() {
+				return &photo.Error{Code: photo.CodeRefused, Message: "please use a landscape photo"}
+			}
+			return nil
+		},
+		// Told of every committed change, after the commit, at least
+		// once: returning nil acknowledges the event.
+		OnChange: func(_ context.Context, e photo.Event) error {
+			events <- e
+			return nil
+		},
+	})
+
+	_, err := m.Set(ctx, "dave", bytes.NewReader(sampleJPEG(300, 400)), nil)
+	fmt.Println(string(photo.CodeOf(err)), errors.Is(err, photo.ErrInvalidInput), err.(*photo.Error).SafeMessage())
+
+	p, _ := m.Set(ctx, "dave", bytes.NewReader(sampleJPEG(400, 300)), nil)
+	e := <-events
+	fmt.Println(e.Kind, e.UserID, e.VersionID == p.VersionID, e.Revision)
+
+	m.Delete(ctx, "dave", nil)
+	e = <-events
+	fmt.Println(e.Kind, e.VersionID == p.VersionID, e.Photo == nil)
+	// Output:
+	// refused true please use a landscape photo
+	// set dave true 1
+	// delete true true
+}
+
+func ExampleManager_OpenRendition_webp() {
+	ctx := context.Background()
+	m, _ := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{64, 256}})
+	p, _ := m.Set(ctx, "erin", bytes.NewReader(sampleJPEG(800, 600)), nil)
+
+	// A client whose Accept names image/webp: the WebP is made on the
+	// first request, stored, and has an ETag of its own.
+	w, err := m.OpenRendition(ctx, "erin", p.VersionID, 64, "image/webp")
+	if err != nil {
+		panic(err)
+	}
+	defer w.Close()
+	j, _ := m.OpenRendition(ctx, "erin", p.VersionID, 64, "")
+	defer j.Close()
+	fmt.Println(w.Rendition.ContentType, j.Rendition.ContentType, w.Rendition.ETag != j.Rendition.ETag)
+	// Output:
+	// image/webp image/jpeg true
+}
