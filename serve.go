@@ -48,18 +48,19 @@ type Blob struct {
 // alpha where the stored rendition has it); any other is an error
 // CodeBadArgument. Blob.Rendition.ContentType says what was opened: the
 // normalised original (size 0) is always the stored one, and so is every
-// size when Options.WebPQuality turns WebP off. A WebP has its own
+// size when Options.WebPQuality turns WebP off, and every size without a
+// source at least twice its side (the largest sizes of most photos; a
+// WebP made from less loses to the JPEG in quality), since a WebP is
+// served only where it is both smaller and as good. A WebP has its own
 // ETag.
 //
 // A WebP is made on its first request and stored beside the JPEG or PNG
 // under the version's prefix (so it goes when the version goes), not by
 // Set: Set's latency is what uploads wait for, most renditions are never
-// asked for as WebP, and a WebP made later from a rendition twice as large
-// is as good as one made by Set; the largest sizes are made from the
-// normalised original, rendered as Set rendered them (see makeWebP).
-// Concurrent first requests may
-// each encode it; the store keeps the first write (IfAbsent) and every
-// request serves those bytes.
+// asked for as WebP, and a WebP made later from a stored rendition (or the
+// normalised original) twice as large is as good as one made by Set.
+// Concurrent first requests may each encode it; the store keeps the first
+// write (IfAbsent) and every request serves those bytes.
 func (m *Manager) OpenRendition(ctx context.Context, userID, versionID string, size int, format string) (*Blob, error) {
 	if err := checkUserID(userID); err != nil {
 		return nil, err
@@ -106,8 +107,12 @@ func renditionNotFound(userID, versionID string, size int) error {
 // openVersion opens the blob of size in v, as WebP if webp, or returns an
 // error wrapping ErrNotFound if v has no such size or its blobs are gone.
 func (m *Manager) openVersion(ctx context.Context, userID string, v *version, size int, webp bool) (*Blob, error) {
-	if webp {
-		return m.openWebP(ctx, userID, v, size)
+	if webp && webpPays(v, size) {
+		b, err := m.openWebP(ctx, userID, v, size)
+		if !errors.Is(err, errOriginalUnfit) {
+			return b, err
+		}
+		// The original turned out unable to serve: the stored format.
 	}
 	var b *blob
 	if size == 0 {
@@ -258,30 +263,18 @@ func (m *Manager) openWebP(ctx context.Context, userID string, v *version, size 
 	return b, nil
 }
 
-// makeWebP encodes the WebP of size in v. Its source is the smallest
-// stored rendition at least twice its side; when there is none (the
-// largest sizes), the version's normalised original, rendered as Set
-// rendered the rendition (webpFromOriginal); and when the original cannot
-// serve either (its square is smaller than the side: a tight crop of a
-// photo larger than OriginalMaxSide), the largest rendition. Measured on
-// photos (webpquality_test.go), a WebP made from a rendition twice as
-// large is as close to the unencoded pixels as one made by Set from them
-// (SSIM within 0.001), while re-encoding the JPEG of the same size, or of
-// one barely larger, loses about 0.02 of SSIM: its JPEG artefacts are
-// encoded again. The original (1 to 2 times the side of the default
-// largest size) loses less: at 1024 pixels, median SSIM 0.9807 and PSNR
-// 38.20 dB, against 0.9714 and 36.81 re-encoded from the 1024 JPEG, and
-// 0.9835 and 38.38 for that JPEG itself.
+// makeWebP encodes the WebP of size in v, from the smallest stored
+// rendition at least twice its side or, when there is none (the largest
+// sizes), from the version's normalised original rendered as Set rendered
+// the rendition (webpFromOriginal), when its square is at least twice the
+// side too; else it returns errOriginalUnfit. webpPays says why twice.
 func (m *Manager) makeWebP(ctx context.Context, userID string, v *version, size int) ([]byte, error) {
 	if len(v.Renditions) == 0 {
 		return nil, renditionNotFound(userID, v.ID, size)
 	}
 	src, side := webpSource(v.Renditions, size)
 	if src.Width < 2*side {
-		data, err := m.webpFromOriginal(ctx, userID, v, side)
-		if !errors.Is(err, errOriginalUnfit) {
-			return data, err
-		}
+		return m.webpFromOriginal(ctx, userID, v, side)
 	}
 	// Decoding the source (4 bytes a pixel at most), the pipeline's work
 	// on it (as openOnDemand) and the encoder, given NRGBA for a PNG.
@@ -327,10 +320,10 @@ var errOriginalUnfit = errors.New("the original cannot serve the rendition")
 
 // webpFromOriginal makes the WebP rendition of side (the side of the
 // version's stored rendition) from v's normalised original, or returns
-// errOriginalUnfit when the original's square is smaller than side or
-// the original cannot be judged again (then nothing was decoded).
+// errOriginalUnfit when the original's square is smaller than twice side
+// or the original cannot be judged again (then nothing was decoded).
 func (m *Manager) webpFromOriginal(ctx context.Context, userID string, v *version, side int) ([]byte, error) {
-	crop, ok := originalSquare(v, side)
+	crop, ok := originalSquare(v, 2*side)
 	if !ok {
 		return nil, errOriginalUnfit
 	}
@@ -437,6 +430,26 @@ func originalSquare(v *version, side int) (*Crop, bool) {
 		Size: s,
 	}
 	return c, s >= side
+}
+
+// webpPays reports whether the WebP of size in v is made at all: whether
+// a source at least twice its side exists, a stored rendition or the
+// normalised original's square. Measured (webpquality_test.go), a WebP
+// made from such a source is as close to the unencoded pixels as one
+// encoded from them (SSIM within 0.001), and at the default quality it is
+// smaller than Set's JPEG at equal or better SSIM and PSNR (64, 200 and
+// 512 pixels: 10 to 25% smaller). Made from a smaller source, as the
+// largest size of most photos would be (1024 pixels from an original of
+// 1024 to 1800), it was still 10% smaller but less close than the JPEG
+// (median SSIM 0.9807 against 0.9835): JPEG artefacts of its source are
+// encoded again. Those sizes are served in their stored format, to WebP
+// clients too, since a WebP is only worth having when it is both.
+func webpPays(v *version, size int) bool {
+	if len(v.Renditions) == 0 {
+		return false
+	}
+	src, side := webpSource(v.Renditions, size)
+	return src.Width >= 2*side
 }
 
 // webpSource returns the rendition to make the WebP of size from, among
