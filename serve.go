@@ -405,15 +405,45 @@ func (m *Manager) webpFromRendition(ctx context.Context, userID string, v *versi
 	return nil
 }
 
-// losslessSSIM is the SSIM a lossless WebP must have against its PNG:
-// 1 but for the rounding of premultiplied alpha in the decoder.
-const losslessSSIM = 0.9999
+// sameVisible reports whether d, a lossless WebP of a decoded, shows a:
+// the same alpha everywhere and the same colour wherever it is opaque;
+// under partial alpha the decoder premultiplies (truncating), so a
+// colour may come back off by that (at most 255/alpha, plus one);
+// under none it may differ freely.
+func sameVisible(a, d *image.NRGBA) bool {
+	if a.Rect.Size() != d.Rect.Size() {
+		return false
+	}
+	w, h := a.Rect.Dx(), a.Rect.Dy()
+	for y := range h {
+		ra, rd := a.Pix[a.PixOffset(a.Rect.Min.X, a.Rect.Min.Y+y):][:4*w], d.Pix[d.PixOffset(d.Rect.Min.X, d.Rect.Min.Y+y):][:4*w]
+		for i := 0; i < len(ra); i += 4 {
+			al := int(ra[i+3])
+			if al != int(rd[i+3]) {
+				return false
+			}
+			if al == 0 {
+				continue
+			}
+			tol := 0
+			if al < 255 {
+				tol = 255/al + 1
+			}
+			for c := range 3 {
+				if diff := int(ra[i+c]) - int(rd[i+c]); diff > tol || -diff > tol {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
 
 // losslessWebP makes the WebP of a PNG rendition, stored: the stored
 // pixels themselves, encoded losslessly (a lossy WebP is never as close
 // as a PNG), kept when smaller and when its pixels, decoded, are the
-// stored ones (SSIM at least losslessSSIM), while it holds the memory and
-// a CPU slot this takes.
+// stored ones (sameVisible), while it holds the memory and a CPU slot
+// this takes.
 func (m *Manager) losslessWebP(ctx context.Context, stored []byte, made *webpMade) error {
 	cfg, err := png.DecodeConfig(bytes.NewReader(stored))
 	if err != nil {
@@ -452,9 +482,8 @@ func (m *Manager) losslessWebP(ctx context.Context, stored []byte, made *webpMad
 	if err != nil {
 		return wrapErr(err, "decode WebP")
 	}
-	// The decoder premultiplies alpha (as browsers show both formats),
-	// so semi-transparent pixels may come back a rounding off.
-	if made.ssim = quality.SSIM(quality.Luma(n), quality.Luma(d)); made.ssim < losslessSSIM {
+	made.ssim = quality.SSIM(quality.Luma(n), quality.Luma(d))
+	if !sameVisible(n, d) {
 		return errNoWebP
 	}
 	made.data = data

@@ -206,6 +206,78 @@ func TestWebPConcurrentFirstRequests(t *testing.T) {
 	}
 }
 
+// TestWebPRefused: where no WebP is both smaller than the stored JPEG and
+// as close (the largest rendition of a synthetic photo, made from its
+// original: TestWebPFromOriginal's "cover"), WebP clients get the JPEG
+// with its own ETag; the
+// verdict is made once, by concurrent first requests too, stored as one
+// small marker at the WebP's key, and goes with the version.
+func TestWebPRefused(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			m, st := webpManager(t, be, photo.Options{OriginalMaxSide: 400, Fit: photo.Cover})
+			p, err := m.Set(t.Context(), "u", bytes.NewReader(encodeJPEG(t, testimage.Photo(560, 400, 5))), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, data := readBlob(t, m, p, 128, "")
+			const n = 8
+			got := make([]photo.Rendition, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					b, err := m.OpenRendition(context.Background(), "u", p.VersionID, 128, "image/webp")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer b.Close()
+					body, err := io.ReadAll(b)
+					if err != nil {
+						t.Error(err)
+					}
+					if !bytes.Equal(body, data) {
+						t.Errorf("request %d: %d bytes, not the stored JPEG's %d", i, len(body), len(data))
+					}
+					got[i] = b.Rendition
+				})
+			}
+			wg.Wait()
+			for i, r := range got {
+				if r != stored {
+					t.Errorf("request %d: %+v, want the stored %+v", i, r, stored)
+				}
+			}
+			keys := webpKeys(t, st)
+			if len(keys) != 1 {
+				t.Fatalf("WebP keys %v, want one marker", keys)
+			}
+			r, err := st.Open(t.Context(), keys[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			marker, err := io.ReadAll(r)
+			r.Close()
+			if err != nil || len(marker) > 16 || bytes.HasPrefix(marker, []byte("RIFF")) {
+				t.Errorf("the marker is %q (%v), want a few bytes, not a WebP", marker, err)
+			}
+			// Later requests read the marker: the same answer.
+			if again, _ := readBlob(t, m, p, 128, "image/webp"); again != stored {
+				t.Errorf("again: %+v", again)
+			}
+			if keys := webpKeys(t, st); len(keys) != 1 {
+				t.Errorf("WebP keys %v after a later request, want the one marker", keys)
+			}
+			if _, err := m.Set(t.Context(), "u", bytes.NewReader(encodeJPEG(t, testimage.Photo(560, 400, 6))), nil); err != nil {
+				t.Fatal(err)
+			}
+			if keys := webpKeys(t, st); len(keys) != 0 {
+				t.Errorf("WebP keys %v left after the version was replaced", keys)
+			}
+		})
+	}
+}
+
 // TestWebPAlpha checks that a photo with transparency (stored as PNG)
 // gets a WebP with the same transparency.
 func TestWebPAlpha(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
-	_ "image/jpeg"
+	"image/jpeg"
 	"io"
 	"log/slog"
 	"os"
@@ -476,5 +476,47 @@ func BenchmarkRenditionEncode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestWebPQualityEscalates: a rendition whose WebP at the starting
+// quality is less close than its JPEG gets one at a higher quality (3 a
+// step), judged smaller and at least as close, and served.
+func TestWebPQualityEscalates(t *testing.T) {
+	j := &judged{bySize: map[int]slog.Record{}}
+	m, err := New(newBucket(t), &Options{Sizes: []int{32, 64, 128, 256}, Logger: slog.New(j)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, testimage.Photo(300, 200, 1), &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Set(t.Context(), "u", &buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.OpenRendition(t.Context(), "u", p.VersionID, 64, webpType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	stored, err := m.OpenRendition(t.Context(), "u", p.VersionID, 64, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.Close()
+	r, ok := j.bySize[64]
+	if !ok {
+		t.Fatal("no verdict logged")
+	}
+	q, n := int(attr(r, "quality").Int64()), int(attr(r, "encodes").Int64())
+	ss, st := attr(r, "ssim").Float64(), attr(r, "stored_ssim").Float64()
+	t.Logf("served %s, %d bytes (JPEG %d), quality %d after %d encodes, SSIM %.4f (JPEG %.4f)", b.Rendition.ContentType, b.Rendition.Bytes, stored.Rendition.Bytes, q, n, ss, st)
+	if b.Rendition.ContentType != webpType || n < 2 || q != webpenc.DefaultQuality+webpQualityStep*(n-1) {
+		t.Errorf("served %s at quality %d after %d encodes: want a WebP after more than one, %d a step from %d", b.Rendition.ContentType, q, n, webpQualityStep, webpenc.DefaultQuality)
+	}
+	if b.Rendition.Bytes >= stored.Rendition.Bytes || ss < st {
+		t.Errorf("WebP %d bytes SSIM %.4f, JPEG %d bytes SSIM %.4f: want smaller and as close", b.Rendition.Bytes, ss, stored.Rendition.Bytes, st)
 	}
 }
