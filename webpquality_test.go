@@ -3,6 +3,7 @@ package photo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/profilephoto/photo/internal/jpegenc"
 	"github.com/profilephoto/photo/internal/quality"
 	"github.com/profilephoto/photo/internal/webpenc"
+	"github.com/profilephoto/photo/storage"
 )
 
 // The WebP quality measurements: for renditions of real photos and a
@@ -518,5 +521,46 @@ func TestWebPQualityEscalates(t *testing.T) {
 	}
 	if b.Rendition.Bytes >= stored.Rendition.Bytes || ss < st {
 		t.Errorf("WebP %d bytes SSIM %.4f, JPEG %d bytes SSIM %.4f: want smaller and as close", b.Rendition.Bytes, ss, stored.Rendition.Bytes, st)
+	}
+}
+
+// BenchmarkWebPFirstRequest times a WebP client's first request for a
+// rendition (what OpenRendition does when no WebP nor verdict is stored
+// yet): reading the stored rendition and the source, resampling, the
+// encodes and comparisons, storing the WebP or the verdict. Each
+// iteration deletes what the previous one stored. Sizes without a source
+// twice as large are skipped (they serve the JPEG at once).
+func BenchmarkWebPFirstRequest(b *testing.B) {
+	webpenc.Warm()
+	for _, s := range qualitySamples(b) {
+		if s.name != "generated 2048x2048" && s.name != "exif-orientation-examples/Landscape_1.jpg" {
+			continue
+		}
+		jpegs := renderAll(b, s.img, nil)
+		m, err := New(newBucket(b), &Options{Fit: Cover, Sizes: defaultSizes(), Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		v := &version{ID: "v", Prefix: "users/u/v/", Width: s.img.Bounds().Dx(), Height: s.img.Bounds().Dy(), Fit: Cover.String()}
+		if err := m.writeBlobs(b.Context(), v, jpegs); err != nil {
+			b.Fatal(err)
+		}
+		for _, size := range []int{64, 200, 512, 1024} {
+			if !webpPays(v, size) {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/%d", s.name, size), func(b *testing.B) {
+				for b.Loop() {
+					if err := m.bucket.Delete(b.Context(), v.Prefix+"w"+strconv.Itoa(size)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+						b.Fatal(err)
+					}
+					bl, err := m.openVersion(b.Context(), "u", v, size, true)
+					if err != nil {
+						b.Fatal(err)
+					}
+					bl.Close()
+				}
+			})
+		}
 	}
 }

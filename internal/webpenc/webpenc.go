@@ -43,10 +43,11 @@ import (
 // ContentType is the media type of Encode's output.
 const ContentType = "image/webp"
 
-// DefaultQuality is the quality Encode uses for 0: chosen so that a
-// photo's WebP renditions are smaller than its JPEG ones at quality 85 and
-// at least as close to the unencoded pixels (webpquality_test.go in
-// package photo measures it).
+// DefaultQuality is the quality Encode uses for 0, and package photo's
+// starting quality: at it most photos' small WebP renditions are smaller
+// than their JPEG ones at quality 85 and at least as close to the
+// unencoded pixels (webpquality_test.go in package photo measures it;
+// photo judges each WebP and raises the quality where it is not).
 const DefaultQuality = 86
 
 // method is libwebp's speed/size trade-off (0 fast to 6 slow); 4 is its
