@@ -296,9 +296,10 @@ func Footprint(w, h int, rgba bool) int64 {
 // LosslessFootprint estimates the bytes an EncodeLossless of a w x h
 // image allocates: the input copy, the module's linear memory and the
 // output: measured 118 bytes a pixel for a gradient at 1024x1024, 207
-// for noise (TestFootprint checks it).
+// for noise, 250 for noise under the race detector (TestFootprint
+// checks it).
 func LosslessFootprint(w, h int) int64 {
-	return 8<<20 + 240*int64(w)*int64(h)
+	return 8<<20 + 280*int64(w)*int64(h)
 }
 
 // Warm compiles the encoder's module now rather than on the first
