@@ -385,10 +385,7 @@ func (m *Manager) storedRendition(ctx context.Context, userID string, v *version
 // webpFromRendition runs enc on src, a stored rendition of v at least
 // twice side, resampled to side, while it holds the memory this takes.
 func (m *Manager) webpFromRendition(ctx context.Context, userID string, v *version, src blob, side int, enc imaging.Encoder) error {
-	// Decoding the source (a JPEG), the pipeline's work on it (as
-	// openOnDemand), the encoder, given 4:2:0 planes, and the comparisons
-	// with the stored rendition.
-	need := 20*int64(src.Width)*int64(src.Height) + webpenc.Footprint(side, side, false) + webpCheckFootprint(side) + 1<<20
+	need := webpFromRenditionFootprint(src, side)
 	if err := m.acquire(ctx, need); err != nil {
 		return wrapErr(err, "open")
 	}
@@ -457,9 +454,7 @@ func (m *Manager) losslessWebP(ctx context.Context, stored []byte, made *webpMad
 		return wrapErr(err, "decode the stored rendition")
 	}
 	w, h := cfg.Width, cfg.Height
-	// The PNG decoded (NRGBA and its rows), its copy for the encoder, the
-	// encoder and the comparison.
-	need := 12*int64(w)*int64(h) + webpenc.LosslessFootprint(w, h) + webpCheckFootprint(max(w, h)) + 1<<20
+	need := losslessWebPFootprint(w, h)
 	if err := m.acquire(ctx, need); err != nil {
 		return wrapErr(err, "open")
 	}
@@ -495,6 +490,21 @@ func (m *Manager) losslessWebP(ctx context.Context, stored []byte, made *webpMad
 	}
 	made.data = data
 	return nil
+}
+
+// webpFromRenditionFootprint estimates the bytes webpFromRendition
+// allocates: decoding src (a JPEG), the pipeline's work on it (as
+// openOnDemand), one encoder, given 4:2:0 planes (the encodes follow
+// each other), and the comparisons with the stored rendition.
+func webpFromRenditionFootprint(src blob, side int) int64 {
+	return 20*int64(src.Width)*int64(src.Height) + webpenc.Footprint(side, side, false) + webpCheckFootprint(side) + 1<<20
+}
+
+// losslessWebPFootprint estimates the bytes losslessWebP allocates for a
+// w x h PNG: decoding it (NRGBA and its rows), its copy for the encoder,
+// the encoder and the comparison.
+func losslessWebPFootprint(w, h int) int64 {
+	return 12*int64(w)*int64(h) + webpenc.LosslessFootprint(w, h) + webpCheckFootprint(max(w, h)) + 1<<20
 }
 
 // webpCheckFootprint estimates the bytes that comparing WebPs of side
