@@ -9,6 +9,7 @@ import (
 	"image/color"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -83,7 +84,9 @@ func TestWebPRenditions(t *testing.T) {
 				{"stored JPEG", 64, "", "image/jpeg", 64},
 				{"stored size as WebP", 64, "image/webp", "image/webp", 64},
 				{"smallest as WebP", 32, "image/webp", "image/webp", 32},
-				{"largest as WebP", 128, "image/webp", "image/webp", 128},
+				// No stored rendition twice as large, nor the original
+				// (200x150): WebP clients get the JPEG.
+				{"largest stays as stored", 128, "image/webp", "image/jpeg", 128},
 				{"on-demand size as WebP", 48, "image/webp", "image/webp", 48},
 				{"on-demand size as JPEG", 48, "", "image/jpeg", 48},
 				{"the original stays as stored", 0, "image/webp", "image/jpeg", 0},
@@ -105,10 +108,13 @@ func TestWebPRenditions(t *testing.T) {
 					if "image/"+typ != c.want || cfg.Width != w || cfg.Height != h || r.Width != w || r.Height != h {
 						t.Errorf("bytes are %s %dx%d, Rendition says %dx%d; want %s %dx%d", typ, cfg.Width, cfg.Height, r.Width, r.Height, c.want, w, h)
 					}
-					if c.format == "" || c.size == 0 {
+					stored, _ := readBlob(t, m, p, c.size, "")
+					if c.want != "image/webp" {
+						if r != stored {
+							t.Errorf("served %+v, want the stored %+v", r, stored)
+						}
 						return
 					}
-					stored, _ := readBlob(t, m, p, c.size, "")
 					if r.ETag == "" || r.ETag == stored.ETag {
 						t.Errorf("WebP ETag %q, stored ETag %q: want distinct", r.ETag, stored.ETag)
 					}
@@ -119,8 +125,8 @@ func TestWebPRenditions(t *testing.T) {
 					}
 				})
 			}
-			if n := len(webpKeys(t, st)); n != 4 {
-				t.Errorf("%d WebP blobs stored, want 4 (sizes 32, 48, 64, 128): %v", n, webpKeys(t, st))
+			if n := len(webpKeys(t, st)); n != 3 {
+				t.Errorf("%d WebP blobs stored, want 3 (sizes 32, 48, 64): %v", n, webpKeys(t, st))
 			}
 			for _, f := range []string{"image/gif", "webp", "image/WebP", "image/jpeg", " image/webp"} {
 				_, err := m.OpenRendition(t.Context(), "u", p.VersionID, 64, f)
@@ -200,6 +206,78 @@ func TestWebPConcurrentFirstRequests(t *testing.T) {
 	}
 }
 
+// TestWebPRefused: where no WebP is both smaller than the stored JPEG and
+// as close (the largest rendition of a synthetic photo, made from its
+// original: TestWebPFromOriginal's "cover"), WebP clients get the JPEG
+// with its own ETag; the
+// verdict is made once, by concurrent first requests too, stored as one
+// small marker at the WebP's key, and goes with the version.
+func TestWebPRefused(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			m, st := webpManager(t, be, photo.Options{OriginalMaxSide: 400, Fit: photo.Cover})
+			p, err := m.Set(t.Context(), "u", bytes.NewReader(encodeJPEG(t, testimage.Photo(560, 400, 5))), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, data := readBlob(t, m, p, 128, "")
+			const n = 8
+			got := make([]photo.Rendition, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					b, err := m.OpenRendition(context.Background(), "u", p.VersionID, 128, "image/webp")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer b.Close()
+					body, err := io.ReadAll(b)
+					if err != nil {
+						t.Error(err)
+					}
+					if !bytes.Equal(body, data) {
+						t.Errorf("request %d: %d bytes, not the stored JPEG's %d", i, len(body), len(data))
+					}
+					got[i] = b.Rendition
+				})
+			}
+			wg.Wait()
+			for i, r := range got {
+				if r != stored {
+					t.Errorf("request %d: %+v, want the stored %+v", i, r, stored)
+				}
+			}
+			keys := webpKeys(t, st)
+			if len(keys) != 1 {
+				t.Fatalf("WebP keys %v, want one marker", keys)
+			}
+			r, err := st.Open(t.Context(), keys[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			marker, err := io.ReadAll(r)
+			r.Close()
+			if err != nil || len(marker) > 16 || bytes.HasPrefix(marker, []byte("RIFF")) {
+				t.Errorf("the marker is %q (%v), want a few bytes, not a WebP", marker, err)
+			}
+			// Later requests read the marker: the same answer.
+			if again, _ := readBlob(t, m, p, 128, "image/webp"); again != stored {
+				t.Errorf("again: %+v", again)
+			}
+			if keys := webpKeys(t, st); len(keys) != 1 {
+				t.Errorf("WebP keys %v after a later request, want the one marker", keys)
+			}
+			if _, err := m.Set(t.Context(), "u", bytes.NewReader(encodeJPEG(t, testimage.Photo(560, 400, 6))), nil); err != nil {
+				t.Fatal(err)
+			}
+			if keys := webpKeys(t, st); len(keys) != 0 {
+				t.Errorf("WebP keys %v left after the version was replaced", keys)
+			}
+		})
+	}
+}
+
 // TestWebPAlpha checks that a photo with transparency (stored as PNG)
 // gets a WebP with the same transparency.
 func TestWebPAlpha(t *testing.T) {
@@ -238,22 +316,24 @@ func TestWebPAlpha(t *testing.T) {
 	}
 }
 
-// TestWebPQualityOption checks Options.WebPQuality: it reaches the
-// encoder, negative turns WebP off, and above 100 is refused.
+// TestWebPQualityOption checks Options.WebPQuality: it is the quality
+// the encoder starts from (at 20, four encodes reach 29, never as close
+// as the JPEG, so WebP clients get the JPEG; at the default they get a
+// WebP), negative turns WebP off, and above 100 is refused.
 func TestWebPQualityOption(t *testing.T) {
 	src := encodeJPEG(t, testimage.Photo(200, 200, 6))
-	sizes := map[int]int{}
-	for _, q := range []int{20, 95} {
-		m, _ := webpManager(t, backends()[0], photo.Options{WebPQuality: q})
+	for _, c := range []struct {
+		quality int
+		want    string
+	}{{20, "image/jpeg"}, {0, "image/webp"}} {
+		m, _ := webpManager(t, backends()[0], photo.Options{WebPQuality: c.quality})
 		p, err := m.Set(t.Context(), "u", bytes.NewReader(src), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, data := readBlob(t, m, p, 128, "image/webp")
-		sizes[q] = len(data)
-	}
-	if sizes[20] >= sizes[95] {
-		t.Errorf("WebP at quality 20 is %d bytes, at 95 %d", sizes[20], sizes[95])
+		if r, _ := readBlob(t, m, p, 32, "image/webp"); r.ContentType != c.want {
+			t.Errorf("WebPQuality %d: served %s, want %s", c.quality, r.ContentType, c.want)
+		}
 	}
 
 	m, st := webpManager(t, backends()[0], photo.Options{WebPQuality: -1})
@@ -299,11 +379,12 @@ func meanAbsDiff(t *testing.T, a, b image.Image) float64 {
 // TestWebPFromOriginal: the WebP of the largest size, which no stored
 // rendition is twice as large as, is made from the normalised original
 // with the version's geometry (the crop box scaled to the original, the
-// letterbox with its bars, transparent ones for transparency, the cover
-// square), unless the original's square is smaller than the rendition,
-// when it is made from the rendition itself. Which source served is
-// told by deleting the other one first; the WebP has the JPEG or PNG
-// rendition's dimensions and nearly its pixels.
+// letterbox with its bars, the cover square) when the original's square
+// is at least twice its side, and judged against the stored JPEG like
+// any other; else WebP clients get the stored JPEG. A PNG rendition
+// (transparency) gets a lossless WebP of its own pixels, whatever the
+// original. Which source served is told by deleting the original of a
+// second user's same version first.
 func TestWebPFromOriginal(t *testing.T) {
 	translucent := func(m *image.RGBA) *image.NRGBA {
 		n := image.NewNRGBA(m.Rect)
@@ -321,29 +402,31 @@ func TestWebPFromOriginal(t *testing.T) {
 		}
 		return n
 	}
-	big := testimage.Photo(420, 300, 5) // the original (at most 300 a side) is 300x214
+	big := testimage.Photo(560, 400, 5) // the original (at most 400 a side) is 400x286
 	cases := []struct {
 		name     string
 		upload   []byte
 		opts     *photo.SetOptions
-		original bool // made from the original, else from the rendition
-		side     int
+		want     string // served to WebP clients
+		original bool   // made from the original
 	}{
-		{"crop", encodePNG(t, big), &photo.SetOptions{Crop: &photo.Crop{X: 150, Y: 50, Size: 240}}, true, 128},
-		{"letterbox", encodePNG(t, big), &photo.SetOptions{Fit: photo.Letterbox}, true, 128},
-		{"cover", encodeJPEG(t, big), &photo.SetOptions{Fit: photo.Cover}, true, 128},
-		{"transparent letterbox", encodePNG(t, translucent(testimage.Photo(300, 200, 6))), nil, true, 128},
-		{"small", encodeJPEG(t, testimage.Photo(110, 90, 7)), &photo.SetOptions{Fit: photo.Cover}, true, 90},
-		// 170 upload pixels are 121 of the original's: the 128 rendition
-		// is made from the upload, its WebP from itself.
-		{"crop the original cannot serve", encodePNG(t, big), &photo.SetOptions{Crop: &photo.Crop{X: 200, Y: 100, Size: 170}}, false, 128},
+		// 380 upload pixels are 271 of the original's, at least 2x128.
+		{"crop", encodePNG(t, big), &photo.SetOptions{Crop: &photo.Crop{X: 100, Y: 10, Size: 380}}, "image/webp", true},
+		// Judged from the original, and refused: no WebP of these
+		// synthetic squares is both smaller than the JPEG and as close.
+		{"letterbox", encodePNG(t, big), &photo.SetOptions{Fit: photo.Letterbox}, "image/jpeg", true},
+		{"cover", encodeJPEG(t, big), &photo.SetOptions{Fit: photo.Cover}, "image/jpeg", true},
+		{"transparent letterbox: lossless from the PNG", encodePNG(t, translucent(testimage.Photo(300, 200, 6))), nil, "image/webp", false},
+		{"small", encodeJPEG(t, testimage.Photo(110, 90, 7)), &photo.SetOptions{Fit: photo.Cover}, "image/jpeg", false},
+		// 170 upload pixels are 121 of the original's.
+		{"crop the original cannot serve", encodePNG(t, big), &photo.SetOptions{Crop: &photo.Crop{X: 200, Y: 100, Size: 170}}, "image/jpeg", false},
 	}
 	for _, be := range backends() {
 		if strings.HasPrefix(be.name, "s3") {
 			continue
 		}
 		t.Run(be.name, func(t *testing.T) {
-			m, st := webpManager(t, be, photo.Options{OriginalMaxSide: 300})
+			m, st := webpManager(t, be, photo.Options{OriginalMaxSide: 400})
 			for i, c := range cases {
 				user := fmt.Sprintf("u%d", i)
 				p, err := m.Set(t.Context(), user, bytes.NewReader(c.upload), c.opts)
@@ -351,21 +434,42 @@ func TestWebPFromOriginal(t *testing.T) {
 					t.Fatalf("%s: %v", c.name, err)
 				}
 				r, data := readBlob(t, m, p, 128, "")
-				if r.Width != c.side || r.Height != c.side {
-					t.Fatalf("%s: the rendition is %dx%d, want %d a side", c.name, r.Width, r.Height, c.side)
+				w, wdata := readBlob(t, m, p, 128, "image/webp")
+				if w.ContentType != c.want {
+					t.Fatalf("%s: served %s, want %s", c.name, w.ContentType, c.want)
 				}
-				jpg, _, err := image.Decode(bytes.NewReader(data))
+				if c.want != "image/webp" {
+					if w != r {
+						t.Errorf("%s: served %+v, want the stored %+v", c.name, w, r)
+					}
+				} else if w.Width != r.Width || w.Height != r.Height || w.Bytes >= r.Bytes {
+					t.Fatalf("%s: WebP %dx%d %d bytes, stored %dx%d %d bytes", c.name, w.Width, w.Height, w.Bytes, r.Width, r.Height, r.Bytes)
+				}
+				if c.want == "image/webp" {
+					stored, _, err := image.Decode(bytes.NewReader(data))
+					if err != nil {
+						t.Fatal(err)
+					}
+					webp, err := webpenc.Decode(wdata)
+					if err != nil {
+						t.Fatal(err)
+					}
+					d := meanAbsDiff(t, webp, stored)
+					t.Logf("%s: %dx%d, %d bytes (stored %d), mean absolute difference %.2f", c.name, w.Width, w.Height, w.Bytes, r.Bytes, d)
+					if d > 3 {
+						t.Errorf("%s: mean absolute difference %.2f from the rendition, want at most 3", c.name, d)
+					}
+				}
+				// The same upload for another user, whose original is
+				// gone before the WebP is asked for.
+				before := allKeys(t, st, "users/")
+				p2, err := m.Set(t.Context(), user+"-again", bytes.NewReader(c.upload), c.opts)
 				if err != nil {
 					t.Fatal(err)
 				}
-				// Remove the source that must not serve.
-				gone := "/128."
-				if !c.original {
-					gone = "/original."
-				}
 				n := 0
 				for _, k := range allKeys(t, st, "users/") {
-					if strings.Contains(k, gone) && strings.Contains(k, p.VersionID) {
+					if strings.Contains(k, "/original.") && !slices.Contains(before, k) {
 						if err := st.Delete(t.Context(), k); err != nil {
 							t.Fatal(err)
 						}
@@ -373,20 +477,14 @@ func TestWebPFromOriginal(t *testing.T) {
 					}
 				}
 				if n != 1 {
-					t.Fatalf("%s: %d blobs named %s", c.name, n, gone)
+					t.Fatalf("%s: %d originals", c.name, n)
 				}
-				w, wdata := readBlob(t, m, p, 128, "image/webp")
-				if w.Width != r.Width || w.Height != r.Height || w.ContentType != "image/webp" {
-					t.Fatalf("%s: WebP %dx%d %s, want %dx%d", c.name, w.Width, w.Height, w.ContentType, r.Width, r.Height)
+				_, err = m.OpenRendition(t.Context(), p2.UserID, p2.VersionID, 128, "image/webp")
+				if c.original && !errors.Is(err, photo.ErrNotFound) {
+					t.Errorf("%s: without the original: %v, want ErrNotFound", c.name, err)
 				}
-				webp, err := webpenc.Decode(wdata)
-				if err != nil {
-					t.Fatal(err)
-				}
-				d := meanAbsDiff(t, webp, jpg)
-				t.Logf("%s: %dx%d, mean absolute difference %.2f", c.name, w.Width, w.Height, d)
-				if d > 3 {
-					t.Errorf("%s: mean absolute difference %.2f from the rendition, want at most 3", c.name, d)
+				if !c.original && err != nil {
+					t.Errorf("%s: without the original: %v", c.name, err)
 				}
 			}
 		})

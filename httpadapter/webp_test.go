@@ -93,6 +93,8 @@ func testWebPServing(t *testing.T, e *testEnv) {
 	r64, _ := rendition(p, 64)
 	jpegTag := strconv.Quote(r64.ETag)
 	u64 := versionedPath("alice", vid, "64")
+	r160, _ := rendition(p, 160)
+	r160Tag := strconv.Quote(r160.ETag)
 	webp := map[string]string{"Accept": acceptChrome}
 
 	// The WebP as the library opens it, for its ETag and bytes.
@@ -213,6 +215,18 @@ func testWebPServing(t *testing.T, e *testEnv) {
 			ResHeader: map[string]string{"Location": e.URL + u64, "Vary": "Accept"},
 		},
 		{Name: "unknown size as WebP", URL: versionedPath("alice", vid, "65"), ReqHeader: webp, Code: http.StatusNotFound},
+		// No source twice as large as 160 (the photo is 300x200): no
+		// WebP is as close as the JPEG, which WebP clients get, varying.
+		{
+			Name: "no WebP for the size: the JPEG", URL: versionedPath("alice", vid, "160"), ReqHeader: webp, Code: http.StatusOK,
+			ResHeader: map[string]string{"Content-Type": "image/jpeg", "ETag": r160Tag, "Vary": "Accept"},
+			Check:     checkImage(160, 160),
+		},
+		{
+			Name: "no WebP for the size: 304 on the JPEG's tag", URL: versionedPath("alice", vid, "160"),
+			ReqHeader: map[string]string{"Accept": acceptChrome, "If-None-Match": r160Tag},
+			Code:      http.StatusNotModified, ResHeader: map[string]string{"ETag": r160Tag, "Vary": "Accept"},
+		},
 	})
 
 	t.Run("alpha", func(t *testing.T) {
@@ -247,7 +261,7 @@ func testWebPServing(t *testing.T, e *testEnv) {
 	})
 
 	t.Run("concurrent first requests", func(t *testing.T) {
-		u := versionedPath("alice", vid, "160")
+		u := versionedPath("alice", vid, "48")
 		const n = 6
 		bodies := make([][]byte, n)
 		var wg sync.WaitGroup

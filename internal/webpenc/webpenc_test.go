@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // gradient returns a w x h photo-like NRGBA image; alpha makes its left
@@ -182,6 +183,59 @@ func TestFootprint(t *testing.T) {
 			t.Logf("%dx%d %T: allocated %d KiB, estimate %d KiB", side, side, c.m, got>>10, est>>10)
 			if got > est {
 				t.Errorf("%dx%d %T: allocated %d bytes, above the estimate %d", side, side, c.m, got, est)
+			}
+			n, ok := c.m.(*image.NRGBA)
+			if !ok {
+				continue
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			if _, err := EncodeLossless(t.Context(), n); err != nil {
+				t.Fatal(err)
+			}
+			took := time.Since(start)
+			runtime.ReadMemStats(&after)
+			got = int64(after.TotalAlloc - before.TotalAlloc)
+			est = LosslessFootprint(side, side)
+			t.Logf("%dx%d lossless: allocated %d KiB, estimate %d KiB, %v", side, side, got>>10, est>>10, took)
+			if got > est {
+				t.Errorf("%dx%d lossless: allocated %d bytes, above the estimate %d", side, side, got, est)
+			}
+		}
+	}
+}
+
+// TestDecodeFootprint checks DecodeFootprint against what a Decode
+// allocates, and that Decode gives back the pixels a straight-alpha
+// image was encoded from (nearly: lossy colour, lossless alpha).
+func TestDecodeFootprint(t *testing.T) {
+	if !WebAssembly() {
+		t.Skip("a system libwebp allocates outside Go's heap: build with -tags nodynamic")
+	}
+	Warm()
+	for _, side := range []int{64, 1024} {
+		for _, alpha := range []bool{false, true} {
+			data, err := Encode(t.Context(), gradient(side, side, alpha), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			m, err := Decode(data)
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := int64(after.TotalAlloc - before.TotalAlloc)
+			est := DecodeFootprint(side, side)
+			t.Logf("%dx%d alpha %v: allocated %d KiB, estimate %d KiB", side, side, alpha, got>>10, est>>10)
+			if got > est {
+				t.Errorf("%dx%d: allocated %d bytes, above the estimate %d", side, side, got, est)
+			}
+			if m.Rect.Dx() != side || m.Rect.Dy() != side {
+				t.Fatalf("decoded %v", m.Rect)
 			}
 		}
 	}
