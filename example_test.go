@@ -301,18 +301,39 @@ func ExampleOptions_hooks() {
 func ExampleManager_OpenRendition_webp() {
 	ctx := context.Background()
 	m, _ := photo.New(storage.NewBucket(memstore.New()), &photo.Options{Sizes: []int{64, 256}})
-	p, _ := m.Set(ctx, "erin", bytes.NewReader(sampleJPEG(800, 600)), nil)
+	p, _ := m.Set(ctx, "erin", bytes.NewReader(texturedJPEG(800, 600)), nil)
 
-	// A client whose Accept names image/webp: the WebP is made on the
-	// first request, stored, and has an ETag of its own.
-	w, err := m.OpenRendition(ctx, "erin", p.VersionID, 64, "image/webp")
-	if err != nil {
-		panic(err)
+	// A client whose Accept names image/webp. The WebP is made on the
+	// first request from a source at least twice as large (the 256 px
+	// rendition for 64, the 800 px original for 256), kept only if it is
+	// smaller than the JPEG and at least as close to the pixels, and
+	// stored, with an ETag of its own; otherwise the JPEG is served.
+	for _, size := range []int{64, 256} {
+		b, err := m.OpenRendition(ctx, "erin", p.VersionID, size, "image/webp")
+		if err != nil {
+			panic(err)
+		}
+		b.Close()
+		fmt.Println(size, b.Rendition.ContentType)
 	}
-	defer w.Close()
-	j, _ := m.OpenRendition(ctx, "erin", p.VersionID, 64, "")
-	defer j.Close()
-	fmt.Println(w.Rendition.ContentType, j.Rendition.ContentType, w.Rendition.ETag != j.Rendition.ETag)
 	// Output:
-	// image/webp image/jpeg true
+	// 64 image/webp
+	// 256 image/webp
+}
+
+// texturedJPEG makes a w by h JPEG with some of a photograph's texture:
+// smooth shading with fine detail on top.
+func texturedJPEG(w, h int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	seed := uint32(1)
+	for y := range h {
+		for x := range w {
+			seed = seed*1664525 + 1013904223
+			n := int(seed>>24) / 8
+			img.Set(x, y, color.RGBA{uint8(x*200/w + n), uint8(y*200/h + n), uint8((x+y)%64*2 + n), 255})
+		}
+	}
+	var buf bytes.Buffer
+	jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95})
+	return buf.Bytes()
 }
