@@ -164,10 +164,17 @@ func (h *Handler) serveRendition(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer b.Close()
-	hd := w.Header()
 	if size != 0 {
-		hd.Add("Vary", "Accept")
+		w.Header().Add("Vary", "Accept")
 	}
+	return h.serveBlob(w, r, b, cache)
+}
+
+// serveBlob answers r with the bytes of b: its ETag, Content-Type and
+// cache, 304 on a matching If-None-Match, Range and HEAD; the plain GET
+// copies the store's reader, which may send the file with sendfile.
+func (h *Handler) serveBlob(w http.ResponseWriter, r *http.Request, b *photo.Blob, cache string) error {
+	hd := w.Header()
 	etag := strconv.Quote(b.Rendition.ETag)
 	// Setting Content-Type keeps ServeContent from sniffing the bytes.
 	hd.Set("Content-Type", b.Rendition.ContentType)
@@ -219,30 +226,7 @@ func (h *Handler) serveDefault(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer b.Close()
-	hd := w.Header()
-	etag := strconv.Quote(b.Rendition.ETag)
-	hd.Set("Content-Type", b.Rendition.ContentType)
-	hd.Set("ETag", etag)
-	hd.Set("Cache-Control", cacheDefault)
-	hd.Set("X-Content-Type-Options", "nosniff")
-	if !plainRequest(r) {
-		http.ServeContent(&rangeErrorWriter{ResponseWriter: w, h: h, r: r, size: b.Rendition.Bytes}, withoutEmptySuffixRanges(r), "", b.ModTime, b)
-		return nil
-	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagListed(inm, etag) {
-		hd.Del("Content-Type")
-		w.WriteHeader(http.StatusNotModified)
-		return nil
-	}
-	hd.Set("Accept-Ranges", "bytes")
-	hd.Set("Content-Length", strconv.FormatInt(b.Rendition.Bytes, 10))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		if _, err := io.Copy(w, b.ReadSeekCloser); err != nil {
-			h.log.DebugContext(r.Context(), "httpadapter: serving a default photo ended early", "err", err)
-		}
-	}
-	return nil
+	return h.serveBlob(w, r, b, cacheDefault)
 }
 
 // webpType is the media type of WebP renditions.
