@@ -155,19 +155,11 @@ func (m *Manager) openOnDemand(ctx context.Context, userID string, v *version, s
 		if err != nil {
 			return nil, err
 		}
-		a := r.Attrs()
-		c, _, err := image.DecodeConfig(r)
-		if err != nil {
-			r.Close()
-			return nil, fmt.Errorf("the stored rendition %s is unreadable: %w", key, err)
+		config := func(r io.Reader) (image.Config, error) {
+			c, _, err := image.DecodeConfig(r)
+			return c, err
 		}
-		if _, err := r.Seek(0, io.SeekStart); err != nil {
-			r.Close()
-			return nil, err
-		}
-		return &Blob{ReadSeekCloser: r, ModTime: v.Created, Rendition: Rendition{
-			Size: size, Width: c.Width, Height: c.Height, ContentType: a.ContentType, Bytes: a.Size, ETag: etagOf(v.ID, size),
-		}}, nil
+		return storedBlob(r, key, v, size, r.Attrs().ContentType, etagOf(v.ID, size), config)
 	}
 	if b, err := open(); err == nil {
 		return b, nil
@@ -220,6 +212,24 @@ func (m *Manager) openOnDemand(ctx context.Context, userID string, v *version, s
 // webpType is the media type of WebP renditions.
 const webpType = webpenc.ContentType
 
+// storedBlob returns r, the on-demand rendition or WebP stored at key, as
+// the Blob of size in v, with its dimensions read from its header by
+// config. It closes r when it fails.
+func storedBlob(r storage.Reader, key string, v *version, size int, contentType, etag string, config func(io.Reader) (image.Config, error)) (*Blob, error) {
+	c, err := config(r)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("the stored rendition %s is unreadable: %w", key, err)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &Blob{ReadSeekCloser: r, ModTime: v.Created, Rendition: Rendition{
+		Size: size, Width: c.Width, Height: c.Height, ContentType: contentType, Bytes: r.Attrs().Size, ETag: etag,
+	}}, nil
+}
+
 // openWebP opens the WebP of size in v, making it first if it is not
 // stored yet.
 func (m *Manager) openWebP(ctx context.Context, userID string, v *version, size int) (*Blob, error) {
@@ -245,18 +255,7 @@ func (m *Manager) openWebP(ctx context.Context, userID string, v *version, size 
 			}
 			return nil, fmt.Errorf("the stored rendition %s is unreadable: %d bytes", key, len(head))
 		}
-		c, err := webp.DecodeConfig(r)
-		if err != nil {
-			r.Close()
-			return nil, fmt.Errorf("the stored rendition %s is unreadable: %w", key, err)
-		}
-		if _, err := r.Seek(0, io.SeekStart); err != nil {
-			r.Close()
-			return nil, err
-		}
-		return &Blob{ReadSeekCloser: r, ModTime: v.Created, Rendition: Rendition{
-			Size: size, Width: c.Width, Height: c.Height, ContentType: webpType, Bytes: a.Size, ETag: etag,
-		}}, nil
+		return storedBlob(r, key, v, size, webpType, etag, webp.DecodeConfig)
 	}
 	if b, err := open(); err == nil || errors.Is(err, errNoWebP) {
 		return b, err

@@ -15,36 +15,9 @@ import (
 // it is not nil. It also returns the image it encoded.
 func finish(ras *raster, o orientation, planes []plane, out output, bg color.NRGBA, quality int, enc Encoder) (Encoded, image.Image, error) {
 	e := Encoded{Size: out.size, Width: out.w, Height: out.h}
-	var m image.Image
 	rect := image.Rect(0, 0, out.w, out.h)
-	var err error
-	if enc != nil {
-		var m image.Image
-		switch ras.kind {
-		case kindYCbCr:
-			y, cb, cr := o.upright(ras.pool, planes[0]), o.upright(ras.pool, planes[1]), o.upright(ras.pool, planes[2])
-			if cb.stride != cr.stride {
-				cb, cr = compact(cb), compact(cr)
-			}
-			m = &image.YCbCr{
-				Y: y.pix, Cb: cb.pix, Cr: cr.pix, YStride: y.stride, CStride: cb.stride,
-				SubsampleRatio: image.YCbCrSubsampleRatio420, Rect: rect,
-			}
-		case kindGray:
-			y := o.upright(ras.pool, planes[0])
-			m = &image.Gray{Pix: y.pix, Stride: y.stride, Rect: rect}
-		default:
-			p := planes[0]
-			rgba := o.uprightRGBA(ras.pool, &image.RGBA{Pix: p.pix, Stride: p.stride, Rect: image.Rect(0, 0, p.w, p.h)})
-			if ras.alpha {
-				m = unpremultiply(rgba)
-			} else {
-				m = over(rgba, bg)
-			}
-		}
-		e.Data, e.ContentType, err = enc(m, ras.alpha)
-		return e, m, err
-	}
+	var m image.Image
+	var transparent *image.NRGBA // the output with transparency, as PNG keeps it
 	switch ras.kind {
 	case kindYCbCr:
 		y, cb, cr := o.upright(ras.pool, planes[0]), o.upright(ras.pool, planes[1]), o.upright(ras.pool, planes[2])
@@ -55,26 +28,29 @@ func finish(ras *raster, o orientation, planes []plane, out output, bg color.NRG
 			Y: y.pix, Cb: cb.pix, Cr: cr.pix, YStride: y.stride, CStride: cb.stride,
 			SubsampleRatio: image.YCbCrSubsampleRatio420, Rect: rect,
 		}
-		e.ContentType = "image/jpeg"
-		e.Data, err = encodeJPEG(m, quality)
 	case kindGray:
 		y := o.upright(ras.pool, planes[0])
 		m = &image.Gray{Pix: y.pix, Stride: y.stride, Rect: rect}
-		e.ContentType = "image/jpeg"
-		e.Data, err = encodeJPEG(m, quality)
 	default:
 		p := planes[0]
 		rgba := o.uprightRGBA(ras.pool, &image.RGBA{Pix: p.pix, Stride: p.stride, Rect: image.Rect(0, 0, p.w, p.h)})
 		if ras.alpha {
-			n := unpremultiply(rgba)
-			m = n
-			e.ContentType = "image/png"
-			e.Data, err = encodePNG(n)
+			transparent = unpremultiply(rgba)
+			m = transparent
 		} else {
 			m = over(rgba, bg)
-			e.ContentType = "image/jpeg"
-			e.Data, err = encodeJPEG(m, quality)
 		}
+	}
+	var err error
+	switch {
+	case enc != nil:
+		e.Data, e.ContentType, err = enc(m, ras.alpha)
+	case transparent != nil:
+		e.ContentType = "image/png"
+		e.Data, err = encodePNG(transparent)
+	default:
+		e.ContentType = "image/jpeg"
+		e.Data, err = encodeJPEG(m, quality)
 	}
 	return e, m, err
 }

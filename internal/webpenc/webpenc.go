@@ -58,7 +58,7 @@ const method = 4
 // DefaultQuality). m is an *image.YCbCr at 4:2:0, *image.Gray, *image.RGBA
 // (read as opaque), *image.NRGBA (straight alpha, kept), or any other image
 // (converted through its colour model).
-func Encode(ctx context.Context, m image.Image, quality int) (data []byte, err error) {
+func Encode(ctx context.Context, m image.Image, quality int) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -70,6 +70,12 @@ func Encode(ctx context.Context, m image.Image, quality int) (data []byte, err e
 	if r.Dx() <= 0 || r.Dy() <= 0 {
 		return nil, fmt.Errorf("webpenc: the image is empty (%v)", r)
 	}
+	return encode(m, webp.Options{Quality: quality, Method: method}, r.Dx()*r.Dy()/8+1024)
+}
+
+// encode runs the encoder on m with opts, into a buffer of hint bytes to
+// start with.
+func encode(m image.Image, opts webp.Options, hint int) (data []byte, err error) {
 	in := input(m)
 	defer func() {
 		// The package panics when wazero cannot compile or start its
@@ -79,8 +85,8 @@ func Encode(ctx context.Context, m image.Image, quality int) (data []byte, err e
 		}
 	}()
 	var buf bytes.Buffer
-	buf.Grow(r.Dx()*r.Dy()/8 + 1024)
-	if err := webp.Encode(&buf, in, webp.Options{Quality: quality, Method: method}); err != nil {
+	buf.Grow(hint)
+	if err := webp.Encode(&buf, in, opts); err != nil {
 		return nil, fmt.Errorf("webpenc: %w", err)
 	}
 	return buf.Bytes(), nil
@@ -91,7 +97,7 @@ func Encode(ctx context.Context, m image.Image, quality int) (data []byte, err e
 // (premultiplied, every pixel is kept). For images that PNG would store:
 // the result is usually a fifth to a third smaller.
 // LosslessFootprint estimates what it allocates.
-func EncodeLossless(ctx context.Context, m *image.NRGBA) (data []byte, err error) {
+func EncodeLossless(ctx context.Context, m *image.NRGBA) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -99,17 +105,7 @@ func EncodeLossless(ctx context.Context, m *image.NRGBA) (data []byte, err error
 	if r.Dx() <= 0 || r.Dy() <= 0 {
 		return nil, fmt.Errorf("webpenc: the image is empty (%v)", r)
 	}
-	in := input(m)
-	defer func() {
-		if p := recover(); p != nil {
-			data, err = nil, fmt.Errorf("webpenc: encoder failed: %v", p)
-		}
-	}()
-	var buf bytes.Buffer
-	if err := webp.Encode(&buf, in, webp.Options{Lossless: true, Quality: losslessEffort, Method: losslessMethod}); err != nil {
-		return nil, fmt.Errorf("webpenc: %w", err)
-	}
-	return buf.Bytes(), nil
+	return encode(m, webp.Options{Lossless: true, Quality: losslessEffort, Method: losslessMethod}, 0)
 }
 
 // libwebp's effort (its quality setting in lossless mode, 0 to 100) and
